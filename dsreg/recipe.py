@@ -1,0 +1,309 @@
+"""Recipes: YAML that declares a corpus, loaded safely and validated with errors naming file and key path.
+
+A recipe file describes one dataset; each entry of `configs` overrides top-level keys for one variant
+(a language pair, an archive flavour). `load_recipe` returns the file's `Recipe`; `Recipe.config(name)`
+returns the fully resolved `RecipeConfig` that preparation works from.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from dsreg.errors import DsregError
+from dsreg.features import Features
+
+_OVERRIDABLE = (
+    "description",
+    "version",
+    "sources",
+    "reader",
+    "splits",
+    "features",
+    "steps",
+    "supervised_keys",
+    "evaluation",
+    "shard_size",
+)
+_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+DEFAULT_SHARD_SIZE = "256MiB"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate keys, which plain YAML silently lets the last one win."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_size(text: str) -> int:
+    """`"256MiB"` → 268435456."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)\s*", text)
+    if not match or match.group(2) not in _UNITS:
+        raise DsregError(f"cannot read size {text!r}", fix=f"write a number and a unit ({', '.join(_UNITS)})")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def recipe_schema() -> dict[str, Any]:
+    text = resources.files("dsreg.schemas").joinpath("recipe.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One raw input of a recipe: downloadable (urls + checksum) or manual (instructions + filename)."""
+
+    name: str
+    urls: tuple[str, ...] = ()
+    filename: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    md5: str | None = None
+    manual: str | None = None
+    optional: bool = False
+
+    @property
+    def file_name(self) -> str:
+        """The file name the vendor ships (what a pre-staged local copy is called)."""
+        if self.filename:
+            return self.filename
+        return self.urls[0].rstrip("/").rsplit("/", 1)[-1]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "urls": list(self.urls),
+            "filename": self.file_name,
+            "size": self.size,
+            "sha256": self.sha256,
+            "md5": self.md5,
+        }
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    name: str
+    rows: int
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecipeConfig:
+    """Everything needed to prepare one `name/config:version`, with configs already applied."""
+
+    name: str
+    config: str
+    version: str
+    description: str
+    homepage: str
+    license: str
+    citation: str
+    sources: dict[str, SourceSpec]
+    reader: str
+    reader_args: dict[str, Any]
+    splits: dict[str, SplitSpec]
+    features: Features
+    steps: tuple[tuple[str, dict[str, Any]], ...]
+    supervised_keys: tuple[str, str] | None
+    evaluation: dict[str, Any]
+    shard_size: int
+    digest: str
+    path: Path
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.name}/{self.config}:{self.version}"
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "description": self.description,
+            "homepage": self.homepage,
+            "license": self.license,
+            "citation": self.citation,
+        }
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated recipe file: its top-level fields and its named configs."""
+
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.data["name"])
+
+    @property
+    def version(self) -> str:
+        return str(self.data["version"])
+
+    @property
+    def description(self) -> str:
+        return str(self.data["description"])
+
+    @property
+    def config_names(self) -> list[str]:
+        return list(self.data.get("configs") or {"default": {}})
+
+    @property
+    def default_config(self) -> str:
+        return str(self.data.get("default_config") or self.config_names[0])
+
+    def config(self, name: str | None = None) -> RecipeConfig:
+        """Resolve one config: top-level fields, overridden key by key by the config's entry."""
+        name = name or self.default_config
+        configs = self.data.get("configs") or {"default": {}}
+        if name not in configs:
+            raise DsregError(
+                f"recipe {self.name!r} has no config {name!r}",
+                path=self.path,
+                fix=f"use one of: {', '.join(configs)}{_did_you_mean(name, configs)}",
+            )
+        merged = {k: v for k, v in self.data.items() if k != "configs"}
+        merged.update(configs[name] or {})
+        where = f"configs.{name}" if self.data.get("configs") else "(top level)"
+        for key in ("sources", "reader"):
+            if key not in merged:
+                raise DsregError(f"config {name!r} has no {key!r}", path=self.path, fix=f"add {key} at {where}")
+        return _resolve(self.path, name, merged)
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _resolve(path: Path, config: str, data: dict[str, Any]) -> RecipeConfig:
+    from dsreg.readers import get_reader
+    from dsreg.steps import get_step
+
+    try:
+        features = Features.from_json(data["features"])
+    except DsregError as err:
+        raise DsregError(err.problem, path=path, fix=err.fix) from None
+    keys = data.get("supervised_keys")
+    for key in keys or ():
+        if key not in features:
+            raise DsregError(
+                f"supervised_keys names {key!r}, which is not a feature",
+                path=path,
+                fix=f"use feature names: {', '.join(features.names())}{_did_you_mean(key, features.names())}",
+            )
+    reader = data["reader"]
+    try:
+        get_reader(reader["name"])
+        steps = tuple((s["name"], dict(s.get("args") or {})) for s in data.get("steps") or ())
+        for step_name, _ in steps:
+            get_step(step_name)
+    except DsregError as err:
+        raise DsregError(err.problem, path=path, fix=err.fix) from None
+    sources = {
+        key: SourceSpec(
+            name=key,
+            urls=tuple(spec.get("urls", ())),
+            filename=spec.get("filename"),
+            size=spec.get("size"),
+            sha256=spec.get("sha256"),
+            md5=spec.get("md5"),
+            manual=spec.get("manual"),
+            optional=bool(spec.get("optional", False)),
+        )
+        for key, spec in data["sources"].items()
+    }
+    splits = {k: SplitSpec(k, int(v["rows"]), dict(v.get("args") or {})) for k, v in data["splits"].items()}
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return RecipeConfig(
+        name=data["name"],
+        config=config,
+        version=data["version"],
+        description=data.get("description", ""),
+        homepage=data.get("homepage", ""),
+        license=data.get("license", ""),
+        citation=data.get("citation", ""),
+        sources=sources,
+        reader=reader["name"],
+        reader_args=dict(reader.get("args") or {}),
+        splits=splits,
+        features=features,
+        steps=steps,
+        supervised_keys=(keys[0], keys[1]) if keys else None,
+        evaluation=dict(data.get("evaluation") or {}),
+        shard_size=parse_size(data.get("shard_size", DEFAULT_SHARD_SIZE)),
+        digest=hashlib.sha256(canonical.encode()).hexdigest(),
+        path=path,
+    )
+
+
+def _schema_error(path: Path, err: jsonschema.ValidationError) -> DsregError:
+    where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+    fix = "see docs/recipes.md for the recipe fields"
+    if err.validator == "additionalProperties":
+        props = err.schema.get("properties", {}) if isinstance(err.schema, dict) else {}
+        extra = [k for k in err.instance if k not in props] if isinstance(err.instance, dict) else []
+        if extra:
+            key = extra[0]
+            where = f"{where}.{key}" if where != "(top level)" else key
+            return DsregError(
+                f"unknown key {key!r} at {where}",
+                path=path,
+                fix=f"allowed keys here: {', '.join(props)}{_did_you_mean(key, props)}",
+            )
+    if err.validator == "oneOf" and "sources" in err.absolute_path:
+        fix = "a source needs `urls` with `sha256` or `md5`, or `manual` instructions with `filename`"
+    return DsregError(f"invalid recipe at {where}: {err.message}", path=path, fix=fix)
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read a recipe file with a safe YAML loader and validate it; every error names the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise DsregError(f"cannot read recipe ({err.strerror})", path=path) from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as err:
+        raise DsregError(f"recipe is not valid YAML: {err}", path=path, fix="fix the YAML syntax") from None
+    if not isinstance(data, dict):
+        raise DsregError("recipe must be a YAML mapping", path=path)
+    validator = jsonschema.Draft202012Validator(recipe_schema())
+    errors = sorted(
+        validator.iter_errors(data),
+        key=lambda e: (e.validator != "additionalProperties", len(e.absolute_path), str(e.absolute_path)),
+    )
+    if errors:
+        raise _schema_error(path, errors[0])
+    default = data.get("default_config")
+    if default and default not in (data.get("configs") or {}):
+        raise DsregError(
+            f"default_config {default!r} is not one of the configs",
+            path=path,
+            fix=f"use one of: {', '.join(data.get('configs') or {})}",
+        )
+    recipe = Recipe(path, data)
+    for config in recipe.config_names:
+        recipe.config(config)  # resolve every config now so errors surface at load, not at prepare
+    return recipe
