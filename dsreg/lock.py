@@ -1,0 +1,162 @@
+"""A preparation lock that works on NFS: create-exclusive file, heartbeat, stale-lock takeover.
+
+`O_CREAT | O_EXCL` is atomic on NFSv3+ and every local filesystem. The holder touches the file's
+mtime every `heartbeat` seconds; a lock whose mtime is older than `stale_after`, or whose holder is a
+dead process on this host, is taken over by renaming it aside (only one contender's rename wins).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from dsreg.errors import DsregError
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class FileLock:
+    """An inter-process, inter-host lock held by the existence of `path`."""
+
+    def __init__(self, path: str | os.PathLike[str], *, stale_after: float = 120.0, heartbeat: float = 10.0):
+        if heartbeat >= stale_after:
+            raise DsregError(f"lock heartbeat {heartbeat}s must be shorter than stale_after {stale_after}s")
+        self.path = Path(path)
+        self.stale_after = stale_after
+        self.heartbeat = heartbeat
+        self.token = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def holder(self) -> dict[str, Any] | None:
+        """Who holds the lock (host, pid, started), or None when it is free or unreadable."""
+        return _read_json(self.path)
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free or stale; never blocks."""
+        if self._create():
+            return True
+        stale = self._stale_token()
+        if stale is False:
+            return False
+        aside = self.path.with_name(f"{self.path.name}.stale-{self.token}")
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return self._create()  # released or taken aside by another contender meanwhile
+        moved = _read_json(aside)
+        if stale is not None and (moved or {}).get("token") != stale:
+            # Between our look and our rename someone else took over: put their live lock back.
+            try:
+                os.link(aside, self.path)
+            except FileExistsError:
+                pass
+            aside.unlink(missing_ok=True)
+            return False
+        aside.unlink(missing_ok=True)
+        return self._create()
+
+    def acquire(self, timeout: float | None = None, poll: float = 0.5, on_wait: Callable[[dict[str, Any] | None], None] | None = None) -> None:
+        """Block until the lock is ours; `on_wait` is told once who holds it. DsregError on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        told = False
+        while not self.try_acquire():
+            if on_wait is not None and not told:
+                on_wait(self.holder())
+                told = True
+            if deadline is not None and time.monotonic() > deadline:
+                holder = self.holder() or {}
+                raise DsregError(
+                    f"timed out after {timeout}s waiting for the lock held by "
+                    f"{holder.get('user', '?')}@{holder.get('host', '?')} pid {holder.get('pid', '?')}",
+                    path=self.path,
+                    fix="wait for that preparation to finish; if its host is gone the lock turns stale "
+                    f"after {self.stale_after:.0f}s and is taken over",
+                )
+            time.sleep(poll)
+
+    def release(self) -> None:
+        """Stop the heartbeat and remove the lock file if it is still ours."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        holder = self.holder()
+        if holder is not None and holder.get("token") == self.token:
+            self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> FileLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.release()
+
+    def _create(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        info = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "user": os.environ.get("USER") or os.environ.get("LOGNAME") or str(os.getuid()),
+            "started": time.time(),
+            "token": self.token,
+        }
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(info, f)
+            f.flush()
+            os.fsync(f.fileno())
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._beat, name=f"dsreg-lock-{self.path.name}", daemon=True)
+        self._thread.start()
+        return True
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat):
+            try:
+                os.utime(self.path)
+            except FileNotFoundError:
+                return
+
+    def _stale_token(self) -> str | None | bool:
+        """False when the lock is live; otherwise the stale holder's token (None if unreadable)."""
+        try:
+            age = time.time() - self.path.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        holder = self.holder()
+        token = (holder or {}).get("token")
+        if age > self.stale_after:
+            return token if isinstance(token, str) else None
+        if holder and holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int):
+            # Same host: a dead holder is stale at once, no need to wait out the heartbeat window.
+            if not _pid_alive(holder["pid"]):
+                return token if isinstance(token, str) else None
+        return False
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return data
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,49 @@
+"""Where prepared datasets live: `DSREG_ROOT`, a colon-separated search path of directories.
+
+Loading searches every root in order; preparing writes to the first writable one. Raw downloads go
+to `<root>/downloads/`, content-addressed, so one cache serves the whole group.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dsreg.errors import DsregError
+
+DEFAULT_ROOT = Path.home() / ".local" / "share" / "dsreg"
+
+
+def search_roots(root: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The roots to search: an explicit `root` alone, else `DSREG_ROOT`'s entries, else the default."""
+    if root is not None:
+        return [Path(root).expanduser()]
+    env = os.environ.get("DSREG_ROOT", "")
+    entries = [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+    return entries or [DEFAULT_ROOT]
+
+
+def _writable(path: Path) -> bool:
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            return False
+        probe = probe.parent
+    return probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
+
+
+def writable_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """The root that receives new preparations: the first writable entry of the search path."""
+    roots = search_roots(root)
+    for candidate in roots:
+        if _writable(candidate):
+            candidate.mkdir(parents=True, exist_ok=True)
+            return candidate
+    raise DsregError(
+        f"none of the dataset roots is writable: {', '.join(map(str, roots))}",
+        fix="put a writable directory first in DSREG_ROOT (colon-separated) or pass --root DIR",
+    )
+
+
+def downloads_dir(root: Path) -> Path:
+    return root / "downloads"

@@ -1,0 +1,95 @@
+"""The public writer: build a dataset from iterables of example dicts, with the guarantees of `prepare`.
+
+For a group's own corpora (and for tests): same shard format, same manifest, same atomic, locked,
+read-only publication as a recipe-prepared dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from dsreg.errors import DsregError
+from dsreg.features import Features
+from dsreg.manifest import Manifest
+from dsreg.publish import VersionBuild, created_stamp, wait_message
+from dsreg.recipe import DEFAULT_SHARD_SIZE, parse_size
+from dsreg.roots import writable_root
+from dsreg.storage import ShardWriter, WrittenShard
+from dsreg.version import __version__
+
+
+def write_dataset(
+    name: str,
+    splits: Mapping[str, Iterable[Mapping[str, Any]]],
+    features: Features | Mapping[str, Any],
+    *,
+    root: str | os.PathLike[str] | None = None,
+    config: str = "default",
+    version: str = "1.0.0",
+    description: str = "",
+    license: str = "",
+    citation: str = "",
+    homepage: str = "",
+    supervised_keys: tuple[str, str] | None = None,
+    evaluation: Mapping[str, Any] | None = None,
+    shard_size: str | int = DEFAULT_SHARD_SIZE,
+) -> Manifest:
+    """Write `splits` (split name → iterable of example dicts) as `name/config:version` under `root`.
+
+    Returns the published manifest. If that version is already published with the same schema and
+    metadata, it is returned untouched; if it differs, a DsregError asks for a new version.
+    """
+    from dsreg.registry import parse_ref
+
+    parse_ref(f"{name}/{config}:{version}")  # validates the three parts
+    feats = features if isinstance(features, Features) else Features.from_json(features)
+    for key in supervised_keys or ():
+        feats[key]  # raises a DsregError naming the columns
+    target = shard_size if isinstance(shard_size, int) else parse_size(shard_size)
+    meta = {"description": description, "homepage": homepage, "license": license, "citation": citation}
+    spec = {
+        "name": name,
+        "config": config,
+        "version": version,
+        "features": feats.to_json(),
+        "metadata": meta,
+        "splits": sorted(splits),
+        "shard_size": target,
+    }
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+    base = writable_root(root)
+    with VersionBuild(base, name, config, version, digest[:12], on_wait=wait_message(f"{name}/{config}:{version}")) as build:
+        existing = build.published()
+        if existing is not None:
+            if existing.recipe_digest != digest:
+                raise DsregError(
+                    f"{name}/{config}:{version} is already published with different contents",
+                    path=build.final,
+                    fix="write under a new version; published versions never change",
+                )
+            return existing
+        work = build.start(resume=False)
+        parts: dict[str, list[WrittenShard]] = {}
+        for split, examples in splits.items():
+            writer = ShardWriter(work / "_parts" / split, "part", feats, target)
+            for example in examples:
+                writer.write(example)
+            parts[split] = writer.close()
+        manifest = Manifest(
+            name=name,
+            config=config,
+            version=version,
+            features=feats,
+            splits=build.finalize_shards(parts),
+            recipe_digest=digest,
+            dsreg_version=__version__,
+            created=created_stamp(),
+            metadata=meta,
+            supervised_keys=supervised_keys,
+            evaluation=dict(evaluation or {}),
+        )
+        return build.publish(manifest, scratch=["_parts"])

@@ -1,0 +1,1 @@
+"""The manifest and recipe JSON Schemas and per-corpus reference facts, packaged as dsreg.schemas."""
