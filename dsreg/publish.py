@@ -76,7 +76,6 @@ class VersionBuild:
         name: str,
         config: str,
         version: str,
-        build_id: str,
         *,
         lock_timeout: float | None = None,
         on_wait: Callable[[dict[str, Any] | None], None] | None = None,
@@ -85,7 +84,7 @@ class VersionBuild:
         self.dataset_dir = root / name / config
         self.version = version
         self.final = self.dataset_dir / version
-        self.work = self.dataset_dir / f"{version}.incomplete-{build_id}"
+        self.work = self.dataset_dir / f"{version}.incomplete-unstarted"
         self.lock = FileLock(self.dataset_dir / f"{version}.lock", stale_after=stale_after, heartbeat=stale_after / 12)
         self.lock_timeout = lock_timeout
         self.on_wait = on_wait
@@ -109,8 +108,10 @@ class VersionBuild:
             )
         return None
 
-    def start(self, *, resume: bool = True) -> Path:
-        """Create (or, with `resume`, reuse) the work directory; drop abandoned work of other inputs."""
+    def start(self, build_id: str, *, resume: bool = True) -> Path:
+        """Create (or, with `resume`, reuse) the work directory named by the inputs' `build_id`;
+        drop abandoned work made from other inputs."""
+        self.work = self.dataset_dir / f"{self.version}.incomplete-{build_id}"
         for other in self.dataset_dir.glob(f"{self.version}.incomplete-*"):
             if other != self.work or not resume:
                 make_writable(other)

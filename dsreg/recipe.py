@@ -185,7 +185,7 @@ class Recipe:
         merged = {k: v for k, v in self.data.items() if k != "configs"}
         merged.update(configs[name] or {})
         where = f"configs.{name}" if self.data.get("configs") else "(top level)"
-        for key in ("sources", "reader"):
+        for key in ("sources", "reader", "splits", "features"):
             if key not in merged:
                 raise DsregError(f"config {name!r} has no {key!r}", path=self.path, fix=f"add {key} at {where}")
         return _resolve(self.path, name, merged)

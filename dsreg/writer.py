@@ -62,7 +62,7 @@ def write_dataset(
     }
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
     base = writable_root(root)
-    with VersionBuild(base, name, config, version, digest[:12], on_wait=wait_message(f"{name}/{config}:{version}")) as build:
+    with VersionBuild(base, name, config, version, on_wait=wait_message(f"{name}/{config}:{version}")) as build:
         existing = build.published()
         if existing is not None:
             if existing.recipe_digest != digest:
@@ -72,7 +72,7 @@ def write_dataset(
                     fix="write under a new version; published versions never change",
                 )
             return existing
-        work = build.start(resume=False)
+        work = build.start(digest[:12], resume=False)
         parts: dict[str, list[WrittenShard]] = {}
         for split, examples in splits.items():
             writer = ShardWriter(work / "_parts" / split, "part", feats, target)

@@ -1,0 +1,115 @@
+"""The public operations, re-exported from `dsreg`: prepare, info, list, verify, open and load.
+
+Every CLI verb is a thin wrapper over one of these, so scripts and the command line agree.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from dsreg.errors import DsregError
+from dsreg.manifest import Problem, read_manifest, verify_manifest
+from dsreg.prepare import prepare
+from dsreg.registry import find_prepared, get_recipe, list_prepared, list_recipes, parse_ref
+
+__all__ = ["info", "list_datasets", "prepare", "verify"]
+
+
+def list_datasets(root: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+    """Every known recipe, with its configs and where each is prepared under the search roots."""
+    prepared = list_prepared(root)
+    out = []
+    for name, recipe in sorted(list_recipes().items()):
+        out.append(
+            {
+                "name": name,
+                "version": recipe.version,
+                "description": recipe.description,
+                "configs": recipe.config_names,
+                "default_config": recipe.default_config,
+                "prepared": [
+                    {"config": m.config, "version": m.version, "path": str(m.directory)}
+                    for m in prepared
+                    if m.name == name
+                ],
+            }
+        )
+    known = {d["name"] for d in out}
+    for m in prepared:  # datasets written with write_dataset or from recipes this install lacks
+        if m.name not in known:
+            out.append(
+                {
+                    "name": m.name,
+                    "version": m.version,
+                    "description": m.metadata.get("description", ""),
+                    "configs": [m.config],
+                    "default_config": m.config,
+                    "prepared": [{"config": m.config, "version": m.version, "path": str(m.directory)}],
+                }
+            )
+            known.add(m.name)
+    return out
+
+
+def info(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Features, splits, sizes, sources, license and citation of a dataset, from its recipe and/or manifest."""
+    ref = parse_ref(name)
+    try:
+        recipe = get_recipe(ref.name)
+    except DsregError:
+        recipe = None
+    try:
+        manifest = find_prepared(ref, root)
+    except DsregError:
+        if recipe is None:
+            raise
+        manifest = None
+    result: dict[str, Any] = {"name": ref.name}
+    if recipe is not None:
+        config = recipe.config(ref.config)
+        result.update(
+            config=config.config,
+            configs=recipe.config_names,
+            version=config.version,
+            recipe=str(config.path),
+            **config.metadata(),
+            features=config.features.to_json(),
+            supervised_keys=list(config.supervised_keys) if config.supervised_keys else None,
+            evaluation=config.evaluation,
+            splits={s.name: {"rows": s.rows} for s in config.splits.values()},
+            sources=[{**s.to_json(), "manual": s.manual} for s in config.sources.values()],
+            reader=config.reader,
+        )
+    if manifest is not None:
+        result.setdefault("config", manifest.config)
+        result.setdefault("version", manifest.version)
+        for key, value in manifest.metadata.items():
+            result.setdefault(key, value)
+        result.setdefault("features", manifest.features.to_json())
+        result.setdefault("supervised_keys", list(manifest.supervised_keys) if manifest.supervised_keys else None)
+        result.setdefault("evaluation", manifest.evaluation)
+        result["prepared"] = {
+            "path": str(manifest.directory),
+            "version": manifest.version,
+            "rows": manifest.rows,
+            "bytes": manifest.bytes,
+            "created": manifest.created,
+            "splits": {s.name: {"rows": s.rows, "bytes": s.bytes, "shards": len(s.shards)} for s in manifest.splits.values()},
+            "sources": manifest.sources,
+        }
+    else:
+        result["prepared"] = None
+    return result
+
+
+def verify(
+    name: str | os.PathLike[str], *, deep: bool = False, root: str | os.PathLike[str] | None = None
+) -> tuple[str, list[Problem]]:
+    """Check a prepared dataset (a reference or a version directory): (its directory, problems found)."""
+    if os.path.isdir(name) and os.path.exists(os.path.join(name, "manifest.json")):
+        manifest = read_manifest(name)
+    else:
+        manifest = find_prepared(str(name), root)
+    return str(manifest.directory), verify_manifest(manifest, deep=deep)
+

@@ -1,0 +1,245 @@
+"""The `dsreg` command: list, info, prepare, verify, ls and demo, each a thin wrapper over dsreg.api.
+
+Human-readable output by default, `--json` for scripts. Exit codes: 0 success, 1 verification found
+problems, 2 usage error, 3 any other failure (a DsregError, printed with its fix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from dsreg.errors import DsregError
+
+EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2, default=str) if args.json else text)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from dsreg.api import list_datasets
+
+    datasets = list_datasets(args.root)
+    rows = [
+        [
+            d["name"],
+            d["version"],
+            ", ".join(d["configs"]),
+            ", ".join(f"{p['config']}:{p['version']}" for p in d["prepared"]) or "-",
+        ]
+        for d in datasets
+    ]
+    _emit(args, datasets, _table(rows, ["NAME", "VERSION", "CONFIGS", "PREPARED"]) if rows else "no datasets")
+    return EXIT_OK
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from dsreg.api import info
+
+    data = info(args.name, args.root)
+    lines = [f"{data['name']}/{data.get('config')}:{data.get('version')}"]
+    if data.get("description"):
+        lines.append(f"  {data['description']}")
+    for key in ("homepage", "license", "recipe", "reader"):
+        if data.get(key):
+            lines.append(f"{key}: {data[key]}")
+    if data.get("configs"):
+        lines.append(f"configs: {', '.join(data['configs'])}")
+    lines.append("features:")
+    for col, spec in data["features"].items():
+        extra = {k: v for k, v in spec.items() if k != "type"}
+        if "names" in extra:
+            names = extra.pop("names")
+            extra["classes"] = f"{len(names)} ({', '.join(names[:5])}{', …' if len(names) > 5 else ''})"
+        lines.append(f"  {col}: {spec['type']} {' '.join(f'{k}={v}' for k, v in extra.items())}".rstrip())
+    if data.get("supervised_keys"):
+        lines.append(f"supervised keys: {data['supervised_keys'][0]} → {data['supervised_keys'][1]}")
+    if data.get("evaluation"):
+        lines.append(f"evaluation: {data['evaluation'].get('metric')}")
+    prepared = data.get("prepared")
+    splits = data.get("splits") or {}
+    lines.append("splits:")
+    for name in splits or (prepared or {}).get("splits", {}):
+        expected = splits.get(name, {}).get("rows")
+        have = (prepared or {}).get("splits", {}).get(name)
+        got = f", prepared {have['rows']:,} rows in {have['shards']} shards ({human_bytes(have['bytes'])})" if have else ""
+        lines.append(f"  {name}: {expected:,} rows{got}" if expected is not None else f"  {name}:{got[1:]}")
+    for src in data.get("sources", []):
+        where = ", ".join(src["urls"]) or "manual"
+        digest = f"sha256 {src['sha256']}" if src.get("sha256") else f"md5 {src['md5']}" if src.get("md5") else ""
+        lines.append(f"source {src['name']}: {src['filename']} ({where}) {digest}".rstrip())
+    lines.append(f"prepared at: {prepared['path']}" if prepared else "prepared: no (run `dsreg prepare`)")
+    if data.get("citation"):
+        lines.append("citation:\n" + "\n".join("  " + c for c in data["citation"].rstrip().splitlines()))
+    _emit(args, data, "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from dsreg.prepare import Progress, prepare
+
+    report = Progress()
+    log = None if args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    start = time.monotonic()
+    manifest = prepare(
+        args.name,
+        source=args.source,
+        root=args.root,
+        workers=args.workers,
+        check_counts=not args.no_check_counts,
+        progress=not args.json and sys.stderr.isatty(),
+        lock_timeout=args.lock_timeout,
+        report=report,
+        log=log,
+    )
+    seconds = time.monotonic() - start
+    data = {
+        "dataset": manifest.full_name,
+        "path": str(manifest.directory),
+        "reused": report.reused,
+        "tasks": {"total": report.tasks_total, "reused": report.tasks_reused, "run": report.tasks_run},
+        "splits": {s.name: {"rows": s.rows, "bytes": s.bytes, "shards": len(s.shards)} for s in manifest.splits.values()},
+        "seconds": round(seconds, 3),
+    }
+    text = [f"{manifest.full_name} {'already prepared' if report.reused else 'prepared'} at {manifest.directory}"]
+    for s in manifest.splits.values():
+        text.append(f"  {s.name}: {s.rows:,} rows, {len(s.shards)} shards, {human_bytes(s.bytes)}")
+    if not report.reused:
+        text.append(f"  {report.tasks_run} tasks run, {report.tasks_reused} reused, {seconds:.1f} s")
+    _emit(args, data, "\n".join(text))
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from dsreg.api import verify
+
+    directory, problems = verify(args.name, deep=args.deep, root=args.root)
+    data = {"path": directory, "deep": args.deep, "ok": not problems, "problems": [vars(p) for p in problems]}
+    if problems:
+        text = f"FAIL {directory}\n" + "\n".join(f"  {p}" for p in problems)
+        text += "\nfix: re-prepare the dataset (move the broken version away first), or restore it from a good copy"
+    else:
+        text = f"OK {directory} ({'every shard re-hashed' if args.deep else 'sizes and presence; --deep re-hashes'})"
+    _emit(args, data, text)
+    return EXIT_VERIFY_FAILED if problems else EXIT_OK
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from dsreg.registry import list_prepared
+    from dsreg.roots import search_roots
+
+    manifests = list_prepared(args.path or args.root)
+    data = [
+        {
+            "name": m.name,
+            "config": m.config,
+            "version": m.version,
+            "rows": m.rows,
+            "bytes": m.bytes,
+            "splits": {s.name: s.rows for s in m.splits.values()},
+            "prepared_by": f"{m.created.get('user')}@{m.created.get('host')}",
+            "created": m.created.get("time"),
+            "path": str(m.directory),
+        }
+        for m in manifests
+    ]
+    rows = [
+        [
+            f"{d['name']}/{d['config']}:{d['version']}",
+            f"{d['rows']:,}",
+            human_bytes(d["bytes"]),
+            d["prepared_by"],
+            str(d["created"]),
+        ]
+        for d in data
+    ]
+    where = ", ".join(map(str, search_roots(args.path or args.root)))
+    text = _table(rows, ["DATASET", "ROWS", "SIZE", "PREPARED BY", "WHEN"]) if rows else f"nothing prepared under {where}"
+    _emit(args, data, text)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from dsreg.demo import run_demo
+
+    result = run_demo(args.root, rows=args.rows, log=None if args.json else print)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    return EXIT_OK if result["verified"] else EXIT_VERIFY_FAILED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    common.add_argument("--root", help="dataset root (default: DSREG_ROOT, a colon-separated search path)")
+    parser = argparse.ArgumentParser(prog="dsreg", description="Prepared, versioned, verified datasets.")
+    from dsreg.version import __version__
+
+    parser.add_argument("--version", action="version", version=f"dsreg {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", parents=[common], help="recipes, and which are prepared where")
+    p.set_defaults(func=cmd_list)
+    p = sub.add_parser("info", parents=[common], help="features, splits, sizes, sources, license, citation")
+    p.add_argument("name", help="NAME[/CONFIG][:VERSION]")
+    p.set_defaults(func=cmd_info)
+    p = sub.add_parser("prepare", parents=[common], help="download or take a local copy, verify, shard, publish")
+    p.add_argument("name", help="NAME[/CONFIG][:VERSION]")
+    p.add_argument("--source", help="a local copy of the raw data: the vendor archive, or a directory holding it unpacked")
+    p.add_argument("--workers", type=int, default=1, help="parallel reader tasks (processes)")
+    p.add_argument("--no-check-counts", action="store_true", help="publish even if split sizes differ from the recipe's")
+    p.add_argument("--lock-timeout", type=float, default=None, help="seconds to wait for another preparer")
+    p.set_defaults(func=cmd_prepare)
+    p = sub.add_parser("verify", parents=[common], help="check shards are present and intact (exit 1 if not)")
+    p.add_argument("name", help="NAME[/CONFIG][:VERSION] or a prepared version directory")
+    p.add_argument("--deep", action="store_true", help="re-hash every shard against the manifest")
+    p.set_defaults(func=cmd_verify)
+    p = sub.add_parser("ls", parents=[common], help="browse prepared datasets on the shared filesystem")
+    p.add_argument("path", nargs="?", help="a root to browse (default: the search roots)")
+    p.set_defaults(func=cmd_ls)
+    p = sub.add_parser("demo", parents=[common], help="prepare, verify and read a generated CIFAR-10 with no network")
+    p.add_argument("--rows", type=int, default=None, help="train rows to generate (default: the official 50,000)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except DsregError as err:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": err.problem, "path": err.path, "fix": err.fix}), file=sys.stderr)
+        else:
+            print(f"dsreg: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("dsreg: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

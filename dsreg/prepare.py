@@ -1,0 +1,274 @@
+"""Recipe-driven preparation: sources → reader tasks → shards → manifest, resumable and parallel.
+
+Each split's reader tasks run independently (in this process or a process pool) and write their parts
+under `<work>/_tasks/<split>/<task>/`; a task's `done.json` marks it finished, so a rerun after a crash
+skips it. When every task is done the parts are renamed to their final shard names, counts are checked
+against the recipe, and the version is published atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from dsreg.errors import DsregError
+from dsreg.features import Features
+from dsreg.manifest import Manifest
+from dsreg.publish import VersionBuild, created_stamp, make_writable, wait_message
+from dsreg.readers import Reader, get_reader
+from dsreg.recipe import RecipeConfig
+from dsreg.registry import get_recipe, parse_ref
+from dsreg.roots import downloads_dir, writable_root
+from dsreg.sources import ResolvedSource, resolve_sources
+from dsreg.sourcetree import SourceTree
+from dsreg.steps import apply_steps
+from dsreg.storage import ShardWriter, WrittenShard
+from dsreg.version import __version__
+
+TASKS_DIR = "_tasks"
+STATE_NAME = "_state.json"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything one worker needs to run one reader task; plain data, so it pickles to any process."""
+
+    reader: str
+    reader_args: dict[str, Any]
+    features: Features
+    steps: tuple[tuple[str, dict[str, Any]], ...]
+    sources: dict[str, str]
+    split: str
+    split_args: dict[str, Any]
+    task: str
+    out_dir: str
+    shard_size: int
+
+
+@dataclass
+class Progress:
+    """What a preparation did, for the CLI's report."""
+
+    tasks_total: int = 0
+    tasks_reused: int = 0
+    tasks_run: int = 0
+    reused: bool = False
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+
+def run_task(spec: TaskSpec) -> list[WrittenShard]:
+    """Run one reader task into `<out_dir>.partial`, then mark it done and rename it into place."""
+    out = Path(spec.out_dir)
+    partial = out.with_name(out.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    reader = get_reader(spec.reader)(spec.reader_args, spec.features)
+    trees = {name: SourceTree.open(path) for name, path in spec.sources.items()}
+    writer = ShardWriter(partial, "part", spec.features, spec.shard_size)
+    items = apply_steps(spec.steps, iter(reader.read(trees, spec.split, spec.split_args, spec.task)))
+    for item in items:
+        if isinstance(item, pa.RecordBatch):
+            writer.write_batch(item)
+        else:
+            writer.write(item)
+    shards = writer.close()
+    done = [{"file": s.path.name, "rows": s.rows, "bytes": s.bytes, "sha256": s.sha256} for s in shards]
+    (partial / "done.json").write_text(json.dumps({"task": spec.task, "parts": done}), encoding="utf-8")
+    os.replace(partial, out)
+    return _done_shards(out)
+
+
+def _done_shards(task_dir: Path) -> list[WrittenShard]:
+    """The parts a finished task recorded, or [] if it never finished."""
+    try:
+        done = json.loads((task_dir / "done.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    return [WrittenShard(task_dir / p["file"], p["rows"], p["bytes"], p["sha256"]) for p in done["parts"]]
+
+
+def _build_id(config: RecipeConfig, sources: Mapping[str, ResolvedSource]) -> str:
+    """Identifies the inputs of a preparation, so a rerun resumes only work made from the same inputs."""
+    ident = {
+        "recipe": config.digest,
+        "sources": {k: [s.sha256 or s.md5 or str(s.path)] for k, s in sorted(sources.items())},
+    }
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def prepare(
+    ref: str,
+    *,
+    source: str | os.PathLike[str] | None = None,
+    root: str | os.PathLike[str] | None = None,
+    workers: int = 1,
+    check_counts: bool = True,
+    progress: bool = False,
+    lock_timeout: float | None = None,
+    stale_after: float = 120.0,
+    report: Progress | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Manifest:
+    """Prepare `name[/config][:version]` under the first writable root and return its manifest.
+
+    Already published with the same recipe → returned as is. A crash leaves a resumable
+    `.incomplete-<id>` directory; the next call with the same inputs finishes it.
+    """
+    say = log or (lambda _msg: None)
+    report = report if report is not None else Progress()
+    parsed = parse_ref(ref)
+    recipe = get_recipe(parsed.name)
+    config = recipe.config(parsed.config)
+    if parsed.version and parsed.version != config.version:
+        raise DsregError(
+            f"the {config.name} recipe is at version {config.version}, not {parsed.version}",
+            path=config.path,
+            fix=f"prepare {config.name}/{config.config}:{config.version}, or use the dsreg release whose recipe "
+            f"had version {parsed.version}",
+        )
+    if workers < 1:
+        raise DsregError(f"--workers must be at least 1, got {workers}")
+    base = writable_root(root)
+    reader = get_reader(config.reader)(config.reader_args, config.features)
+    with VersionBuild(
+        base,
+        config.name,
+        config.config,
+        config.version,
+        lock_timeout=lock_timeout,
+        on_wait=wait_message(config.full_name),
+        stale_after=stale_after,
+    ) as build:
+        existing = build.published()
+        if existing is not None:
+            if existing.recipe_digest != config.digest:
+                raise DsregError(
+                    f"{config.full_name} is already published from a different recipe",
+                    path=build.final,
+                    fix="bump the recipe's version: published versions never change",
+                )
+            report.reused = True
+            say(f"{config.full_name} is already prepared at {build.final}")
+            return existing
+        resolved = resolve_sources(config.sources, downloads_dir(base), local=source, progress=progress)
+        report.sources = [s.to_json() for s in resolved.values()]
+        work = build.start(_build_id(config, resolved))
+        _check_state(work, config, report.sources)
+        parts = _run_all(config, reader, resolved, work, workers, report, say)
+        if check_counts:
+            _check_counts(config, parts, work)
+        manifest = Manifest(
+            name=config.name,
+            config=config.config,
+            version=config.version,
+            features=config.features,
+            splits=build.finalize_shards(parts),
+            recipe_digest=config.digest,
+            dsreg_version=__version__,
+            created=created_stamp(),
+            metadata={**config.metadata(), "counts_checked": check_counts},
+            sources=report.sources,
+            supervised_keys=config.supervised_keys,
+            evaluation=config.evaluation,
+        )
+        published = build.publish(manifest, scratch=[TASKS_DIR, STATE_NAME])
+        say(f"published {config.full_name} at {build.final}")
+        return published
+
+
+def _check_state(work: Path, config: RecipeConfig, sources: list[dict[str, Any]]) -> None:
+    """Record the inputs of a new work directory; refuse to resume one made from other inputs."""
+    state_path = work / STATE_NAME
+    state = {"recipe_digest": config.digest, "sources": sources}
+    if state_path.exists():
+        old = json.loads(state_path.read_text(encoding="utf-8"))
+        if old.get("recipe_digest") != config.digest:
+            make_writable(work)
+            shutil.rmtree(work)
+            work.mkdir(parents=True)
+        else:
+            return
+    state_path.write_text(json.dumps(state, indent=2), encoding="utf-8")
+
+
+def _run_all(
+    config: RecipeConfig,
+    reader: Reader,
+    resolved: Mapping[str, ResolvedSource],
+    work: Path,
+    workers: int,
+    report: Progress,
+    say: Callable[[str], None],
+) -> dict[str, list[WrittenShard]]:
+    """Run every unfinished task of every split; return each split's parts in task order."""
+    trees = {name: SourceTree.open(src.path) for name, src in resolved.items()}
+    paths = {name: str(src.path) for name, src in resolved.items()}
+    plan: dict[str, list[Path]] = {}
+    pending: list[TaskSpec] = []
+    for split, split_spec in config.splits.items():
+        tasks = reader.tasks(trees, split, split_spec.args)
+        plan[split] = []
+        for index, task in enumerate(tasks):
+            out = work / TASKS_DIR / split / f"{index:05d}"
+            plan[split].append(out)
+            if (out / "done.json").exists():
+                report.tasks_reused += 1
+                continue
+            pending.append(
+                TaskSpec(
+                    reader=config.reader,
+                    reader_args=config.reader_args,
+                    features=config.features,
+                    steps=config.steps,
+                    sources=paths,
+                    split=split,
+                    split_args=split_spec.args,
+                    task=task,
+                    out_dir=str(out),
+                    shard_size=config.shard_size,
+                )
+            )
+    report.tasks_total = sum(len(v) for v in plan.values())
+    if report.tasks_reused:
+        say(f"resuming: {report.tasks_reused} of {report.tasks_total} tasks already done")
+    for out in {Path(t.out_dir).parent for t in pending}:
+        out.mkdir(parents=True, exist_ok=True)
+    if workers > 1 and len(pending) > 1:
+        with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=get_context("spawn")) as pool:
+            for spec, _ in zip(pending, pool.map(run_task, pending), strict=True):
+                report.tasks_run += 1
+                say(f"  {spec.split} task {spec.task} done ({report.tasks_run}/{len(pending)})")
+    else:
+        for spec in pending:
+            run_task(spec)
+            report.tasks_run += 1
+            say(f"  {spec.split} task {spec.task} done ({report.tasks_run}/{len(pending)})")
+    return {split: [s for out in outs for s in _done_shards(out)] for split, outs in plan.items()}
+
+
+def _check_counts(config: RecipeConfig, parts: Mapping[str, list[WrittenShard]], work: Path) -> None:
+    """Refuse to publish a split whose row count differs from the recipe's official one."""
+    wrong = {
+        split: (sum(s.rows for s in parts[split]), spec.rows)
+        for split, spec in config.splits.items()
+        if sum(s.rows for s in parts[split]) != spec.rows
+    }
+    if wrong:
+        detail = ", ".join(f"{split}: {got} rows, expected {want}" for split, (got, want) in wrong.items())
+        raise DsregError(
+            f"{config.full_name} does not have the official split sizes ({detail}); nothing was published",
+            path=config.path,
+            fix="check that the raw data is complete and the right release; "
+            "pass --no-check-counts only for a deliberately partial copy",
+        )
+

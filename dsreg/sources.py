@@ -1,0 +1,495 @@
+"""Raw sources: fetch them through fsspec into a content-addressed cache, verify them, resolve local copies.
+
+Layout of the download cache (``cache_dir``, normally ``<root>/downloads``)::
+
+    <algo>/<hexdigest>/<file_name>                verified file; algo is sha256, else the vendor's md5
+    <algo>/<hexdigest>/<file_name>.digests.json   its sha256 and md5, so a cache hit needs no re-hashing
+    <algo>/<hexdigest>/<file_name>.partial        download in progress, resumed with HTTP Range
+    <algo>/<hexdigest>/<file_name>.lock           flock that keeps two preparers off one partial file
+    manual/<file_name>                            manual sources the user copied in by hand
+
+A file appears under its verified name only through an atomic ``os.replace`` after its size and
+checksums matched, so anything found there is trusted without network access or re-hashing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import fsspec
+from tqdm import tqdm
+
+from dsreg.errors import DsregError
+from dsreg.recipe import SourceSpec
+
+log = logging.getLogger(__name__)
+
+Origin = Literal["download", "cache", "local-file", "local-directory"]
+
+_CHUNK = 8 << 20
+_RETRYABLE_4XX = (408, 425, 429)
+
+
+class SourceMissingError(DsregError):
+    """A source is not available: a manual source nobody supplied, or every mirror unreachable or empty.
+
+    Distinct from a checksum mismatch, which is never silently skipped, even for optional sources.
+    """
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    """Where one source's bytes come from for this preparation, and the digests of the file used."""
+
+    spec: SourceSpec
+    path: Path
+    origin: Origin
+    sha256: str | None = None
+    md5: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest's record of the source: the recipe's identity plus what was actually used."""
+        return {
+            "name": self.spec.name,
+            "urls": list(self.spec.urls),
+            "filename": self.spec.file_name,
+            "size": self.path.stat().st_size if self.path.is_file() else None,
+            "sha256": self.sha256,
+            "md5": self.md5,
+            "origin": self.origin,
+        }
+
+
+def file_digests(path: str | os.PathLike[str]) -> dict[str, str]:
+    """sha256 and md5 of a file in one chunked pass: vendors publish either, manifests record both."""
+    sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(_CHUNK):
+                sha256.update(block)
+                md5.update(block)
+    except OSError as err:
+        raise DsregError(
+            f"cannot read the file ({err.strerror})", path=path, fix="check that it exists and is readable"
+        ) from None
+    return {"sha256": sha256.hexdigest(), "md5": md5.hexdigest()}
+
+
+def verify_file(spec: SourceSpec, path: str | os.PathLike[str]) -> dict[str, str]:
+    """Check a file against the recipe's size and checksums; returns its digests, raises DsregError on mismatch."""
+    digests = file_digests(path)
+    problems = _mismatches(spec, os.stat(path).st_size, digests)
+    if problems:
+        raise DsregError(
+            f"this copy of source {spec.name!r} differs from the vendor's file ({'; '.join(problems)})",
+            path=path,
+            fix="the copy is damaged or a different release: copy or download it again; "
+            "if the vendor really changed the file, update size/sha256/md5 in the recipe",
+        )
+    return digests
+
+
+def fetch(
+    spec: SourceSpec,
+    cache_dir: str | os.PathLike[str],
+    *,
+    progress: bool = False,
+    retries: int = 3,
+    backoff: float = 0.5,
+    timeout: float = 60.0,
+) -> Path:
+    """Return the verified cached copy of `spec`, downloading it from its mirrors first if needed.
+
+    Mirrors are tried in order; each gets `retries` retries after `backoff * 2**n` seconds (an attempt
+    that still added bytes does not use one up) and resumes from the bytes already on disk. `timeout`
+    bounds HTTP(S) connects and reads. A manual source is never downloaded: it is looked up in
+    ``<cache_dir>/manual/`` and otherwise raises SourceMissingError carrying the recipe's instructions.
+    """
+    path, _, _ = _obtain(
+        spec, Path(cache_dir), [], progress=progress, retries=retries, backoff=backoff, timeout=timeout
+    )
+    return path
+
+
+def resolve_sources(
+    specs: Mapping[str, SourceSpec],
+    cache_dir: str | os.PathLike[str],
+    local: str | os.PathLike[str] | None = None,
+    *,
+    progress: bool = False,
+) -> dict[str, ResolvedSource]:
+    """Find every source of a recipe: in `local` (the user's ``--source PATH``), the cache, or the network.
+
+    `local` is an archive file (the only source, or the one whose vendor file name it has) or a
+    directory: vendor files at its top level are used, verified; a directory holding none of them is
+    taken as the already-unpacked content of all sources. Optional sources that are unavailable are
+    left out of the result; a checksum mismatch is an error for every source.
+    """
+    cache = Path(cache_dir)
+    root = None if local is None else Path(local)
+    found: dict[str, Path] = {}
+    if root is not None and root.is_dir():
+        for key, spec in specs.items():
+            hit = _find_in_dir(root, _safe_name(spec))
+            if hit is not None:
+                found[key] = hit
+        if not found:
+            return {key: ResolvedSource(spec, root, "local-directory") for key, spec in specs.items()}
+    elif root is not None and root.is_file():
+        found[_match_local_file(specs, root)] = root
+    elif root is not None:
+        raise DsregError(
+            "the --source path does not exist",
+            path=root,
+            fix="pass the vendor's archive, a directory holding the vendor files, or the unpacked data",
+        )
+    resolved: dict[str, ResolvedSource] = {}
+    for key, spec in specs.items():
+        if key in found:
+            resolved[key] = _with_digests(spec, found[key], "local-file", verify_file(spec, found[key]))
+            continue
+        looked = [] if root is None else [root / spec.file_name if root.is_dir() else root]
+        try:
+            path, origin, digests = _obtain(spec, cache, looked, progress=progress)
+        except SourceMissingError as err:
+            if not spec.optional:
+                raise
+            log.warning("optional source %r is not available, preparing without it:\n%s", key, err)
+            continue
+        resolved[key] = _with_digests(spec, path, origin, digests or _cached_digests(path))
+    return resolved
+
+
+def _with_digests(spec: SourceSpec, path: Path, origin: Origin, digests: dict[str, str]) -> ResolvedSource:
+    """A ResolvedSource for a file whose digests are known."""
+    return ResolvedSource(spec, path, origin, sha256=digests["sha256"], md5=digests["md5"])
+
+
+def _obtain(
+    spec: SourceSpec,
+    cache_dir: Path,
+    looked: list[Path],
+    *,
+    progress: bool,
+    retries: int = 3,
+    backoff: float = 0.5,
+    timeout: float = 60.0,
+) -> tuple[Path, Origin, dict[str, str] | None]:
+    """The cached or freshly downloaded file, its origin, and its digests when they were just computed.
+
+    `looked` lists the places already searched, for the manual-source error message.
+    """
+    if not spec.urls:
+        manual_dir = cache_dir / "manual"
+        hit = _find_in_dir(manual_dir, _safe_name(spec))
+        if hit is None:
+            raise _manual_error(spec, [*looked, manual_dir / spec.file_name], manual_dir)
+        return hit, "cache", verify_file(spec, hit)
+    entry = _cache_entry(spec, cache_dir)
+    if entry.is_file():
+        size = entry.stat().st_size
+        if spec.size is not None and size != spec.size:
+            raise DsregError(
+                f"cached copy of source {spec.name!r} is {size} bytes, the recipe says {spec.size}",
+                path=entry,
+                fix="it was damaged after it was verified: delete it and run again to download it afresh",
+            )
+        return entry, "cache", None
+    digests = _download(spec, entry, progress=progress, retries=retries, backoff=backoff, timeout=timeout)
+    return entry, ("cache" if digests is None else "download"), digests
+
+
+def _download(
+    spec: SourceSpec, entry: Path, *, progress: bool, retries: int, backoff: float, timeout: float
+) -> dict[str, str] | None:
+    """Download into `entry` from the first mirror that delivers the right bytes; returns their digests.
+
+    Returns None when another process finished the same download while this one waited for the lock.
+    """
+    partial = entry.with_name(entry.name + ".partial")
+    failures: list[tuple[str, Exception]] = []
+    with _locked(entry.with_name(entry.name + ".lock")):
+        if entry.is_file():
+            return None
+        for url in spec.urls:
+            try:
+                _transfer_with_retries(
+                    url, spec, partial, progress=progress, retries=retries, backoff=backoff, timeout=timeout
+                )
+                digests = file_digests(partial)
+                problems = _mismatches(spec, partial.stat().st_size, digests)
+                if problems:
+                    raise DsregError(f"downloaded file differs from the recipe ({'; '.join(problems)})")
+            except DsregError as err:
+                partial.unlink(missing_ok=True)
+                failures.append((url, err))
+                continue
+            except Exception as err:  # fsspec backends raise many types; the summary names each
+                failures.append((url, err))
+                continue
+            os.replace(partial, entry)
+            _write_digests(entry, digests)
+            return digests
+    raise _download_error(spec, failures)
+
+
+def _transfer_with_retries(
+    url: str, spec: SourceSpec, partial: Path, *, progress: bool, retries: int, backoff: float, timeout: float
+) -> None:
+    """Fill `partial` from `url`, retrying transient failures; an attempt that added bytes resets the count."""
+    retry = 0
+    while True:
+        before = _size(partial)
+        try:
+            _transfer(url, spec, partial, progress=progress, timeout=timeout)
+            return
+        except Exception as err:
+            if _permanent(err):
+                raise
+            if _size(partial) > before:
+                retry = 0
+            if retry >= retries:
+                raise
+            log.info("retrying %s after %s", url, _describe(err))
+            time.sleep(backoff * 2**retry)
+            retry += 1
+
+
+def _transfer(url: str, spec: SourceSpec, partial: Path, *, progress: bool, timeout: float) -> None:
+    """One attempt: continue `partial` from its current size, or from zero where the server cannot resume."""
+    offset = _size(partial)
+    if spec.size is not None and offset >= spec.size:
+        if offset == spec.size:
+            return
+        offset = 0
+    opened = _open_at(url, offset, spec.size, timeout)
+    if opened is None:
+        return
+    stream, start, total = opened
+    bar = tqdm(
+        total=total,
+        initial=start,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=spec.file_name,
+        file=sys.stderr,
+        disable=not progress,
+    )
+    with stream, bar, open(partial, "ab" if start else "wb") as out:
+        position = start
+        while block := stream.read(_CHUNK):
+            position += len(block)
+            if spec.size is not None and position > spec.size:
+                raise DsregError(f"the server sent more than the {spec.size} bytes the recipe expects")
+            out.write(block)
+            bar.update(len(block))
+
+
+def _open_at(url: str, offset: int, size: int | None, timeout: float) -> tuple[Any, int, int | None] | None:
+    """Open `url` for reading at byte `offset` where the backend can resume there, else at byte zero.
+
+    Returns the stream, the byte it starts at and the file's total size if known; None when an HTTP
+    server answers 416 to a resume, i.e. the partial file already holds every byte it has.
+    """
+    if fsspec.utils.get_protocol(url) not in ("http", "https"):
+        fs, path = fsspec.core.url_to_fs(url)
+        stream = fs.open(path, "rb")
+        start = offset if offset and stream.seekable() else 0
+        stream.seek(start)
+        return stream, start, size if size is not None else getattr(stream, "size", None)
+
+    import aiohttp
+
+    client = {
+        "timeout": aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
+        "auto_decompress": False,
+    }
+    fs, path = fsspec.core.url_to_fs(url, client_kwargs=client)
+    headers = {"Accept-Encoding": "identity"}
+    if offset:
+        pass
+    try:
+        # block_size=0 gives a streaming file, one GET. Passing a size skips fsspec's HEAD probe, which
+        # would report a refused connection as FileNotFoundError; the stream itself never uses the size.
+        stream = fs.open(path, "rb", block_size=0, size=size or 1, headers=headers)
+    except aiohttp.ClientResponseError as err:
+        if offset and err.status == 416:
+            return None
+        raise
+    response = stream.r
+    if offset and response.status == 206 and response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
+        start = offset
+    elif response.status == 200:
+        start = 0
+    else:
+        stream.close()
+        raise OSError(f"unexpected HTTP {response.status} to a request starting at byte {offset}")
+    length = response.headers.get("Content-Length", "")
+    return stream, start, start + int(length) if length.isdigit() else size
+
+
+def _permanent(err: Exception) -> bool:
+    """Whether retrying the same mirror is pointless: not found, forbidden, a client error, wrong bytes."""
+    if isinstance(err, (DsregError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
+        return True
+    status = getattr(err, "status", None)
+    return isinstance(status, int) and 400 <= status < 500 and status not in _RETRYABLE_4XX
+
+
+def _describe(err: Exception) -> str:
+    """A one-line account of why a mirror failed."""
+    if isinstance(err, DsregError):
+        return err.problem
+    if isinstance(err, FileNotFoundError):
+        return "not found (HTTP 404 or no such file)"
+    status = getattr(err, "status", None)
+    if isinstance(status, int):
+        return f"HTTP {status} {getattr(err, 'message', '')}".rstrip()
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
+def _download_error(spec: SourceSpec, failures: list[tuple[str, Exception]]) -> DsregError:
+    """One error summarising every mirror's failure; SourceMissingError unless a mirror sent wrong bytes."""
+    lines = "\n".join(f"  - {url}: {_describe(err)}" for url, err in failures)
+    problem = f"could not download source {spec.name!r} ({spec.file_name}) from its {len(failures)} mirror(s):\n{lines}"
+    if any(isinstance(err, DsregError) for _, err in failures):
+        return DsregError(
+            problem,
+            fix="a mirror served a different file: the mirror may be corrupt, or the vendor changed the file. "
+            "Nothing was kept in the cache; try again or another mirror, and if the vendor's file really "
+            "changed, update size/sha256/md5 in the recipe",
+        )
+    return SourceMissingError(
+        problem,
+        fix="check this node's network access (proxy, firewall) and the recipe's URLs, or download "
+        f"{spec.file_name} elsewhere and pass it with --source PATH",
+    )
+
+
+def _manual_error(spec: SourceSpec, looked: list[Path], manual_dir: Path) -> SourceMissingError:
+    """The error for a missing manual source, quoting the recipe's instructions exactly."""
+    where = "\n".join(f"  - {path}" for path in looked)
+    return SourceMissingError(
+        f"source {spec.name!r} ({spec.file_name}) cannot be downloaded automatically. The recipe says:\n\n"
+        f"{spec.manual}\n\ndsreg looked for {spec.file_name} in:\n{where}",
+        fix=f"get {spec.file_name} as described above, then pass it with --source PATH (the file, or a "
+        f"directory holding it), or copy it into {manual_dir}",
+    )
+
+
+def _match_local_file(specs: Mapping[str, SourceSpec], local: Path) -> str:
+    """The key of the source a single local file stands for: the only one, or the one named like it."""
+    if len(specs) == 1:
+        return next(iter(specs))
+    for key, spec in specs.items():
+        if spec.file_name.lower() == local.name.lower():
+            return key
+    names = ", ".join(spec.file_name for spec in specs.values())
+    raise DsregError(
+        "the file given with --source is none of this recipe's sources",
+        path=local,
+        fix=f"pass a file with one of the vendor's names ({names}), or a directory holding them",
+    )
+
+
+def _find_in_dir(directory: Path, name: str) -> Path | None:
+    """The file called `name` (ignoring case) at the top level of `directory`, if there is one."""
+    if not directory.is_dir():
+        return None
+    exact = directory / name
+    if exact.is_file():
+        return exact
+    wanted = name.lower()
+    return next((p for p in sorted(directory.iterdir()) if p.name.lower() == wanted and p.is_file()), None)
+
+
+def _safe_name(spec: SourceSpec) -> str:
+    """The vendor file name, refused if it could point outside the directory it is joined to."""
+    name = spec.file_name
+    if name in ("", ".", "..") or any(c in name for c in "/\\\0"):
+        raise DsregError(
+            f"source {spec.name!r} has the unsafe file name {name!r}",
+            fix="set `filename` in the recipe to a plain file name",
+        )
+    return name
+
+
+def _cache_entry(spec: SourceSpec, cache_dir: Path) -> Path:
+    """The content-addressed path of a downloadable source: by sha256, or by md5 where that is all there is."""
+    if spec.sha256:
+        algo, digest = "sha256", spec.sha256
+    elif spec.md5:
+        algo, digest = "md5", spec.md5
+    else:
+        raise DsregError(
+            f"source {spec.name!r} has URLs but neither sha256 nor md5, so a download could not be verified",
+            fix="add the vendor's sha256 (or md5) to the source in the recipe",
+        )
+    return cache_dir / algo / digest.lower() / _safe_name(spec)
+
+
+def _cached_digests(path: Path) -> dict[str, str]:
+    """The digests recorded beside a cache entry, recomputed (and recorded) when the record is missing."""
+    try:
+        data = json.loads(path.with_name(path.name + ".digests.json").read_text(encoding="utf-8"))
+        return {"sha256": str(data["sha256"]), "md5": str(data["md5"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        digests = file_digests(path)
+        _write_digests(path, digests)
+        return digests
+
+
+def _write_digests(path: Path, digests: dict[str, str]) -> None:
+    """Record a verified file's digests beside it, atomically."""
+    record = path.with_name(path.name + ".digests.json")
+    tmp = record.with_name(f"{record.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(digests, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, record)
+
+
+@contextmanager
+def _locked(lock: Path) -> Iterator[None]:
+    """Hold an exclusive flock on `lock`, so that two preparers never write one partial file at once."""
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock, "ab")  # noqa: SIM115 - closed by the with below, which also unlocks
+    except OSError as err:
+        raise DsregError(
+            f"cannot write to the download cache ({err.strerror})",
+            path=lock.parent,
+            fix="point the cache at a writable directory, or pass the files with --source PATH",
+        ) from None
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _mismatches(spec: SourceSpec, size: int, digests: dict[str, str]) -> list[str]:
+    """How a file of `size` bytes with `digests` differs from what the recipe expects (empty: it matches)."""
+    problems = []
+    if spec.size is not None and size != spec.size:
+        problems.append(f"size: expected {spec.size} bytes, got {size}")
+    for algo, expected in (("sha256", spec.sha256), ("md5", spec.md5)):
+        if expected and expected.lower() != digests[algo]:
+            problems.append(f"{algo}: expected {expected}, got {digests[algo]}")
+    return problems
+
+
+def _size(path: Path) -> int:
+    """Size of a file in bytes, 0 when it does not exist."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0

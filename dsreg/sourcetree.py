@@ -1,0 +1,415 @@
+"""Read-only views of a raw source: a directory, a tar (plain, gz, bz2, xz), a zip, or a single file.
+
+Readers never extract archives to disk: they list, find and read members through a `SourceTree`.
+Every member is checked as it is listed or streamed, and an archive that could write or read outside
+its own tree (absolute paths, `..`, links leaving the tree, devices) is refused as unsafe. A truncated
+or corrupt archive fails with a `DsregError` naming it, never with a bare decompression traceback.
+
+A tree holds only its path when pickled (readers run in worker processes) and opens lazily. One tree
+object is not meant to be shared between threads.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import posixpath
+import re
+import stat
+import tarfile
+import zipfile
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, BinaryIO, ContextManager, cast
+
+from dsreg.errors import DsregError
+
+Predicate = Callable[[str], bool]
+
+_COMPRESSED: tuple[tuple[bytes, Callable[..., IO[bytes]]], ...] = (
+    (b"\x1f\x8b", gzip.open),
+    (b"BZh", bz2.open),
+    (b"\xfd7zXZ\x00", lzma.open),
+)
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_CORRUPT = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, OSError)
+_REDOWNLOAD = "delete it and download it again from the vendor (or a verified mirror)"
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+def _unsafe(source: Path, member: str, reason: str) -> DsregError:
+    kind = "directory" if source.is_dir() else "archive"
+    return DsregError(
+        f"unsafe member {member!r}: {reason}. The {kind} is unsafe and must not be used",
+        path=source,
+        fix=f"{_REDOWNLOAD}; if it came from anywhere else, check where it came from before using it",
+    )
+
+
+@contextmanager
+def _reading(source: Path, member: str | None = None) -> Iterator[None]:
+    """Turn I/O and decompression failures inside the block into a DsregError naming the source."""
+    try:
+        yield
+    except DsregError:
+        raise
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as err:
+        raise DsregError(f"cannot read the source: {err.strerror}", path=source, fix="check the path and its permissions") from None
+    except _CORRUPT as err:
+        where = f" (while reading member {member!r})" if member else ""
+        raise DsregError(
+            f"the archive is truncated or corrupt{where}: {type(err).__name__}: {err}", path=source, fix=_REDOWNLOAD
+        ) from None
+
+
+# -------------------------------------------------------------------------------------- member checks
+
+
+def _clean_name(source: Path, raw: str) -> str:
+    """The member's normalized relative posix name; unsafe names (absolute, `..`) raise."""
+    if raw.startswith(("/", "\\")) or _DRIVE.match(raw):
+        raise _unsafe(source, raw, "absolute path")
+    parts = [p for p in raw.replace("\\", "/").split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise _unsafe(source, raw, "'..' in the path leaves the tree")
+    return "/".join(parts)
+
+
+def _check_link(source: Path, name: str, target: str, *, hard: bool) -> None:
+    """Refuse a link whose target is absolute or climbs out of the tree.
+
+    A symlink's target is relative to the link's own directory; a tar hard link's to the archive root.
+    """
+    base = "" if hard else posixpath.dirname(name)
+    resolved = posixpath.normpath(posixpath.join(base, target.replace("\\", "/")))
+    if target.startswith(("/", "\\")) or _DRIVE.match(target) or resolved == ".." or resolved.startswith("../"):
+        raise _unsafe(source, name, f"link to {target!r} points outside the tree")
+
+
+class _GuardedReader(io.RawIOBase):
+    """A member's file object whose read errors (truncation, CRC) become DsregErrors naming the archive."""
+
+    def __init__(self, raw: IO[bytes], source: Path, member: str):
+        super().__init__()
+        self._raw, self._source, self._member = raw, source, member
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        with _reading(self._source, self._member):
+            return self._raw.read(-1 if size is None else size)
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        with _reading(self._source, self._member):
+            return self._raw.readline(-1 if size is None else size)
+
+    def seekable(self) -> bool:
+        return self._raw.seekable()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        with _reading(self._source, self._member):
+            return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+# ------------------------------------------------------------------------------------------ the trees
+
+
+class SourceTree(ABC):
+    """A read-only tree of named files; `SourceTree.open` picks the kind from the path's content."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        self._index: dict[str, Any] | None = None
+        self._handle: Any = None
+
+    @staticmethod
+    def open(path: str | os.PathLike[str]) -> SourceTree:
+        """A tree for `path`: a directory, a tar (detected by content, any compression), a zip or one file."""
+        path = Path(path)
+        if path.is_dir():
+            return DirectoryTree(path)
+        with _reading(path), open(path, "rb") as f:
+            head = f.read(512)
+        if head.startswith(_ZIP_MAGIC):
+            return ZipTree(path)
+        return TarTree(path) if _is_tar(path, head) else FileTree(path)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        SourceTree.__init__(self, state["path"])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+    def __enter__(self) -> SourceTree:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release an open archive handle; the tree reopens it if used again."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def names(self) -> list[str]:
+        """Posix relative paths of the regular files, in storage order (sorted walk for directories)."""
+        return list(self._members())
+
+    def location(self, name: str) -> str:
+        """How to name a member in messages: its path for directories, `archive::member` otherwise."""
+        return f"{self.path}::{name}"
+
+    def find(self, suffix: str, *, case_insensitive: bool = False) -> str:
+        """The one member equal to `suffix` or ending in `/suffix`, so a missing top folder doesn't matter."""
+        fold: Callable[[str], str] = str.casefold if case_insensitive else str
+        want = fold(suffix.strip("/"))
+        names = self.names()
+        hits = [n for n in names if fold(n) == want or fold(n).endswith("/" + want)]
+        if len(hits) == 1:
+            return hits[0]
+        if not hits:
+            sample = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+            raise DsregError(
+                f"no file matches {suffix!r}; the source has {len(names)} files" + (f": {sample}" if names else ""),
+                path=self.path,
+                fix="check that this is the right source (unpacked completely) and that the recipe names the file",
+            )
+        raise DsregError(
+            f"{len(hits)} files match {suffix!r}: {', '.join(hits[:5])}",
+            path=self.path,
+            fix=f"name the file with more of its path, e.g. {hits[0]!r}",
+        )
+
+    def read_bytes(self, name: str) -> bytes:
+        with self.open_member(name) as f:
+            return f.read()
+
+    def _members(self) -> dict[str, Any]:
+        if self._index is None:
+            self._index = self._scan()
+        return self._index
+
+    def _lookup(self, name: str) -> Any:
+        try:
+            return self._members()[name]
+        except KeyError:
+            raise DsregError(f"no file named {name!r}", path=self.path, fix="use a name from names() or find()") from None
+
+    @abstractmethod
+    def _scan(self) -> dict[str, Any]:
+        """Map each regular file's name to what opens it, checking every member's safety."""
+
+    @abstractmethod
+    def open_member(self, name: str) -> ContextManager[BinaryIO]:
+        """A binary file object for one member, valid inside the `with` block."""
+
+    @abstractmethod
+    def iter_members(self, predicate: Predicate | None = None) -> Iterator[tuple[str, BinaryIO]]:
+        """One streaming pass in storage order; each file object is valid until the next item."""
+
+
+def _is_tar(path: Path, head: bytes) -> bool:
+    """Whether the (decompressed) first block is a tar header, whatever the file is called."""
+    opener = next((op for magic, op in _COMPRESSED if head.startswith(magic)), None)
+    if opener is not None:
+        with _reading(path), opener(path, "rb") as f:
+            head = f.read(tarfile.BLOCKSIZE)
+    if len(head) < tarfile.BLOCKSIZE:
+        return False
+    if head[: tarfile.BLOCKSIZE] == bytes(tarfile.BLOCKSIZE):
+        return True  # an empty archive: only the end-of-archive zero blocks
+    try:
+        tarfile.TarInfo.frombuf(head[: tarfile.BLOCKSIZE], "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
+
+
+class DirectoryTree(SourceTree):
+    """An unpacked directory. Symlinks may point anywhere inside it, never outside."""
+
+    def location(self, name: str) -> str:
+        return str(self.path / name)
+
+    def _scan(self) -> dict[str, Any]:
+        root = self.path.resolve()
+        with _reading(self.path):
+            return {name: None for name in self._walk(root, "")}
+
+    def _walk(self, root: Path, rel: str) -> Iterator[str]:
+        with os.scandir(root / rel) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for entry in entries:
+            name = f"{rel}/{entry.name}" if rel else entry.name
+            if entry.is_symlink():
+                if self._resolve_inside(root, name).is_file():
+                    yield name  # a linked directory inside the tree is already walked where it lives
+            elif entry.is_dir():
+                yield from self._walk(root, name)
+            elif entry.is_file():
+                yield name
+            else:
+                raise _unsafe(self.path, name, "a device, fifo or socket, not a regular file")
+
+    def _resolve_inside(self, root: Path, name: str) -> Path:
+        try:
+            target = (root / name).resolve()
+        except (RuntimeError, OSError):  # a symlink loop (RuntimeError before Python 3.13)
+            raise _unsafe(self.path, name, "symlink loop") from None
+        if not target.is_relative_to(root):
+            raise _unsafe(self.path, name, f"symlink resolves to {str(target)!r}, outside the directory")
+        return target
+
+    @contextmanager
+    def open_member(self, name: str) -> Iterator[BinaryIO]:
+        root = self.path.resolve()
+        target = self._resolve_inside(root, _clean_name(self.path, name))
+        if not target.is_file():
+            raise DsregError(f"no file named {name!r}", path=self.path, fix="use a name from names() or find()")
+        with _reading(self.path, name), open(target, "rb") as f:
+            yield f
+
+    def iter_members(self, predicate: Predicate | None = None) -> Iterator[tuple[str, BinaryIO]]:
+        for name in self.names():
+            if predicate is None or predicate(name):
+                with self.open_member(name) as f:
+                    yield name, f
+
+
+class TarTree(SourceTree):
+    """A tar archive, plain or gz/bz2/xz compressed. Random access lists it once; `iter_members` streams."""
+
+    def _tar(self) -> tarfile.TarFile:
+        if self._handle is None:
+            with _reading(self.path):
+                self._handle = tarfile.open(self.path, "r:*")
+        return cast(tarfile.TarFile, self._handle)
+
+    def _checked(self, info: tarfile.TarInfo) -> str | None:
+        """The name of a regular file member, None for directories and safe links; unsafe members raise."""
+        name = _clean_name(self.path, info.name)
+        if info.issym() or info.islnk():
+            _check_link(self.path, name, info.linkname, hard=info.islnk())
+            return None
+        if info.isdev():
+            raise _unsafe(self.path, info.name, "a device or fifo, not a regular file")
+        return name if info.isreg() else None
+
+    def _scan(self) -> dict[str, Any]:
+        index: dict[str, Any] = {}
+        with _reading(self.path):
+            for info in self._tar():
+                name = self._checked(info)
+                if name is not None:
+                    index[name] = info
+        return index
+
+    @contextmanager
+    def open_member(self, name: str) -> Iterator[BinaryIO]:
+        info = self._lookup(name)
+        with _reading(self.path, name):
+            raw = self._tar().extractfile(info)
+        with _GuardedReader(cast(IO[bytes], raw), self.path, name) as f:
+            yield cast(BinaryIO, f)
+
+    def iter_members(self, predicate: Predicate | None = None) -> Iterator[tuple[str, BinaryIO]]:
+        with _reading(self.path), tarfile.open(self.path, "r|*") as tar:
+            for info in tar:
+                name = self._checked(info)
+                if name is not None and (predicate is None or predicate(name)):
+                    with _GuardedReader(cast(IO[bytes], tar.extractfile(info)), self.path, name) as f:
+                        yield name, cast(BinaryIO, f)
+
+
+class ZipTree(SourceTree):
+    """A zip archive, listed from its central directory."""
+
+    def _zip(self) -> zipfile.ZipFile:
+        if self._handle is None:
+            with _reading(self.path):
+                self._handle = zipfile.ZipFile(self.path)
+        return cast(zipfile.ZipFile, self._handle)
+
+    def _checked(self, info: zipfile.ZipInfo) -> str | None:
+        name = _clean_name(self.path, info.filename)
+        kind = stat.S_IFMT(info.external_attr >> 16)
+        if kind == stat.S_IFLNK:
+            target = self._zip().read(info).decode("utf-8", "surrogateescape")
+            _check_link(self.path, name, target, hard=False)
+            return None
+        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise _unsafe(self.path, info.filename, "a device, fifo or socket, not a regular file")
+        return None if info.is_dir() else name
+
+    def _scan(self) -> dict[str, Any]:
+        index: dict[str, Any] = {}
+        with _reading(self.path):
+            for info in self._zip().infolist():
+                name = self._checked(info)
+                if name is not None:
+                    index[name] = info
+        return index
+
+    @contextmanager
+    def open_member(self, name: str) -> Iterator[BinaryIO]:
+        info = self._lookup(name)
+        with _reading(self.path, name):
+            raw = self._zip().open(info)
+        with _GuardedReader(raw, self.path, name) as f:
+            yield cast(BinaryIO, f)
+
+    def iter_members(self, predicate: Predicate | None = None) -> Iterator[tuple[str, BinaryIO]]:
+        for name in self.names():
+            if predicate is None or predicate(name):
+                with self.open_member(name) as f:
+                    yield name, f
+
+
+class FileTree(SourceTree):
+    """A single non-archive file; its one member is named by its basename and read as stored."""
+
+    def location(self, name: str) -> str:
+        return str(self.path)
+
+    def _scan(self) -> dict[str, Any]:
+        return {self.path.name: None}
+
+    @contextmanager
+    def open_member(self, name: str) -> Iterator[BinaryIO]:
+        self._lookup(name)
+        with _reading(self.path), open(self.path, "rb") as f:
+            yield f
+
+    def iter_members(self, predicate: Predicate | None = None) -> Iterator[tuple[str, BinaryIO]]:
+        if predicate is None or predicate(self.path.name):
+            with self.open_member(self.path.name) as f:
+                yield self.path.name, f

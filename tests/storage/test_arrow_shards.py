@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dsreg import DsregError, Features, Image, Scalar, Text
+from dsreg.storage import ShardReader, ShardWriter, sha256_file
+
+FEATURES = Features({"image": Image(shape=(8, 8, 3)), "idx": Scalar(), "name": Text()})
+
+
+def _examples(n: int):
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        yield {"image": rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), "idx": i, "name": str(i)}
+
+
+def _write(directory: Path, n: int, target: int) -> list:
+    writer = ShardWriter(directory, "part", FEATURES, target)
+    for ex in _examples(n):
+        writer.write(ex)
+    return writer.close()
+
+
+def test_same_input_gives_byte_identical_shards(tmp_path: Path) -> None:
+    a = _write(tmp_path / "a", 5000, 100_000)
+    b = _write(tmp_path / "b", 5000, 100_000)
+    assert len(a) == len(b) > 1
+    assert [s.sha256 for s in a] == [s.sha256 for s in b]
+    assert [p.path.read_bytes() == q.path.read_bytes() for p, q in zip(a, b, strict=True)] == [True] * len(a)
+
+
+def test_shards_are_cut_near_the_target_and_keep_every_row_in_order(tmp_path: Path) -> None:
+    shards = _write(tmp_path, 5000, 100_000)
+    assert sum(s.rows for s in shards) == 5000
+    idx = np.concatenate([ShardReader(s.path).column("idx", 0) for s in shards])
+    assert idx.tolist() == list(range(5000))
+    for s in shards:
+        assert s.sha256 == sha256_file(s.path) and s.bytes == s.path.stat().st_size
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_reader_gives_views_and_self_describes(tmp_path: Path) -> None:
+    (shard,) = _write(tmp_path, 100, 10**9)
+    reader = ShardReader(shard.path)  # features come from the schema metadata
+    assert reader.features == FEATURES
+    images = reader.column("image", 0)
+    assert images.shape == (100, 8, 8, 3)
+    expected = [ex["image"] for ex in _examples(100)]
+    assert np.array_equal(images, np.stack(expected))
+    assert not images.flags.writeable or images.base is not None
+
+
+def test_reading_a_missing_or_garbage_shard_is_a_dsreg_error(tmp_path: Path) -> None:
+    with pytest.raises(DsregError, match="missing"):
+        ShardReader(tmp_path / "nope.arrow", FEATURES)
+    bad = tmp_path / "bad.arrow"
+    bad.write_bytes(b"not arrow at all")
+    with pytest.raises(DsregError, match="not a readable Arrow IPC shard"):
+        ShardReader(bad, FEATURES)

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dsreg import DsregError
+from dsreg.lock import FileLock
+
+
+def test_the_lock_is_exclusive_and_released(tmp_path: Path) -> None:
+    path = tmp_path / "v.lock"
+    a, b = FileLock(path), FileLock(path)
+    assert a.try_acquire()
+    assert not b.try_acquire()
+    assert a.holder()["pid"] == os.getpid()
+    a.release()
+    assert not path.exists()
+    assert b.try_acquire()
+    b.release()
+
+
+def test_release_never_removes_someone_elses_lock(tmp_path: Path) -> None:
+    path = tmp_path / "v.lock"
+    a = FileLock(path)
+    assert a.try_acquire()
+    path.unlink()  # e.g. taken over as stale while we were paused
+    b = FileLock(path)
+    assert b.try_acquire()
+    a.release()
+    assert path.exists() and b.holder()["token"] == b.token
+    b.release()
+
+
+def test_a_lock_without_heartbeat_turns_stale_and_is_taken_over(tmp_path: Path) -> None:
+    path = tmp_path / "v.lock"
+    path.write_text(json.dumps({"host": "elsewhere", "pid": 1, "token": "old", "started": 0}))
+    old = time.time() - 600
+    os.utime(path, (old, old))
+    lock = FileLock(path, stale_after=60, heartbeat=5)
+    assert lock.try_acquire()
+    assert lock.holder()["token"] == lock.token
+    lock.release()
+
+
+def test_a_live_remote_lock_is_respected_until_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "v.lock"
+    path.write_text(json.dumps({"host": "elsewhere", "pid": 1, "user": "ana", "token": "t", "started": 0}))
+    with pytest.raises(DsregError, match="held by ana@elsewhere"):
+        FileLock(path, stale_after=60, heartbeat=5).acquire(timeout=0.3, poll=0.05)
+
+
+def test_a_dead_process_on_this_host_is_taken_over_at_once(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(proc.stdout)
+    path = tmp_path / "v.lock"
+    path.write_text(json.dumps({"host": socket.gethostname(), "pid": dead_pid, "token": "t", "started": 0}))
+    lock = FileLock(path)
+    assert lock.try_acquire()
+    lock.release()
+
+
+def test_the_heartbeat_keeps_a_held_lock_fresh(tmp_path: Path) -> None:
+    path = tmp_path / "v.lock"
+    lock = FileLock(path, stale_after=0.5, heartbeat=0.05)
+    assert lock.try_acquire()
+    old = time.time() - 100
+    os.utime(path, (old, old))
+    time.sleep(0.3)
+    assert time.time() - path.stat().st_mtime < 0.5
+    assert not FileLock(path, stale_after=0.5, heartbeat=0.05).try_acquire()
+    lock.release()

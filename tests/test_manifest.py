@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dsreg
+from dsreg import DsregError, Features, Scalar
+from dsreg.manifest import read_manifest, verify_manifest
+from dsreg.publish import make_writable
+
+
+def _dataset(root: Path) -> dsreg.manifest.Manifest:
+    feats = Features({"x": Scalar(dtype="int64")})
+    return dsreg.write_dataset("nums", {"train": ({"x": i} for i in range(5000))}, feats, root=root, shard_size="8KB")
+
+
+def _rewrite(directory: Path, edit) -> None:
+    make_writable(directory)
+    path = directory / "manifest.json"
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def test_verify_finds_flipped_truncated_and_missing_shards_and_names_each(root: Path) -> None:
+    m = _dataset(root)
+    shards = [m.shard_path(s) for s in m.splits["train"].shards]
+    assert len(shards) >= 3
+    assert verify_manifest(m, deep=True) == []
+    make_writable(m.directory)
+    data = bytearray(shards[0].read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shards[0].write_bytes(bytes(data))
+    with open(shards[1], "r+b") as f:
+        f.truncate(100)
+    shards[2].unlink()
+    shallow = {p.path: p.problem for p in verify_manifest(m)}
+    assert set(shallow) == {str(shards[1]), str(shards[2])}  # a flipped byte keeps the size
+    deep = {p.path: p.problem for p in verify_manifest(m, deep=True)}
+    assert "sha256" in deep[str(shards[0])]
+    assert "truncated" in deep[str(shards[1])]
+    assert deep[str(shards[2])] == "missing"
+
+
+@pytest.mark.parametrize("bad_path", ["../../etc/passwd", "/etc/passwd", "train/../../x.arrow"])
+def test_a_shard_path_leaving_the_directory_is_refused(root: Path, bad_path: str) -> None:
+    m = _dataset(root)
+    _rewrite(m.directory, lambda d: d["splits"]["train"]["shards"][0].update(path=bad_path))
+    with pytest.raises(DsregError, match="leaves the dataset directory") as err:
+        read_manifest(m.directory)
+    assert str(m.directory / "manifest.json") in str(err.value)
+
+
+def test_schema_violations_and_future_formats_are_clear_errors(root: Path) -> None:
+    m = _dataset(root)
+    _rewrite(m.directory, lambda d: d["splits"]["train"]["shards"][0].update(sha256="xyz"))
+    with pytest.raises(DsregError, match="manifest is invalid at splits/train/shards/0/sha256"):
+        read_manifest(m.directory)
+    _rewrite(m.directory, lambda d: d.update(format_version=99) or d["splits"]["train"]["shards"][0].update(sha256="0" * 64))
+    with pytest.raises(DsregError, match="upgrade dsreg"):
+        read_manifest(m.directory)
+    (m.directory / "manifest.json").write_text("{not json")
+    with pytest.raises(DsregError, match="not valid JSON"):
+        read_manifest(m.directory)
+
+
+def test_written_manifest_validates_against_the_shipped_schema(root: Path) -> None:
+    import jsonschema
+
+    from dsreg.manifest import manifest_schema
+
+    m = _dataset(root)
+    jsonschema.validate(json.loads((m.directory / "manifest.json").read_text()), manifest_schema())
+    assert np.isclose(m.splits["train"].bytes, sum(os.path.getsize(m.shard_path(s)) for s in m.splits["train"].shards))

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dsreg import DsregError
+from dsreg.recipe import load_recipe, parse_size
+from dsreg.registry import recipe_dirs
+
+SHIPPED = Path(str(recipe_dirs()[-1]))
+CIFAR10 = SHIPPED / "cifar10.yaml"
+
+
+def _variant(tmp_path: Path, edit) -> Path:
+    data = yaml.safe_load(CIFAR10.read_text())
+    edit(data)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_every_shipped_recipe_loads_and_resolves_every_config() -> None:
+    names = sorted(p.stem for p in SHIPPED.glob("*.yaml"))
+    assert {"cifar10", "cifar100"} <= set(names)
+    for name in names:
+        recipe = load_recipe(SHIPPED / f"{name}.yaml")
+        for config in recipe.config_names:
+            resolved = recipe.config(config)
+            assert resolved.full_name == f"{recipe.name}/{config}:{recipe.version}"
+            assert len(resolved.digest) == 64
+
+
+def test_configs_override_top_level_fields() -> None:
+    recipe = load_recipe(CIFAR10)
+    python, binary = recipe.config("python"), recipe.config("binary")
+    assert recipe.default_config == "python"
+    assert python.reader == "cifar_python" and binary.reader == "cifar_binary"
+    assert python.features == binary.features
+    assert python.sources["archive"].md5 and binary.sources["archive"].sha256
+    assert python.digest != binary.digest
+    assert python.shard_size == 64 * 2**20
+
+
+def test_a_typo_names_the_file_the_key_path_and_the_likely_key(tmp_path: Path) -> None:
+    path = _variant(tmp_path, lambda d: d["configs"]["python"].update(readr=d["configs"]["python"].pop("reader")))
+    with pytest.raises(DsregError) as err:
+        load_recipe(path)
+    message = str(err.value)
+    assert str(path) in message
+    assert "configs.python.readr" in message
+    assert "did you mean 'reader'" in message
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda d: d.update(version="one"), "at version"),
+        (lambda d: d["features"]["label"].update(type="clas_label"), "unknown feature type 'clas_label'"),
+        (lambda d: d.update(supervised_keys=["image", "lable"]), "did you mean 'label'"),
+        (lambda d: d["configs"]["python"]["reader"].update(name="cifar_pyton"), "unknown reader 'cifar_pyton'"),
+        (lambda d: d["configs"]["python"]["sources"]["archive"].pop("md5"), "configs.python.sources.archive"),
+        (lambda d: d.update(default_config="nope"), "default_config 'nope'"),
+        (lambda d: d["splits"].update({}) if "splits" in d else d["configs"]["binary"]["splits"].update(train={"rows": -1}), "rows"),
+        (lambda d: d.update(steps=[{"name": "shuffle_pixels"}]), "unknown step 'shuffle_pixels'"),
+    ],
+)
+def test_invalid_recipes_fail_with_a_useful_message(tmp_path: Path, edit, expected: str) -> None:
+    path = _variant(tmp_path, edit)
+    with pytest.raises(DsregError, match=expected) as err:
+        load_recipe(path)
+    assert str(path) in str(err.value)
+
+
+def test_yaml_never_executes_code_and_duplicates_are_refused(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.yaml"
+    evil.write_text(f"name: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(DsregError, match="not valid YAML"):
+        load_recipe(evil)
+    assert not marker.exists()
+    dup = tmp_path / "dup.yaml"
+    dup.write_text(CIFAR10.read_text() + "\nversion: 9.9.9\n")
+    with pytest.raises(DsregError, match="duplicate key 'version'"):
+        load_recipe(dup)
+
+
+def test_unknown_config_lists_the_valid_ones() -> None:
+    with pytest.raises(DsregError, match="use one of: python, binary"):
+        load_recipe(CIFAR10).config("pickle")
+
+
+def test_sizes_parse() -> None:
+    assert parse_size("64MiB") == 64 * 2**20 and parse_size("1.5 GB") == 1_500_000_000
+    with pytest.raises(DsregError):
+        parse_size("lots")

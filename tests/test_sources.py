@@ -1,0 +1,372 @@
+"""Tests for dsreg.sources: fetching through fsspec from a local HTTP server, verifying, resolving local copies."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dsreg.errors import DsregError
+from dsreg.recipe import SourceSpec
+from dsreg.sources import (
+    ResolvedSource,
+    SourceMissingError,
+    fetch,
+    file_digests,
+    resolve_sources,
+    verify_file,
+)
+from dsreg.testing.http_server import LocalHTTPServer
+
+NAME = "corpus-v1.tar.gz"
+FAST = {"retries": 2, "backoff": 0.01}
+
+
+@pytest.fixture
+def data() -> bytes:
+    """The bytes of the vendor's archive."""
+    return os.urandom(300_000)
+
+
+@pytest.fixture
+def served(tmp_path: Path, data: bytes) -> Path:
+    """A directory holding the archive, as a mirror would."""
+    directory = tmp_path / "mirror"
+    directory.mkdir()
+    (directory / NAME).write_bytes(data)
+    return directory
+
+
+@pytest.fixture
+def server(served: Path) -> Iterator[LocalHTTPServer]:
+    """A running mirror serving the archive."""
+    with LocalHTTPServer(served) as srv:
+        yield srv
+
+
+def make_spec(
+    data: bytes, *urls: str, sha256: bool = True, md5: bool = False, size: int | None = None, optional: bool = False
+) -> SourceSpec:
+    """A SourceSpec for `data` at `urls`, with the checksums asked for and its true size unless given."""
+    return SourceSpec(
+        name="train",
+        urls=urls,
+        size=len(data) if size is None else size,
+        sha256=hashlib.sha256(data).hexdigest() if sha256 else None,
+        md5=hashlib.md5(data).hexdigest() if md5 else None,
+        optional=optional,
+    )
+
+
+def refused_url() -> str:
+    """A URL on a local port where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/{NAME}"
+
+
+def test_fetch_by_sha256_lands_at_content_address_and_second_fetch_needs_no_network(
+    tmp_path: Path, data: bytes, server: LocalHTTPServer
+) -> None:
+    spec = make_spec(data, server.url(NAME))
+    cache = tmp_path / "cache"
+    path = fetch(spec, cache, **FAST)
+    assert path == cache / "sha256" / hashlib.sha256(data).hexdigest() / NAME
+    assert path.read_bytes() == data
+    assert not path.with_name(NAME + ".partial").exists()
+    server.stop()
+    assert fetch(spec, cache, retries=0) == path
+    assert len(server.gets(NAME)) == 1
+
+
+def test_fetch_md5_only_source_is_addressed_by_md5(tmp_path: Path, data: bytes, server: LocalHTTPServer) -> None:
+    spec = make_spec(data, server.url(NAME), sha256=False, md5=True)
+    path = fetch(spec, tmp_path / "cache", **FAST)
+    assert path == tmp_path / "cache" / "md5" / hashlib.md5(data).hexdigest() / NAME
+    assert path.read_bytes() == data
+
+
+def test_file_url_mirror(tmp_path: Path, data: bytes, served: Path) -> None:
+    spec = make_spec(data, (served / NAME).as_uri())
+    assert fetch(spec, tmp_path / "cache", **FAST).read_bytes() == data
+
+
+def test_checksum_mismatch_names_url_and_digests_and_keeps_nothing(
+    tmp_path: Path, data: bytes, server: LocalHTTPServer
+) -> None:
+    wrong = "0" * 64
+    spec = SourceSpec(name="train", urls=(server.url(NAME),), size=len(data), sha256=wrong)
+    with pytest.raises(DsregError) as info:
+        fetch(spec, tmp_path / "cache", **FAST)
+    assert not isinstance(info.value, SourceMissingError)
+    message = str(info.value)
+    assert server.url(NAME) in message
+    assert wrong in message and hashlib.sha256(data).hexdigest() in message
+    assert "recipe" in (info.value.fix or "")
+    entry = tmp_path / "cache" / "sha256" / wrong / NAME
+    assert not entry.exists()
+    assert not entry.with_name(NAME + ".partial").exists()
+    assert len(server.gets(NAME)) == 1  # wrong bytes are not retried from the same mirror
+
+
+def test_server_sending_more_than_expected_size_is_stopped(
+    tmp_path: Path, data: bytes, server: LocalHTTPServer
+) -> None:
+    spec = make_spec(data, server.url(NAME), size=1000)
+    with pytest.raises(DsregError, match="more than the 1000 bytes"):
+        fetch(spec, tmp_path / "cache", **FAST)
+    assert not list((tmp_path / "cache").rglob(f"{NAME}.partial"))
+
+
+def test_interrupted_transfer_resumes_with_range(tmp_path: Path, data: bytes, server: LocalHTTPServer) -> None:
+    server.inject(NAME, cut_after=100_000)
+    path = fetch(make_spec(data, server.url(NAME)), tmp_path / "cache", **FAST)
+    assert [r.range for r in server.gets(NAME)] == [None, "bytes=100000-"]
+    assert path.read_bytes() == data
+
+
+def test_server_without_range_support_restarts_from_zero(tmp_path: Path, data: bytes, served: Path) -> None:
+    with LocalHTTPServer(served, ranges=False) as srv:
+        srv.inject(NAME, cut_after=100_000)
+        path = fetch(make_spec(data, srv.url(NAME)), tmp_path / "cache", **FAST)
+        assert len(srv.gets(NAME)) == 2
+    assert path.read_bytes() == data
+
+
+def test_attempts_that_make_progress_do_not_use_up_retries(
+    tmp_path: Path, data: bytes, server: LocalHTTPServer
+) -> None:
+    server.inject(NAME, cut_after=50_000, times=4)
+    path = fetch(make_spec(data, server.url(NAME)), tmp_path / "cache", retries=1, backoff=0.01)
+    assert [r.range for r in server.gets(NAME)][-1] == "bytes=200000-"
+    assert path.read_bytes() == data
+
+
+def test_server_errors_are_retried(tmp_path: Path, data: bytes, server: LocalHTTPServer) -> None:
+    server.inject(NAME, status=500, times=2)
+    path = fetch(make_spec(data, server.url(NAME)), tmp_path / "cache", retries=2, backoff=0.01)
+    assert len(server.gets(NAME)) == 3
+    assert path.read_bytes() == data
+
+
+def test_stalled_read_times_out_and_is_retried(tmp_path: Path, data: bytes, server: LocalHTTPServer) -> None:
+    server.inject(NAME, stall=1.0)
+    path = fetch(make_spec(data, server.url(NAME)), tmp_path / "cache", timeout=0.2, **FAST)
+    assert len(server.gets(NAME)) == 2
+    assert path.read_bytes() == data
+
+
+def test_dead_mirrors_fall_through_to_a_live_one(
+    tmp_path: Path, data: bytes, served: Path, server: LocalHTTPServer
+) -> None:
+    with LocalHTTPServer(served) as empty:
+        empty.inject(NAME, status=404, times=None)
+        spec = make_spec(data, refused_url(), empty.url(NAME), server.url(NAME))
+        path = fetch(spec, tmp_path / "cache", **FAST)
+        assert len(empty.gets(NAME)) == 1  # a 404 is final: no retries
+    assert path.read_bytes() == data
+
+
+def test_all_mirrors_dead_lists_every_mirror(tmp_path: Path, data: bytes, server: LocalHTTPServer) -> None:
+    dead = refused_url()
+    missing = server.url("no-such-file.tar.gz")
+    with pytest.raises(SourceMissingError) as info:
+        fetch(make_spec(data, dead, missing), tmp_path / "cache", **FAST)
+    message = str(info.value)
+    assert f"{dead}: " in message and f"{missing}: not found" in message
+    assert "--source PATH" in message
+
+
+def test_concurrent_fetches_download_once(tmp_path: Path, data: bytes, server: LocalHTTPServer) -> None:
+    server.inject(NAME, stall=0.3)
+    spec = make_spec(data, server.url(NAME))
+    results: list[Path] = []
+    threads = [threading.Thread(target=lambda: results.append(fetch(spec, tmp_path / "cache", **FAST))) for _ in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 2 and results[0] == results[1]
+    assert len(server.gets(NAME)) == 1
+    assert results[0].read_bytes() == data
+
+
+def test_progress_bar_goes_to_stderr(
+    tmp_path: Path, data: bytes, server: LocalHTTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fetch(make_spec(data, server.url(NAME)), tmp_path / "cache", progress=True, **FAST)
+    captured = capsys.readouterr()
+    assert NAME in captured.err and captured.out == ""
+
+
+MANUAL = """Register at https://example.org/imagenet and accept the terms.
+Then download:
+    ILSVRC2012_img_train.tar   (138 GB)
+
+and keep the file name."""
+
+
+def test_manual_source_missing_quotes_instructions_verbatim(tmp_path: Path) -> None:
+    spec = SourceSpec(name="train", filename="ILSVRC2012_img_train.tar", manual=MANUAL)
+    with pytest.raises(SourceMissingError) as info:
+        fetch(spec, tmp_path / "cache")
+    message = str(info.value)
+    assert MANUAL in message
+    assert "--source PATH" in message
+    assert str(tmp_path / "cache" / "manual" / "ILSVRC2012_img_train.tar") in message
+
+
+def test_file_digests_and_verify_file(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / NAME
+    path.write_bytes(data)
+    expected = {"sha256": hashlib.sha256(data).hexdigest(), "md5": hashlib.md5(data).hexdigest()}
+    assert file_digests(path) == expected
+    assert verify_file(make_spec(data, "http://x/" + NAME, md5=True), path) == expected
+    with pytest.raises(DsregError, match=r"md5: expected 0{32}") as info:
+        verify_file(SourceSpec(name="train", urls=("http://x/" + NAME,), md5="0" * 32), path)
+    assert str(path) in str(info.value)
+
+
+def test_resolve_local_archive_file(tmp_path: Path, data: bytes, served: Path) -> None:
+    spec = make_spec(data, "http://127.0.0.1:9/" + NAME)
+    resolved = resolve_sources({"train": spec}, tmp_path / "cache", served / NAME)
+    source = resolved["train"]
+    assert (source.path, source.origin) == (served / NAME, "local-file")
+    assert source.to_json() == {
+        "name": "train",
+        "urls": list(spec.urls),
+        "filename": NAME,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "md5": hashlib.md5(data).hexdigest(),
+        "origin": "local-file",
+    }
+
+
+def test_resolve_local_archive_with_wrong_checksum(tmp_path: Path, data: bytes, served: Path) -> None:
+    spec = SourceSpec(name="train", urls=("http://127.0.0.1:9/" + NAME,), md5="f" * 32)
+    with pytest.raises(DsregError, match="differs from the vendor's file") as info:
+        resolve_sources({"train": spec}, tmp_path / "cache", served / NAME)
+    message = str(info.value)
+    assert str(served / NAME) in message
+    assert "f" * 32 in message and hashlib.md5(data).hexdigest() in message
+
+
+def test_resolve_local_file_must_match_a_source_name(tmp_path: Path, data: bytes, served: Path) -> None:
+    specs = {
+        "train": make_spec(data, "http://127.0.0.1:9/train.tar"),
+        "test": make_spec(data, "http://127.0.0.1:9/test.tar"),
+    }
+    with pytest.raises(DsregError, match="none of this recipe's sources") as info:
+        resolve_sources(specs, tmp_path / "cache", served / NAME)
+    assert "train.tar, test.tar" in str(info.value)
+
+
+def test_resolve_local_directory_with_archive_and_download_for_the_rest(
+    tmp_path: Path, data: bytes, server: LocalHTTPServer
+) -> None:
+    local = tmp_path / "raw"
+    local.mkdir()
+    other = os.urandom(1000)
+    (local / "TEST.TAR").write_bytes(other)
+    specs = {
+        "test": SourceSpec(
+            name="test", urls=("http://127.0.0.1:9/test.tar",), sha256=hashlib.sha256(other).hexdigest()
+        ),
+        "train": make_spec(data, server.url(NAME)),
+    }
+    resolved = resolve_sources(specs, tmp_path / "cache", local)
+    assert (resolved["test"].path, resolved["test"].origin) == (local / "TEST.TAR", "local-file")
+    assert resolved["train"].origin == "download"
+    assert resolved["train"].md5 == hashlib.md5(data).hexdigest()
+
+
+def test_resolve_unpacked_directory_serves_every_source(tmp_path: Path, data: bytes) -> None:
+    local = tmp_path / "unpacked"
+    (local / "images").mkdir(parents=True)
+    specs = {
+        "train": make_spec(data, "http://127.0.0.1:9/train.tar"),
+        "test": SourceSpec(name="test", filename="test.tar", manual="ask the vendor", optional=True),
+    }
+    resolved = resolve_sources(specs, tmp_path / "cache", local)
+    assert resolved == {
+        "train": ResolvedSource(specs["train"], local, "local-directory"),
+        "test": ResolvedSource(specs["test"], local, "local-directory"),
+    }
+    assert resolved["train"].to_json()["size"] is None
+
+
+def test_resolve_missing_local_path(tmp_path: Path, data: bytes) -> None:
+    with pytest.raises(DsregError, match="does not exist"):
+        resolve_sources({"train": make_spec(data, "http://127.0.0.1:9/x")}, tmp_path / "cache", tmp_path / "nope")
+
+
+def test_resolve_omits_unavailable_optional_sources(tmp_path: Path, data: bytes, server: LocalHTTPServer) -> None:
+    specs = {
+        "train": make_spec(data, server.url(NAME)),
+        "extra": SourceSpec(name="extra", filename="extra.zip", manual="Email the vendor.", optional=True),
+        "gone": make_spec(data, server.url("gone.tar"), optional=True),
+    }
+    assert set(resolve_sources(specs, tmp_path / "cache")) == {"train"}
+
+
+def test_resolve_optional_source_with_wrong_checksum_still_fails(
+    tmp_path: Path, data: bytes, server: LocalHTTPServer
+) -> None:
+    spec = SourceSpec(name="extra", urls=(server.url(NAME),), sha256="1" * 64, optional=True)
+    with pytest.raises(DsregError, match="differs from the recipe"):
+        resolve_sources({"extra": spec}, tmp_path / "cache")
+
+
+def test_resolve_manual_source_from_cache_dir(tmp_path: Path, data: bytes) -> None:
+    manual = tmp_path / "cache" / "manual"
+    manual.mkdir(parents=True)
+    (manual / "Train.TAR").write_bytes(data)
+    spec = SourceSpec(name="train", filename="train.tar", manual=MANUAL, sha256=hashlib.sha256(data).hexdigest())
+    source = resolve_sources({"train": spec}, tmp_path / "cache")["train"]
+    assert (source.path, source.origin) == (manual / "Train.TAR", "cache")
+
+
+def test_resolve_manual_source_missing_names_local_dir(tmp_path: Path) -> None:
+    local = tmp_path / "raw"
+    local.mkdir()
+    (local / "other.tar").write_bytes(b"x")
+    specs = {
+        "other": SourceSpec(name="other", filename="other.tar", manual="n/a"),
+        "train": SourceSpec(name="train", filename="train.tar", manual=MANUAL),
+    }
+    with pytest.raises(SourceMissingError) as info:
+        resolve_sources(specs, tmp_path / "cache", local)
+    assert MANUAL in str(info.value) and str(local / "train.tar") in str(info.value)
+
+
+def test_resolve_cache_hit_reports_recorded_digests(tmp_path: Path, data: bytes, server: LocalHTTPServer) -> None:
+    spec = make_spec(data, server.url(NAME))
+    first = resolve_sources({"train": spec}, tmp_path / "cache")["train"]
+    server.stop()
+    record = first.path.with_name(NAME + ".digests.json")
+    assert json.loads(record.read_text())["md5"] == hashlib.md5(data).hexdigest()
+    record.write_text(json.dumps({"sha256": "recorded", "md5": "recorded"}))
+    again = resolve_sources({"train": spec}, tmp_path / "cache")["train"]
+    assert (first.origin, again.origin) == ("download", "cache")
+    assert (again.sha256, again.md5) == ("recorded", "recorded")  # read from the record, not re-hashed
+    record.unlink()
+    rebuilt = resolve_sources({"train": spec}, tmp_path / "cache")["train"]
+    assert (rebuilt.sha256, rebuilt.md5) == (first.sha256, first.md5)
+
+
+def test_damaged_cache_entry_is_reported(tmp_path: Path, data: bytes, server: LocalHTTPServer) -> None:
+    spec = make_spec(data, server.url(NAME))
+    path = fetch(spec, tmp_path / "cache", **FAST)
+    with open(path, "r+b") as f:
+        f.truncate(10)
+    with pytest.raises(DsregError, match="is 10 bytes") as info:
+        fetch(spec, tmp_path / "cache", **FAST)
+    assert str(path) in str(info.value)
