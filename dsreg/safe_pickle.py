@@ -44,7 +44,7 @@ class _FromBuffer(_Frozen):
     __slots__ = ()
 
     def __call__(self, *args: Any) -> np.ndarray:
-        return _numpy_core()[1]._frombuffer(*args)  # type: ignore[no-any-return]
+        return _numpy_core()[1]._frombuffer(*args)
 
 
 def _numpy_core() -> tuple[Any, Any]:

@@ -319,7 +319,7 @@ def _open_at(url: str, offset: int, size: int | None, timeout: float) -> tuple[A
     fs, path = fsspec.core.url_to_fs(url, client_kwargs=client)
     headers = {"Accept-Encoding": "identity"}
     if offset:
-        pass
+        headers["Range"] = f"bytes={offset}-"
     try:
         # block_size=0 gives a streaming file, one GET. Passing a size skips fsspec's HEAD probe, which
         # would report a refused connection as FileNotFoundError; the stream itself never uses the size.

@@ -24,15 +24,15 @@ import zipfile
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import IO, Any, BinaryIO, ContextManager, cast
+from typing import IO, Any, BinaryIO, cast
 
 from dsreg.errors import DsregError
 
 Predicate = Callable[[str], bool]
 
-_COMPRESSED: tuple[tuple[bytes, Callable[..., IO[bytes]]], ...] = (
+_COMPRESSED: tuple[tuple[bytes, Callable[..., Any]], ...] = (
     (b"\x1f\x8b", gzip.open),
     (b"BZh", bz2.open),
     (b"\xfd7zXZ\x00", lzma.open),
@@ -63,7 +63,9 @@ def _reading(source: Path, member: str | None = None) -> Iterator[None]:
     except DsregError:
         raise
     except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as err:
-        raise DsregError(f"cannot read the source: {err.strerror}", path=source, fix="check the path and its permissions") from None
+        raise DsregError(
+            f"cannot read the source: {err.strerror}", path=source, fix="check the path and its permissions"
+        ) from None
     except _CORRUPT as err:
         where = f" (while reading member {member!r})" if member else ""
         raise DsregError(
@@ -222,14 +224,17 @@ class SourceTree(ABC):
         try:
             return self._members()[name]
         except KeyError:
-            raise DsregError(f"no file named {name!r}", path=self.path, fix="use a name from names() or find()") from None
+            raise self._no_file(name) from None
+
+    def _no_file(self, name: str) -> DsregError:
+        return DsregError(f"no file named {name!r}", path=self.path, fix="use a name from names() or find()")
 
     @abstractmethod
     def _scan(self) -> dict[str, Any]:
         """Map each regular file's name to what opens it, checking every member's safety."""
 
     @abstractmethod
-    def open_member(self, name: str) -> ContextManager[BinaryIO]:
+    def open_member(self, name: str) -> AbstractContextManager[BinaryIO]:
         """A binary file object for one member, valid inside the `with` block."""
 
     @abstractmethod
@@ -291,10 +296,11 @@ class DirectoryTree(SourceTree):
 
     @contextmanager
     def open_member(self, name: str) -> Iterator[BinaryIO]:
-        root = self.path.resolve()
-        target = self._resolve_inside(root, _clean_name(self.path, name))
+        if name.startswith("/") or any(part in ("", ".", "..") for part in name.split("/")):
+            raise self._no_file(name)  # not a name names() gives: never resolve it against the filesystem
+        target = self._resolve_inside(self.path.resolve(), name)
         if not target.is_file():
-            raise DsregError(f"no file named {name!r}", path=self.path, fix="use a name from names() or find()")
+            raise self._no_file(name)
         with _reading(self.path, name), open(target, "rb") as f:
             yield f
 
@@ -311,7 +317,7 @@ class TarTree(SourceTree):
     def _tar(self) -> tarfile.TarFile:
         if self._handle is None:
             with _reading(self.path):
-                self._handle = tarfile.open(self.path, "r:*")
+                self._handle = tarfile.open(self.path, "r:*")  # noqa: SIM115 - kept open, closed by close()
         return cast(tarfile.TarFile, self._handle)
 
     def _checked(self, info: tarfile.TarInfo) -> str | None:

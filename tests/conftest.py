@@ -23,3 +23,38 @@ def root(tmp_path: Path) -> Path:
     path = tmp_path / "root"
     path.mkdir(exist_ok=True)
     return path
+
+
+def fake_recipe(
+    recipes_dir: Path,
+    shipped: str,
+    config: str,
+    archive: Path,
+    urls: list[str],
+    *,
+    rows: dict[str, int] | None = None,
+    version: str | None = None,
+) -> Path:
+    """A copy of a shipped recipe whose `config` downloads `archive` from `urls` (a fake, so its checksum
+    and size replace the vendor's) and, given `rows`, expects the fake's split sizes."""
+    import hashlib
+
+    import yaml
+
+    from dsreg.registry import recipe_dirs
+
+    data = yaml.safe_load((recipe_dirs()[-1] / f"{shipped}.yaml").read_text())
+    cfg = data["configs"][config]
+    cfg["sources"]["archive"] = {
+        "urls": urls,
+        "size": archive.stat().st_size,
+        "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
+    }
+    for split, n in (rows or {}).items():
+        cfg["splits"][split]["rows"] = n
+    if version:
+        data["version"] = version
+    recipes_dir.mkdir(parents=True, exist_ok=True)
+    path = recipes_dir / f"{shipped}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path

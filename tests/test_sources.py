@@ -157,8 +157,8 @@ def test_server_errors_are_retried(tmp_path: Path, data: bytes, server: LocalHTT
 
 
 def test_stalled_read_times_out_and_is_retried(tmp_path: Path, data: bytes, server: LocalHTTPServer) -> None:
-    server.inject(NAME, stall=1.0)
-    path = fetch(make_spec(data, server.url(NAME)), tmp_path / "cache", timeout=0.2, **FAST)
+    server.inject(NAME, stall=1.5)
+    path = fetch(make_spec(data, server.url(NAME)), tmp_path / "cache", timeout=0.5, **FAST)
     assert len(server.gets(NAME)) == 2
     assert path.read_bytes() == data
 

@@ -57,7 +57,7 @@ class LocalHTTPServer:
     Connections are not kept alive, so after :meth:`stop` nothing is served at all.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], *, ranges: bool = True, cut_linger: float = 0.1) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, ranges: bool = True, cut_linger: float = 0.25) -> None:
         self.directory = Path(directory).resolve()
         self.ranges = ranges
         self.cut_linger = cut_linger

@@ -1,0 +1,59 @@
+"""`load`: a prepared split as batches in the framework of your choice, in one call."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from dsreg.frameworks import adapt, resolve
+from dsreg.loading.dataset import open_dataset
+from dsreg.loading.loader import Loader, Transform
+
+
+def load(
+    name: str | os.PathLike[str],
+    split: str = "train",
+    framework: str = "numpy",
+    *,
+    version: str | None = None,
+    root: str | os.PathLike[str] | None = None,
+    batch_size: int = 32,
+    shuffle: bool = False,
+    seed: int = 0,
+    drop_last: bool = False,
+    last_batch: str | None = None,
+    columns: Sequence[str] | None = None,
+    transform: Transform | None = None,
+    num_workers: int = 0,
+    device: str | None = None,
+    rank: int | None = None,
+    world_size: int | None = None,
+    balance: str | None = None,
+    max_tokens: int | None = None,
+    length_column: str | None = None,
+    num_buckets: int = 16,
+    **adapter_kwargs: Any,
+) -> Any:
+    """Batches of `split` of a prepared dataset for `framework` (numpy/np, torch/pt/pytorch, tf/tensorflow,
+    keras, hf/datasets). Sampling options go to `Loader`; `transform`, `num_workers`, `device` and any other
+    keyword go to the framework's adapter, which applies `transform` to batches in its own types."""
+    module = resolve(framework)  # fail on a missing framework before touching any data
+    dataset = open_dataset(name, split, version=version, root=root, columns=columns)
+    loader = Loader(
+        dataset,
+        batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        last_batch=last_batch,
+        drop_last=drop_last,
+        rank=rank,
+        world_size=world_size,
+        balance=balance,
+        max_tokens=max_tokens,
+        length_column=length_column,
+        num_buckets=num_buckets,
+    )
+    options = {"transform": transform, "num_workers": num_workers, "device": device}
+    adapter_kwargs.update({k: v for k, v in options.items() if v})
+    return adapt(module, loader, **adapter_kwargs)

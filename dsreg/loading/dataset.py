@@ -1,0 +1,285 @@
+"""Random access to the rows of a split expression, read batch-first from memory-mapped shards.
+
+A `Dataset` maps its row numbers to (shard, record batch, row) with a few `searchsorted` calls and
+gathers each column with one numpy fancy index per record batch, on zero-copy views of the mapped
+Arrow buffers (never `pyarrow.Table.take` on chunked columns, which is two orders of magnitude slower).
+Shards are opened on first use, so opening ten million rows costs what reading the manifest costs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dsreg.errors import DsregError
+from dsreg.features import EncodedImage, Feature, Features, Text
+from dsreg.features import Sequence as SequenceFeature
+from dsreg.loading.splits import parse_split
+from dsreg.manifest import MANIFEST_NAME, Manifest, read_manifest
+from dsreg.storage.arrow_shards import ShardReader
+
+Batch = dict[str, np.ndarray]
+_ITER_CHUNK = 1024
+
+
+class RowIndexError(DsregError, IndexError):
+    """A row number outside the dataset (an IndexError too, so ``for row in ds`` stops cleanly)."""
+
+
+def _groups(keys: np.ndarray) -> list[tuple[np.ndarray | None, int]]:
+    """Positions of each distinct key, as ``(positions, key)``; positions is None when all keys agree."""
+    if keys.size == 0:
+        return []
+    first = int(keys[0])
+    if keys.min() == keys.max():
+        return [(None, first)]
+    order = np.argsort(keys, kind="stable")
+    cuts = np.flatnonzero(np.diff(keys[order])) + 1
+    return [(part, int(keys[part[0]])) for part in np.split(order, cuts)]
+
+
+def _fixed_shape(feature: Feature) -> tuple[int, ...]:
+    """The per-row shape of a fixed-shape feature; ``()`` for ragged ones (stored in object arrays)."""
+    return tuple(int(d or 0) for d in feature.example_shape()) if feature.fixed_shape else ()
+
+
+def _lengths(feature: Feature, column: pa.Array) -> np.ndarray:
+    """Per-row lengths of a ragged column: elements of a sequence, characters of a text, bytes of a blob."""
+    if isinstance(feature, SequenceFeature):
+        out = pc.list_value_length(column)
+    elif isinstance(feature, Text):
+        out = pc.utf8_length(column)
+    elif isinstance(feature, EncodedImage):
+        out = pc.binary_length(column)
+    else:
+        raise DsregError(
+            f"a {feature.kind} column has no per-row length", fix="use a sequence, audio, text or encoded_image column"
+        )
+    return np.asarray(out.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+class Dataset:
+    """The rows of a split expression of a prepared dataset: ``len``, ``ds[i]``, ``ds[i:j]``, ``ds.take(idx)``."""
+
+    def __init__(self, manifest: Manifest, split: str = "train", columns: Sequence[str] | None = None):
+        self.manifest = manifest
+        self.split = split
+        all_names = manifest.features.names()
+        self.column_names = list(all_names if columns is None else columns)
+        unknown = [c for c in self.column_names if c not in manifest.features]
+        if unknown or not self.column_names:
+            raise DsregError(
+                f"{manifest.full_name} has no column(s) {unknown}" if unknown else "no columns selected",
+                fix=f"columns are: {', '.join(all_names)}",
+            )
+        self.features = Features({c: manifest.features[c] for c in self.column_names})
+        segments = [s for s in parse_split(split, {n: s.rows for n, s in manifest.splits.items()}) if s.rows]
+        base: dict[str, int] = {}
+        self._shards = []
+        offsets = [0]
+        for name in dict.fromkeys(s.split for s in segments):
+            base[name] = offsets[-1]
+            for shard in manifest.splits[name].shards:
+                self._shards.append(shard)
+                offsets.append(offsets[-1] + shard.rows)
+        self._shard_offsets = np.asarray(offsets, dtype=np.int64)
+        self._seg_start = np.asarray([base[s.split] + s.start for s in segments], dtype=np.int64)
+        self._seg_rows = np.asarray([s.rows for s in segments], dtype=np.int64)
+        self._seg_offsets = np.concatenate([[0], np.cumsum(self._seg_rows)]).astype(np.int64)
+        self._readers: dict[int, ShardReader] = {}
+        self._length_cache: dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return int(self._seg_offsets[-1])
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset({self.manifest.full_name}, split={self.split!r}, rows={len(self)}, columns={self.column_names})"
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_readers"] = {}  # memory maps do not pickle; worker processes reopen shards lazily
+        return state
+
+    def __getitem__(self, key: int | np.integer | slice | Sequence[int] | np.ndarray) -> dict[str, Any]:
+        if isinstance(key, (int, np.integer)):
+            return {name: values[0] for name, values in self.take([int(key)]).items()}
+        if isinstance(key, slice):
+            return self.take(np.arange(*key.indices(len(self)), dtype=np.int64))
+        return self.take(key)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for start in range(0, len(self), _ITER_CHUNK):
+            batch = self.take(np.arange(start, min(start + _ITER_CHUNK, len(self)), dtype=np.int64))
+            for i in range(len(next(iter(batch.values())))):
+                yield {name: values[i] for name, values in batch.items()}
+
+    def take(self, indices: Sequence[int] | np.ndarray) -> Batch:
+        """The rows at `indices` (negative counts from the end) as a dict of column arrays, one gather per record batch.
+
+        Fixed-shape columns come back as fresh ``(n, *shape)`` arrays of the feature's dtype; text and bytes as
+        object arrays of str/bytes; sequences as object arrays of 1-D arrays (see `pad_sequences`).
+        """
+        idx = self._check(indices)
+        pieces = self._pieces(self._to_stored(idx))
+        if len(pieces) == 1 and pieces[0][0] is None:
+            _, shard, batch, rows = pieces[0]
+            return {name: self._gather(shard, batch, name, rows) for name in self.column_names}
+        out: Batch = {}
+        for name in self.column_names:
+            feature = self.features[name]
+            column = np.empty((idx.size, *_fixed_shape(feature)), dtype=feature.numpy_dtype())
+            for positions, shard, batch, rows in pieces:
+                column[positions] = self._gather(shard, batch, name, rows)
+            out[name] = column
+        return out
+
+    def lengths(self, column: str) -> np.ndarray:
+        """Per-row lengths of a sequence/audio (elements), text (characters) or encoded image (bytes) column."""
+        if column not in self._length_cache:
+            feature = self.manifest.features[column]
+            parts = [
+                _lengths(feature, self._reader(s).arrow_column(column, b).slice(lo, hi - lo))
+                for s, b, lo, hi in self._ordered_pieces()
+            ]
+            self._length_cache[column] = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        return self._length_cache[column]
+
+    def read_column(self, column: str) -> np.ndarray:
+        """Every row of one fixed-shape column (selected or not) in dataset order, e.g. the labels to balance."""
+        feature = self.manifest.features[column]
+        if not feature.fixed_shape:
+            raise DsregError(f"column {column!r} is not fixed-shape", fix="read ragged columns with take()")
+        parts = [self._reader(s).column(column, b)[lo:hi] for s, b, lo, hi in self._ordered_pieces()]
+        if not parts:
+            return np.zeros((0, *_fixed_shape(feature)), dtype=feature.numpy_dtype())
+        return np.concatenate(parts)
+
+    def arrow_tables(self) -> list[pa.Table]:
+        """The selected columns as zero-copy slices of the memory-mapped record batches, in dataset order."""
+        return [
+            pa.Table.from_batches([self._reader(s).batches[b].select(self.column_names).slice(lo, hi - lo)])
+            for s, b, lo, hi in self._ordered_pieces()
+        ]
+
+    def shard_paths(self) -> list[Path]:
+        """The shard files this dataset reads, in dataset order, each once."""
+        paths = [self.manifest.shard_path(self._shards[s]) for s, _, _, _ in self._ordered_pieces()]
+        return list(dict.fromkeys(paths))
+
+    def _check(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        idx = np.asarray(indices)
+        if idx.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        if idx.ndim != 1 or idx.dtype.kind not in "iu":
+            raise DsregError(f"indices must be a 1-D sequence of integers, got {idx.dtype} of shape {idx.shape}")
+        idx = idx.astype(np.int64, copy=False)
+        n = len(self)
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < -n or hi >= n:
+            bad = lo if lo < -n else hi
+            raise RowIndexError(f"row {bad} is out of range for {self!r}", fix=f"use indices in [-{n}, {n})")
+        return np.where(idx < 0, idx + n, idx) if lo < 0 else idx
+
+    def _to_stored(self, idx: np.ndarray) -> np.ndarray:
+        """Dataset row numbers → row numbers in the concatenation of the shards of the splits involved."""
+        if self._seg_start.size == 1:
+            return idx + self._seg_start[0]
+        seg = np.searchsorted(self._seg_offsets, idx, side="right") - 1
+        return idx - self._seg_offsets[seg] + self._seg_start[seg]
+
+    def _pieces(self, stored: np.ndarray) -> list[tuple[np.ndarray | None, int, int, np.ndarray]]:
+        """Split rows into ``(positions in the request, shard, record batch, rows in that batch)``."""
+        if len(self._shards) == 1:
+            shard_ids = np.zeros(stored.size, dtype=np.int64)
+        else:
+            shard_ids = np.searchsorted(self._shard_offsets, stored, side="right") - 1
+        pieces: list[tuple[np.ndarray | None, int, int, np.ndarray]] = []
+        for positions, shard in _groups(shard_ids):
+            local = stored if positions is None else stored[positions]
+            local = local - self._shard_offsets[shard]
+            reader = self._reader(shard)
+            if len(reader.batches) == 1:
+                pieces.append((positions, shard, 0, local))
+                continue
+            for sub, batch in _groups(np.searchsorted(reader.batch_offsets, local, side="right") - 1):
+                rows = (local if sub is None else local[sub]) - reader.batch_offsets[batch]
+                where = sub if positions is None else (positions if sub is None else positions[sub])
+                pieces.append((where, shard, batch, rows))
+        return pieces
+
+    def _gather(self, shard: int, batch: int, name: str, rows: np.ndarray) -> np.ndarray:
+        reader = self._reader(shard)
+        feature = self.features[name]
+        if feature.fixed_shape:
+            return np.take(reader.column(name, batch), rows, axis=0)
+        return feature.to_numpy(reader.arrow_column(name, batch).take(pa.array(rows)))
+
+    def _ordered_pieces(self) -> Iterator[tuple[int, int, int, int]]:
+        """``(shard, record batch, first row, end row)`` covering the dataset's rows in order."""
+        for start, rows in zip(self._seg_start.tolist(), self._seg_rows.tolist(), strict=True):
+            stop = start + rows
+            first = int(np.searchsorted(self._shard_offsets, start, side="right")) - 1
+            for shard in range(first, len(self._shards)):
+                offset = int(self._shard_offsets[shard])
+                if offset >= stop:
+                    break
+                reader = self._reader(shard)
+                lo, hi = max(start - offset, 0), min(stop - offset, reader.num_rows)
+                for b, (b0, b1) in enumerate(itertools.pairwise(reader.batch_offsets.tolist())):
+                    if max(lo, b0) < min(hi, b1):
+                        yield shard, b, max(lo, b0) - b0, min(hi, b1) - b0
+
+    def _reader(self, shard: int) -> ShardReader:
+        reader = self._readers.get(shard)
+        if reader is None:
+            info = self._shards[shard]
+            reader = ShardReader(self.manifest.shard_path(info), self.manifest.features)
+            if reader.num_rows != info.rows:
+                raise DsregError(
+                    f"shard has {reader.num_rows} rows, the manifest says {info.rows}",
+                    path=reader.path,
+                    fix="run `dsreg verify` and re-prepare the dataset",
+                )
+            self._readers[shard] = reader
+        return reader
+
+
+def _manifest(name: str | os.PathLike[str], version: str | None, root: str | os.PathLike[str] | None) -> Manifest:
+    """The manifest a name or a prepared directory means."""
+    text = os.fspath(name)
+    path = Path(text).expanduser()
+    if isinstance(name, os.PathLike) or (path / MANIFEST_NAME).is_file() or text.startswith(("/", ".", "~")):
+        manifest = read_manifest(path)
+        if version is not None and version != manifest.version:
+            raise DsregError(
+                f"{path} holds version {manifest.version}, not {version}", fix="drop version= or open that version"
+            )
+        return manifest
+    from dsreg.registry import Ref, find_prepared, parse_ref
+
+    ref = parse_ref(text)
+    if version is not None and ref.version not in (None, version):
+        raise DsregError(f"{text!r} names version {ref.version} but version={version!r}", fix="give the version once")
+    return find_prepared(Ref(ref.name, ref.config, version or ref.version), root)
+
+
+def open_dataset(
+    name: str | os.PathLike[str],
+    split: str = "train",
+    *,
+    version: str | None = None,
+    root: str | os.PathLike[str] | None = None,
+    columns: Sequence[str] | None = None,
+) -> Dataset:
+    """Open `split` of a prepared dataset: ``name``, ``name/config``, ``name/config:version``, or the path of a
+    prepared version directory (one holding manifest.json). Needs no recipe and no network."""
+    return Dataset(_manifest(name, version, root), split, columns)

@@ -1,0 +1,49 @@
+"""Which rank this process is and how many there are, without importing torch to find out.
+
+Order: explicit arguments; an initialised ``torch.distributed`` process group (only if torch is already
+imported — if it is not, no group can exist); ``SLURM_PROCID``/``SLURM_NTASKS``; ``RANK``/``WORLD_SIZE``;
+else a single process. One exception to that order: a SLURM allocation of one task that runs ``torchrun``
+inside it has ``SLURM_NTASKS=1`` but ``WORLD_SIZE>1``, and there ``RANK``/``WORLD_SIZE`` are the truth.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from dsreg.errors import DsregError
+
+
+def _env_pair(rank_var: str, size_var: str) -> tuple[int, int] | None:
+    rank, size = os.environ.get(rank_var), os.environ.get(size_var)
+    if rank is None or size is None:
+        return None
+    try:
+        return int(rank), int(size)
+    except ValueError:
+        raise DsregError(f"{rank_var}={rank!r} / {size_var}={size!r} are not integers") from None
+
+
+def _torch_pair() -> tuple[int, int] | None:
+    if "torch" not in sys.modules:
+        return None
+    dist = sys.modules["torch"].distributed
+    if dist.is_available() and dist.is_initialized():
+        return int(dist.get_rank()), int(dist.get_world_size())
+    return None
+
+
+def detect_rank(rank: int | None = None, world_size: int | None = None) -> tuple[int, int]:
+    """``(rank, world_size)`` from the arguments, torch.distributed, SLURM, or RANK/WORLD_SIZE, in that order."""
+    if (rank is None) != (world_size is None):
+        raise DsregError("give rank and world_size together, or neither (to detect them)")
+    pair = (rank, world_size) if rank is not None and world_size is not None else None
+    if pair is None:
+        pair = _torch_pair()
+    if pair is None:
+        slurm, env = _env_pair("SLURM_PROCID", "SLURM_NTASKS"), _env_pair("RANK", "WORLD_SIZE")
+        pair = env if slurm is None or (slurm[1] == 1 and env is not None and env[1] > 1) else slurm
+    r, w = pair or (0, 1)
+    if w < 1 or not 0 <= r < w:
+        raise DsregError(f"rank {r} is not within a world of size {w}", fix="use 0 <= rank < world_size")
+    return r, w

@@ -1,0 +1,193 @@
+"""The loader: one rank's epochs of batches, with a cursor that saves and restores in O(1).
+
+A `Loader` is a cursor ``(epoch, batches consumed)`` over a `Sampler`. Iterating it yields the batches
+of the current epoch from the cursor on, advancing it as each batch is handed out; a finished epoch
+rolls over to the next (so successive ``for`` loops see fresh shuffles without calling `set_epoch`).
+``state_dict()`` is that cursor plus the configuration it is only valid for; ``load_state_dict`` checks the
+configuration and moves the cursor — no batch is replayed, because samplers answer any batch directly.
+Only one iteration over a loader should be active at a time.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from dsreg.errors import DsregError
+from dsreg.features import EncodedImage, Text
+from dsreg.features import Sequence as SequenceFeature
+from dsreg.loading.balance import BalancedSampler
+from dsreg.loading.buckets import BucketSampler
+from dsreg.loading.dataset import Batch, Dataset
+from dsreg.loading.distributed import detect_rank
+from dsreg.loading.sampler import RangeSampler, Sampler, check_last_batch
+
+STATE_FORMAT = 1
+Transform = Callable[[Batch], Batch]
+
+
+def last_batch_policy(last_batch: str | None, drop_last: bool) -> str:
+    """The effective policy: `last_batch` if given, else ``drop`` when `drop_last`, else ``partial``."""
+    if last_batch is None:
+        return "drop" if drop_last else "partial"
+    if drop_last and last_batch != "drop":
+        raise DsregError(f"drop_last=True contradicts last_batch={last_batch!r}", fix="give only one of them")
+    return check_last_batch(last_batch)
+
+
+def _length_column(dataset: Dataset, column: str | None) -> str:
+    if column is not None:
+        return column
+    ragged = [n for n, f in dataset.features.items() if isinstance(f, (SequenceFeature, Text, EncodedImage))]
+    if len(ragged) != 1:
+        raise DsregError(
+            f"max_tokens needs to know which column's length to budget ({len(ragged)} candidates: {ragged})",
+            fix="pass length_column=NAME",
+        )
+    return ragged[0]
+
+
+class Loader:
+    """An iterable of batches (dicts of numpy arrays) for one rank, with ``len``, ``set_epoch`` and resume state.
+
+    `last_batch` is ``drop``, ``partial`` or ``pad`` (see `dsreg.loading.sampler`); `balance` names an integer
+    label column to balance classes in every batch (`dsreg.loading.balance`); `max_tokens` switches to length
+    bucketing on `length_column` (`dsreg.loading.buckets`), where `batch_size` is not used. `num_threads` > 0
+    prefetches that many batches ahead in threads (numpy's gathers release the GIL).
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int = 32,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        last_batch: str | None = None,
+        drop_last: bool = False,
+        rank: int | None = None,
+        world_size: int | None = None,
+        balance: str | None = None,
+        max_tokens: int | None = None,
+        length_column: str | None = None,
+        num_buckets: int = 16,
+        transform: Transform | None = None,
+        num_threads: int = 0,
+    ):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.transform = transform
+        self.num_threads = num_threads
+        r, w = detect_rank(rank, world_size)
+        common: dict[str, Any] = {
+            "shuffle": shuffle,
+            "seed": seed,
+            "rank": r,
+            "world_size": w,
+            "last_batch": last_batch_policy(last_batch, drop_last),
+        }
+        if balance is not None and max_tokens is not None:
+            raise DsregError("balance= and max_tokens= cannot be combined", fix="choose one way to form batches")
+        self.sampler: Sampler
+        if balance is not None:
+            self.sampler = BalancedSampler(dataset.read_column(balance), batch_size, **common)
+        elif max_tokens is not None:
+            lengths = dataset.lengths(_length_column(dataset, length_column))
+            self.sampler = BucketSampler(lengths, max_tokens, num_buckets=num_buckets, **common)
+        else:
+            self.sampler = RangeSampler(len(dataset), batch_size, **common)
+        self.epoch = 0
+        self.consumed = 0
+
+    @property
+    def rank(self) -> int:
+        return self.sampler.rank
+
+    @property
+    def world_size(self) -> int:
+        return self.sampler.world_size
+
+    def __len__(self) -> int:
+        """Batches per epoch on this rank; the same on every rank."""
+        return len(self.sampler)
+
+    def __repr__(self) -> str:
+        return f"Loader({self.dataset!r}, batches={len(self)}, rank={self.rank}/{self.world_size})"
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start `epoch` from its first batch; the current epoch keeps its position (so a restored cursor survives)."""
+        if epoch != self.epoch:
+            self.epoch, self.consumed = int(epoch), 0
+
+    def batch_indices(self, epoch: int, start: int = 0) -> Iterator[np.ndarray]:
+        """Row indices of this rank's batches of `epoch` from batch `start` on (pure; does not move the cursor)."""
+        for i in range(start, len(self)):
+            yield self.sampler.batch(epoch, i)
+
+    def fetch(self, indices: np.ndarray) -> Batch:
+        """Read one batch of rows and apply the transform."""
+        batch = self.dataset.take(indices)
+        return self.transform(batch) if self.transform is not None else batch
+
+    def begin_epoch(self) -> tuple[int, int]:
+        """Roll a finished epoch over to the next and return the cursor ``(epoch, start batch)`` to read from."""
+        if self.consumed >= len(self):
+            self.epoch, self.consumed = self.epoch + 1, 0
+        return self.epoch, self.consumed
+
+    def advance(self) -> None:
+        """Count one batch as handed to the user (adapters that fetch ahead call this on delivery)."""
+        self.consumed += 1
+
+    def __iter__(self) -> Iterator[Batch]:
+        epoch, start = self.begin_epoch()
+        for batch in self._fetched(epoch, start):
+            self.advance()
+            yield batch
+
+    def _fetched(self, epoch: int, start: int) -> Iterator[Batch]:
+        indices = self.batch_indices(epoch, start)
+        if self.num_threads <= 0:
+            yield from map(self.fetch, indices)
+            return
+        with ThreadPoolExecutor(self.num_threads, thread_name_prefix="dsreg-fetch") as pool:
+            pending: deque[Future[Batch]] = deque()
+            for idx in indices:
+                pending.append(pool.submit(self.fetch, idx))
+                if len(pending) > self.num_threads:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The cursor and the configuration it belongs to, as a JSON-able dict."""
+        return {"format": STATE_FORMAT, "epoch": self.epoch, "batches": self.consumed, **self._identity()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Move the cursor to a saved position after checking the state was saved by an equivalent loader."""
+        if state.get("format") != STATE_FORMAT:
+            raise DsregError(f"loader state format {state.get('format')!r} is not {STATE_FORMAT}")
+        expected = self._identity()
+        diffs = [f"{k}: saved {state.get(k)!r}, now {v!r}" for k, v in expected.items() if state.get(k) != v]
+        if diffs:
+            raise DsregError(
+                "the saved loader state belongs to a different loader (" + "; ".join(diffs) + ")",
+                fix="build the loader with the same dataset, split, batching, seed and ranks as when it was saved",
+            )
+        batches = int(state["batches"])
+        if not 0 <= batches <= len(self):
+            raise DsregError(f"saved position {batches} is outside an epoch of {len(self)} batches")
+        self.epoch, self.consumed = int(state["epoch"]), batches
+
+    def _identity(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset.manifest.full_name,
+            "split": self.dataset.split,
+            "rows": len(self.dataset),
+            "batches_per_epoch": len(self),
+            **self.sampler.config(),
+        }

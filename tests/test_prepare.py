@@ -1,0 +1,255 @@
+"""End-to-end preparation of CIFAR from generated vendor archives: counts, pixels, safety, resume, concurrency."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import fake_recipe
+
+from dsreg import DsregError
+from dsreg.manifest import verify_manifest
+from dsreg.prepare import Progress, prepare
+from dsreg.storage import ShardReader
+from dsreg.testing import cifar, hostile
+from dsreg.testing.http_server import LocalHTTPServer
+
+TRAIN, TEST = 60, 15
+MAKERS = {
+    ("cifar10", "python"): cifar.make_cifar10_python,
+    ("cifar10", "binary"): cifar.make_cifar10_binary,
+    ("cifar100", "python"): cifar.make_cifar100_python,
+    ("cifar100", "binary"): cifar.make_cifar100_binary,
+}
+
+
+def _column(manifest, split: str, name: str) -> np.ndarray:
+    return np.concatenate(
+        [ShardReader(manifest.shard_path(s), manifest.features).column(name, 0) for s in manifest.splits[split].shards]
+    )
+
+
+@pytest.fixture
+def served(tmp_path: Path):
+    raw = tmp_path / "served"
+    raw.mkdir()
+    with LocalHTTPServer(raw) as server:
+        yield raw, server
+
+
+def _serve_fake(tmp_path: Path, served, monkeypatch, variant: str, flavour: str, **kw) -> Path:
+    raw, server = served
+    archive = MAKERS[variant, flavour](raw, train_rows=TRAIN, test_rows=TEST)
+    rows = {"train": TRAIN, "test": TEST}
+    fake_recipe(tmp_path / "recipes", variant, flavour, archive, [server.url(archive.name)], rows=rows, **kw)
+    monkeypatch.setenv("DSREG_RECIPES", str(tmp_path / "recipes"))
+    return archive
+
+
+@pytest.mark.parametrize(("variant", "flavour"), sorted(MAKERS))
+def test_both_flavours_download_and_prepare_exactly(tmp_path, served, monkeypatch, root, variant, flavour) -> None:
+    archive = _serve_fake(tmp_path, served, monkeypatch, variant, flavour)
+    manifest = prepare(f"{variant}/{flavour}")
+    assert manifest.directory == root / variant / flavour / "1.0.0"
+    assert {s: manifest.splits[s].rows for s in manifest.splits} == {"train": TRAIN, "test": TEST}
+    assert verify_manifest(manifest, deep=True) == []
+    names = manifest.features["label"].to_json()["names"]
+    assert names == list(cifar.CIFAR10_LABELS if variant == "cifar10" else cifar.CIFAR100_FINE_LABELS)
+    for split, n in (("train", TRAIN), ("test", TEST)):
+        expected = cifar.expected_cifar(variant, split, n)
+        assert np.array_equal(_column(manifest, split, "image"), expected["image"])
+        assert np.array_equal(_column(manifest, split, "label"), expected["label"])
+        if variant == "cifar100":
+            assert np.array_equal(_column(manifest, split, "coarse_label"), expected["coarse_label"])
+            assert manifest.features["coarse_label"].to_json()["names"] == list(cifar.CIFAR100_COARSE_LABELS)
+    (source,) = manifest.sources
+    assert source["origin"] == "download" and source["filename"] == archive.name
+    assert (root / "downloads").is_dir()
+
+
+def test_python_and_binary_flavours_give_byte_identical_shards(tmp_path, served, monkeypatch) -> None:
+    raw, server = served
+    recipes = tmp_path / "recipes"
+    for flavour in ("python", "binary"):
+        archive = MAKERS["cifar10", flavour](raw, train_rows=TRAIN, test_rows=TEST)
+        # one recipe file per flavour would collide on the name, so rewrite both configs into one file
+        fake_recipe(recipes, "cifar10", flavour, archive, [server.url(archive.name)], rows={"train": TRAIN, "test": TEST})
+        monkeypatch.setenv("DSREG_RECIPES", str(recipes))
+        if flavour == "python":
+            python = prepare("cifar10/python")
+    binary = prepare("cifar10/binary")
+    digests = lambda m: [s.sha256 for split in m.splits.values() for s in split.shards]  # noqa: E731
+    assert digests(python) == digests(binary)
+
+
+def test_preparing_twice_or_with_workers_is_byte_identical(tmp_path, served, monkeypatch) -> None:
+    _serve_fake(tmp_path, served, monkeypatch, "cifar100", "binary")
+    a = prepare("cifar100/binary", root=tmp_path / "a")
+    b = prepare("cifar100/binary", root=tmp_path / "b", workers=2)
+    assert a.to_json()["splits"] == b.to_json()["splits"]
+    for split in a.splits.values():
+        for shard in split.shards:
+            assert a.shard_path(shard).read_bytes() == (b.directory / shard.path).read_bytes()
+
+
+def test_a_second_prepare_reuses_the_published_version(tmp_path, served, monkeypatch) -> None:
+    _serve_fake(tmp_path, served, monkeypatch, "cifar10", "python")
+    first = prepare("cifar10")
+    served[1].stop()  # no network needed the second time
+    report = Progress()
+    again = prepare("cifar10", report=report)
+    assert report.reused and again.created == first.created
+
+
+def test_checksum_mismatch_publishes_nothing_and_keeps_nothing(tmp_path, served, monkeypatch, root) -> None:
+    archive = _serve_fake(tmp_path, served, monkeypatch, "cifar10", "binary")
+    archive.write_bytes(archive.read_bytes()[:-10] + b"0123456789")  # the mirror now serves other bytes
+    with pytest.raises(DsregError, match="sha256") as err:
+        prepare("cifar10/binary")
+    assert archive.name in str(err.value)
+    assert not (root / "cifar10" / "binary" / "1.0.0").exists()
+    kept = [p for p in (root / "downloads").rglob("*") if p.is_file() and p.name == archive.name]
+    assert kept == []
+
+
+def test_dead_first_mirror_falls_back_to_the_second(tmp_path, served, monkeypatch) -> None:
+    raw, server = served
+    archive = cifar.make_cifar10_binary(raw, train_rows=TRAIN, test_rows=TEST)
+    urls = ["http://127.0.0.1:9/cifar-10-binary.tar.gz", server.url(archive.name)]
+    fake_recipe(tmp_path / "recipes", "cifar10", "binary", archive, urls, rows={"train": TRAIN, "test": TEST})
+    monkeypatch.setenv("DSREG_RECIPES", str(tmp_path / "recipes"))
+    assert prepare("cifar10/binary").splits["train"].rows == TRAIN
+
+
+def test_count_mismatch_refuses_to_publish(tmp_path, served, monkeypatch, root) -> None:
+    raw, server = served
+    archive = cifar.make_cifar10_binary(raw, train_rows=TRAIN, test_rows=TEST)
+    fake_recipe(tmp_path / "recipes", "cifar10", "binary", archive, [server.url(archive.name)])  # official counts
+    monkeypatch.setenv("DSREG_RECIPES", str(tmp_path / "recipes"))
+    with pytest.raises(DsregError, match=f"train: {TRAIN} rows, expected 50000"):
+        prepare("cifar10/binary")
+    assert not (root / "cifar10" / "binary" / "1.0.0").exists()
+    partial = prepare("cifar10/binary", check_counts=False)
+    assert partial.metadata["counts_checked"] is False
+
+
+def _unpacked(tmp_path: Path, maker, **kw) -> Path:
+    archive = maker(tmp_path / "raw", **kw)
+    out = tmp_path / "unpacked"
+    with tarfile.open(archive) as tar:
+        tar.extractall(out, filter="data")
+    return out
+
+
+def test_official_counts_from_a_full_size_local_copy(tmp_path, root) -> None:
+    source = _unpacked(tmp_path, cifar.make_cifar10_python, train_rows=50_000, test_rows=10_000)
+    manifest = prepare("cifar10", source=source)
+    assert manifest.splits["train"].rows == 50_000 and manifest.splits["test"].rows == 10_000
+    assert manifest.metadata["counts_checked"] is True
+    assert manifest.sources[0]["origin"] == "local-directory"
+    expected = cifar.expected_cifar("cifar10", "test", 10_000)
+    assert np.array_equal(_column(manifest, "test", "image")[-5:], expected["image"][-5:])
+
+
+HOSTILE = {
+    "traversal": hostile.tar_with_traversal,
+    "absolute": hostile.tar_with_absolute_member,
+    "symlink": hostile.tar_with_symlink_out,
+    "hardlink": hostile.tar_with_hardlink_out,
+}
+
+
+@pytest.mark.parametrize("kind", [*HOSTILE, "truncated"])
+def test_hostile_archives_fail_cleanly_and_keep_earlier_versions(tmp_path, served, monkeypatch, root, kind) -> None:
+    raw, server = served
+    _serve_fake(tmp_path, served, monkeypatch, "cifar10", "binary")
+    good = prepare("cifar10/binary")
+    before = {p: p.read_bytes() for p in good.directory.rglob("*") if p.is_file()}
+    bad_dir = tmp_path / "bad"
+    bad_dir.mkdir()
+    if kind == "truncated":
+        bad = hostile.truncated_copy(cifar.make_cifar10_binary(bad_dir, train_rows=TRAIN, test_rows=TEST), bad_dir)
+    else:
+        bad = HOSTILE[kind](bad_dir)
+    served_name = f"hostile-{kind}.tar.gz"
+    (raw / served_name).write_bytes(bad.read_bytes())
+    fake_recipe(tmp_path / "recipes", "cifar10", "binary", raw / served_name, [server.url(served_name)], version="1.1.0")
+    with pytest.raises(DsregError) as err:
+        prepare("cifar10/binary")
+    message = str(err.value)
+    assert served_name in message
+    assert ("truncated" in message or "corrupt" in message) if kind == "truncated" else "unsafe" in message
+    assert not (root / "cifar10" / "binary" / "1.1.0").exists()
+    assert {p: p.read_bytes() for p in good.directory.rglob("*") if p.is_file()} == before
+
+
+def test_a_malicious_pickle_is_never_executed(tmp_path, root) -> None:
+    source = _unpacked(tmp_path, cifar.make_cifar10_python, train_rows=TRAIN, test_rows=TEST)
+    marker = tmp_path / "pwned"
+    (source / "cifar-10-batches-py" / "data_batch_3").write_bytes(hostile.malicious_pickle(marker))
+    with pytest.raises(DsregError, match="data_batch_3") as err:
+        prepare("cifar10", source=source, check_counts=False)
+    assert "refusing to unpickle" in str(err.value)
+    assert not marker.exists()
+    assert not (root / "cifar10" / "python" / "1.0.0").exists()
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dsreg.cli", *args]
+
+
+def test_a_killed_prepare_resumes_reusing_finished_shards(tmp_path: Path) -> None:
+    source = _unpacked(tmp_path, cifar.make_cifar10_python, train_rows=50_000, test_rows=10_000)
+    root = tmp_path / "killed"
+    env = {**os.environ, "DSREG_ROOT": str(root)}
+    proc = subprocess.Popen(_cli("prepare", "cifar10", "--source", str(source)), env=env, stderr=subprocess.DEVNULL)
+    tasks = root / "cifar10" / "python"
+    deadline = time.monotonic() + 120
+    first = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        done = list(tasks.glob("1.0.0.incomplete-*/_tasks/train/00000/done.json"))
+        if done:
+            proc.send_signal(signal.SIGKILL)
+            first = done[0].parent
+            break
+        time.sleep(0.002)
+    proc.wait()
+    assert first is not None, "the prepare finished before it could be killed"
+    assert proc.returncode == -signal.SIGKILL
+    finished = sorted(first.parent.glob("*/done.json"))
+    assert len(finished) < 5, "every task had finished: nothing left to resume"
+    part = next(first.glob("part-*.arrow"))
+    inode = part.stat().st_ino
+
+    report = Progress()
+    resumed = prepare("cifar10", source=source, root=root, report=report)
+    assert report.tasks_reused == len(finished) and report.tasks_run == 6 - len(finished)
+    first_shard = resumed.directory / resumed.splits["train"].shards[0].path
+    assert first_shard.stat().st_ino == inode  # the finished shard was moved into place, not rewritten
+    clean = prepare("cifar10", source=source, root=tmp_path / "clean")
+    assert resumed.to_json()["splits"] == clean.to_json()["splits"]
+    assert verify_manifest(resumed, deep=True) == []
+
+
+def test_two_concurrent_prepares_publish_once(tmp_path: Path) -> None:
+    source = _unpacked(tmp_path, cifar.make_cifar10_python, train_rows=20_000, test_rows=1_000)
+    env = {**os.environ, "DSREG_ROOT": str(tmp_path / "shared")}
+    args = _cli("prepare", "cifar10", "--source", str(source), "--no-check-counts", "--json")
+    procs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in results]
+    reports = [json.loads(out) for out, _ in results]
+    assert sorted(r["reused"] for r in reports) == [False, True]
+    assert reports[0]["splits"] == reports[1]["splits"]
+    version_dir = tmp_path / "shared" / "cifar10" / "python"
+    assert sorted(p.name for p in version_dir.iterdir()) == ["1.0.0"]
+    verify = subprocess.run(_cli("verify", "cifar10", "--deep"), env=env, capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout

@@ -1,0 +1,229 @@
+"""SourceTree: every kind of source lists, finds, reads and streams the same members; hostile ones are refused."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from dsreg.errors import DsregError
+from dsreg.sourcetree import DirectoryTree, FileTree, SourceTree, TarTree, ZipTree
+from dsreg.testing import hostile
+
+FILES = {
+    "top/a.txt": b"alpha\n",
+    "top/sub/b.bin": bytes(range(256)) * 40,
+    "top/sub/C.TXT": b"charlie\n",
+}
+
+
+def _write_tar(path: Path, mode: str) -> Path:
+    with tarfile.open(path, mode) as tar:
+        folder = tarfile.TarInfo("top")
+        folder.type = tarfile.DIRTYPE
+        tar.addfile(folder)
+        for name, data in FILES.items():
+            info = tarfile.TarInfo(f"./{name}" if name.endswith("b.bin") else name)  # "./" prefixes are normalized
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _write_zip(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("top/", b"")
+        for name, data in FILES.items():
+            zf.writestr(name, data)
+    return path
+
+
+def _write_dir(path: Path) -> Path:
+    for name, data in FILES.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_bytes(data)
+    return path
+
+
+MAKERS = {
+    "dir": (DirectoryTree, lambda d: _write_dir(d / "tree")),
+    "tar": (TarTree, lambda d: _write_tar(d / "a.tar", "w")),
+    "tar.gz": (TarTree, lambda d: _write_tar(d / "a.tar.gz", "w:gz")),
+    "tar.bz2": (TarTree, lambda d: _write_tar(d / "a.tar.bz2", "w:bz2")),
+    "tar.xz": (TarTree, lambda d: _write_tar(d / "a.tar.xz", "w:xz")),
+    "gz-misnamed": (TarTree, lambda d: _write_tar(d / "download.bin", "w:gz")),
+    "zip": (ZipTree, lambda d: _write_zip(d / "a.zip")),
+}
+
+
+@pytest.fixture(params=sorted(MAKERS))
+def tree(request: pytest.FixtureRequest, tmp_path: Path) -> SourceTree:
+    cls, make = MAKERS[request.param]
+    tree = SourceTree.open(make(tmp_path))
+    assert type(tree) is cls
+    return tree
+
+
+def _sorted_for(tree: SourceTree) -> list[str]:
+    # directories are walked in sorted order; archives keep their storage order
+    return sorted(FILES) if isinstance(tree, DirectoryTree) else list(FILES)
+
+
+def test_lists_only_regular_files_with_clean_names(tree: SourceTree) -> None:
+    assert tree.names() == _sorted_for(tree)
+
+
+def test_reads_every_member(tree: SourceTree) -> None:
+    for name, data in FILES.items():
+        assert tree.read_bytes(name) == data
+        with tree.open_member(name) as f:
+            assert f.read(3) == data[:3]
+            assert f.read() == data[3:]
+
+
+def test_find_works_with_or_without_the_top_folder(tree: SourceTree) -> None:
+    assert tree.find("a.txt") == "top/a.txt"
+    assert tree.find("top/a.txt") == "top/a.txt"
+    assert tree.find("sub/b.bin") == "top/sub/b.bin"
+    assert tree.find("sub/c.txt", case_insensitive=True) == "top/sub/C.TXT"
+    with pytest.raises(DsregError, match="no file matches 'c.txt'"):
+        tree.find("c.txt")
+
+
+def test_find_reports_missing_and_ambiguous_names(tmp_path: Path) -> None:
+    tree = SourceTree.open(_write_dir(tmp_path))
+    with pytest.raises(DsregError) as err:
+        tree.find("missing.txt")
+    assert "no file matches 'missing.txt'" in str(err.value) and "top/a.txt" in str(err.value)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "a.txt").write_bytes(b"x")
+    with pytest.raises(DsregError) as err:
+        SourceTree.open(tmp_path).find("a.txt")
+    assert "2 files match 'a.txt'" in str(err.value) and "other/a.txt" in str(err.value)
+    assert "more of its path" in str(err.value)
+
+
+def test_iter_members_streams_in_order_with_a_predicate(tree: SourceTree) -> None:
+    seen = {name: f.read() for name, f in tree.iter_members()}
+    assert list(seen) == _sorted_for(tree) and seen == FILES
+    assert [name for name, _ in tree.iter_members(lambda n: n.endswith(".bin"))] == ["top/sub/b.bin"]
+
+
+def test_pickles_as_its_path_only_and_reopens(tree: SourceTree) -> None:
+    tree.names()  # builds the index and opens the archive
+    blob = pickle.dumps(tree)
+    assert len(blob) < 300
+    clone = pickle.loads(blob)
+    assert clone.path == tree.path and clone.read_bytes("top/a.txt") == FILES["top/a.txt"]
+    tree.close()
+    assert tree.read_bytes("top/a.txt") == FILES["top/a.txt"]  # reopens after close
+
+
+def test_a_single_file_is_a_tree_of_one(tmp_path: Path) -> None:
+    path = tmp_path / "labels.txt"
+    path.write_bytes(b"cat\ndog\n")
+    tree = SourceTree.open(path)
+    assert isinstance(tree, FileTree) and tree.names() == ["labels.txt"]
+    assert tree.read_bytes(tree.find("labels.txt")) == b"cat\ndog\n"
+    assert [n for n, _ in tree.iter_members()] == ["labels.txt"]
+
+
+def test_missing_source_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(DsregError, match="cannot read the source") as err:
+        SourceTree.open(tmp_path / "absent.tar.gz")
+    assert "absent.tar.gz" in str(err.value)
+
+
+# ------------------------------------------------------------------------------------------- hostile
+
+HOSTILE_TARS = {
+    "traversal": (hostile.tar_with_traversal, "data/../../evil", "'..'"),
+    "absolute": (hostile.tar_with_absolute_member, "/etc/cron.d/dsreg-evil", "absolute path"),
+    "symlink-abs": (hostile.tar_with_symlink_out, "data/link", "'/etc/passwd'"),
+    "symlink-rel": (lambda d: hostile.tar_with_symlink_out(d, "../../x"), "data/link", "'../../x'"),
+    "hardlink": (hostile.tar_with_hardlink_out, "data/hard", "outside the tree"),
+    "device": (hostile.tar_with_device, "data/zero", "device"),
+    "zip-traversal": (hostile.zip_with_traversal, "../evil", "'..'"),
+    "zip-symlink": (hostile.zip_with_symlink_out, "data/link", "'/etc/passwd'"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_TARS))
+def test_hostile_archives_are_refused_when_listed_and_streamed(tmp_path: Path, kind: str) -> None:
+    make, member, reason = HOSTILE_TARS[kind]
+    archive = make(tmp_path / "in")
+    for use in (SourceTree.names, lambda t: list(SourceTree.open(t.path).iter_members())):
+        with pytest.raises(DsregError) as err:
+            use(SourceTree.open(archive))
+        message = str(err.value)
+        assert str(archive) in message and repr(member) in message and reason in message
+        assert "unsafe and must not be used" in message and "download it again" in message
+    assert sorted(p.name for p in tmp_path.rglob("*")) == sorted(["in", archive.name])  # nothing was extracted
+
+
+def test_links_that_stay_inside_an_archive_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "ok.tar"
+    with tarfile.open(path, "w") as tar:
+        data = tarfile.TarInfo("d/real.txt")
+        data.size = 2
+        tar.addfile(data, io.BytesIO(b"hi"))
+        link = tarfile.TarInfo("d/sub/link")
+        link.type, link.linkname = tarfile.SYMTYPE, "../real.txt"
+        tar.addfile(link)
+    assert SourceTree.open(path).names() == ["d/real.txt"]
+
+
+def test_directory_symlinks_may_not_leave_the_directory(tmp_path: Path) -> None:
+    root = _write_dir(tmp_path / "tree")
+    (tmp_path / "secret").write_bytes(b"s")
+    os.symlink("a.txt", root / "top" / "inside-link")
+    assert "top/inside-link" in SourceTree.open(root).names()
+    os.symlink(tmp_path / "secret", root / "top" / "outside-link")
+    with pytest.raises(DsregError, match="unsafe member 'top/outside-link'.*outside the directory") as err:
+        SourceTree.open(root).names()
+    assert "directory is unsafe" in str(err.value)
+    with pytest.raises(DsregError, match="outside the directory"):
+        SourceTree.open(root).read_bytes("top/outside-link")
+
+
+def test_directory_fifos_are_refused(tmp_path: Path) -> None:
+    root = _write_dir(tmp_path / "tree")
+    os.mkfifo(root / "top" / "pipe")
+    with pytest.raises(DsregError, match="unsafe member 'top/pipe'.*fifo"):
+        SourceTree.open(root).names()
+
+
+@pytest.mark.parametrize("suffix", ["tar", "tar.gz", "tar.bz2", "tar.xz", "zip"])
+def test_truncated_archives_are_reported_as_such(tmp_path: Path, suffix: str) -> None:
+    _, make = MAKERS[suffix]
+    cut = hostile.truncated_copy(make(tmp_path), tmp_path / "cut")
+    with pytest.raises(DsregError) as err:
+        tree = SourceTree.open(cut)
+        for name in tree.names():
+            tree.read_bytes(name)
+    assert str(cut) in str(err.value) and "truncated or corrupt" in str(err.value)
+    assert "download it again" in str(err.value)
+    if suffix != "zip":
+        with pytest.raises(DsregError, match="truncated or corrupt"):
+            [f.read() for _, f in SourceTree.open(cut).iter_members()]
+
+
+def test_a_zip_crc_error_surfaces_while_reading_the_member(tmp_path: Path) -> None:
+    path = tmp_path / "bad.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("data.bin", b"A" * 1000)
+    blob = bytearray(path.read_bytes())
+    blob[blob.index(b"A" * 1000) + 500] = ord("B")
+    path.write_bytes(bytes(blob))
+    with pytest.raises(DsregError, match=r"truncated or corrupt \(while reading member 'data.bin'\)"):
+        SourceTree.open(path).read_bytes("data.bin")
+
+
+def test_bad_lookup_names_are_not_blamed_on_the_source(tree: SourceTree) -> None:
+    for name in ("nope.txt", "../top/a.txt", "/etc/passwd", "top/./a.txt"):
+        with pytest.raises(DsregError, match="no file named"):
+            tree.read_bytes(name)
