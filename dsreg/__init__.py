@@ -1,24 +1,37 @@
 """dsreg: prepared, versioned, verified datasets on shared storage, and one call to load them.
 
 The public surface is this namespace; everything in submodules is private unless re-exported here.
-Frameworks (torch, tensorflow, keras, datasets) are imported only when an adapter needs them.
+Names are resolved lazily (PEP 562), so `import dsreg` costs milliseconds and imports no framework,
+not even pyarrow, until something is used.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from dsreg.errors import DsregError
-from dsreg.features import (
-    Audio,
-    ClassLabel,
-    EncodedImage,
-    Feature,
-    Features,
-    Image,
-    Scalar,
-    Sequence,
-    Tensor,
-    Text,
-)
 from dsreg.version import __version__
-from dsreg.writer import write_dataset
+
+_EXPORTS = {
+    # operations
+    "prepare": "dsreg.prepare",
+    "info": "dsreg.api",
+    "list_datasets": "dsreg.api",
+    "verify": "dsreg.api",
+    "write_dataset": "dsreg.writer",
+    # feature types
+    "Audio": "dsreg.features",
+    "ClassLabel": "dsreg.features",
+    "EncodedImage": "dsreg.features",
+    "Feature": "dsreg.features",
+    "Features": "dsreg.features",
+    "Image": "dsreg.features",
+    "Scalar": "dsreg.features",
+    "Sequence": "dsreg.features",
+    "Tensor": "dsreg.features",
+    "Text": "dsreg.features",
+}
 
 __all__ = [
     "Audio",
@@ -33,5 +46,39 @@ __all__ = [
     "Tensor",
     "Text",
     "__version__",
+    "info",
+    "list_datasets",
+    "prepare",
+    "verify",
     "write_dataset",
 ]
+
+if TYPE_CHECKING:
+    from dsreg.api import info, list_datasets, verify
+    from dsreg.features import (
+        Audio,
+        ClassLabel,
+        EncodedImage,
+        Feature,
+        Features,
+        Image,
+        Scalar,
+        Sequence,
+        Tensor,
+        Text,
+    )
+    from dsreg.prepare import prepare
+    from dsreg.writer import write_dataset
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dsreg' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -95,7 +95,9 @@ def info(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, Any
             "rows": manifest.rows,
             "bytes": manifest.bytes,
             "created": manifest.created,
-            "splits": {s.name: {"rows": s.rows, "bytes": s.bytes, "shards": len(s.shards)} for s in manifest.splits.values()},
+            "splits": {
+                s.name: {"rows": s.rows, "bytes": s.bytes, "shards": len(s.shards)} for s in manifest.splits.values()
+            },
             "sources": manifest.sources,
         }
     else:
@@ -112,4 +114,3 @@ def verify(
     else:
         manifest = find_prepared(str(name), root)
     return str(manifest.directory), verify_manifest(manifest, deep=deep)
-

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -84,7 +83,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     for name in splits or (prepared or {}).get("splits", {}):
         expected = splits.get(name, {}).get("rows")
         have = (prepared or {}).get("splits", {}).get(name)
-        got = f", prepared {have['rows']:,} rows in {have['shards']} shards ({human_bytes(have['bytes'])})" if have else ""
+        got = (
+            f", prepared {have['rows']:,} rows in {have['shards']} shards ({human_bytes(have['bytes'])})"
+            if have
+            else ""
+        )
         lines.append(f"  {name}: {expected:,} rows{got}" if expected is not None else f"  {name}:{got[1:]}")
     for src in data.get("sources", []):
         where = ", ".join(src["urls"]) or "manual"
@@ -120,7 +123,9 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         "path": str(manifest.directory),
         "reused": report.reused,
         "tasks": {"total": report.tasks_total, "reused": report.tasks_reused, "run": report.tasks_run},
-        "splits": {s.name: {"rows": s.rows, "bytes": s.bytes, "shards": len(s.shards)} for s in manifest.splits.values()},
+        "splits": {
+            s.name: {"rows": s.rows, "bytes": s.bytes, "shards": len(s.shards)} for s in manifest.splits.values()
+        },
         "seconds": round(seconds, 3),
     }
     text = [f"{manifest.full_name} {'already prepared' if report.reused else 'prepared'} at {manifest.directory}"]
@@ -167,16 +172,18 @@ def cmd_ls(args: argparse.Namespace) -> int:
     ]
     rows = [
         [
-            f"{d['name']}/{d['config']}:{d['version']}",
-            f"{d['rows']:,}",
-            human_bytes(d["bytes"]),
-            d["prepared_by"],
-            str(d["created"]),
+            f"{m.name}/{m.config}:{m.version}",
+            f"{m.rows:,}",
+            human_bytes(m.bytes),
+            f"{m.created.get('user')}@{m.created.get('host')}",
+            str(m.created.get("time")),
         ]
-        for d in data
+        for m in manifests
     ]
     where = ", ".join(map(str, search_roots(args.path or args.root)))
-    text = _table(rows, ["DATASET", "ROWS", "SIZE", "PREPARED BY", "WHEN"]) if rows else f"nothing prepared under {where}"
+    text = (
+        _table(rows, ["DATASET", "ROWS", "SIZE", "PREPARED BY", "WHEN"]) if rows else f"nothing prepared under {where}"
+    )
     _emit(args, data, text)
     return EXIT_OK
 
@@ -207,9 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
     p = sub.add_parser("prepare", parents=[common], help="download or take a local copy, verify, shard, publish")
     p.add_argument("name", help="NAME[/CONFIG][:VERSION]")
-    p.add_argument("--source", help="a local copy of the raw data: the vendor archive, or a directory holding it unpacked")
+    p.add_argument(
+        "--source", help="a local copy of the raw data: the vendor archive, or a directory holding it unpacked"
+    )
     p.add_argument("--workers", type=int, default=1, help="parallel reader tasks (processes)")
-    p.add_argument("--no-check-counts", action="store_true", help="publish even if split sizes differ from the recipe's")
+    p.add_argument(
+        "--no-check-counts", action="store_true", help="publish even if split sizes differ from the recipe's"
+    )
     p.add_argument("--lock-timeout", type=float, default=None, help="seconds to wait for another preparer")
     p.set_defaults(func=cmd_prepare)
     p = sub.add_parser("verify", parents=[common], help="check shards are present and intact (exit 1 if not)")

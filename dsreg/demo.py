@@ -56,7 +56,12 @@ def run_demo(
     say("2. dsreg prepare cifar10/python --source <that copy>")
     report = Progress()
     manifest = prepare(
-        "cifar10/python", source=source, root=base, check_counts=rows is None, report=report, log=lambda m: say("   " + m)
+        "cifar10/python",
+        source=source,
+        root=base,
+        check_counts=rows is None,
+        report=report,
+        log=lambda m: say("   " + m),
     )
     prepare_s = time.perf_counter() - t1
     for split in manifest.splits.values():
@@ -64,11 +69,10 @@ def run_demo(
 
     t2 = time.perf_counter()
     problems = verify_manifest(manifest, deep=True)
-    say(f"3. dsreg verify --deep: {'OK' if not problems else problems} ({time.perf_counter() - t2:.2f} s)")
+    say(f"3. dsreg verify --deep: {problems or 'OK'} ({time.perf_counter() - t2:.2f} s)")
 
     say("4. dsreg.load('cifar10', 'train', 'numpy', batch_size=256, shuffle=True): one epoch")
-    kwargs = {"root": base, "batch_size": 256, "shuffle": True, "seed": 0}
-    loader = load(f"cifar10/python:{manifest.version}", "train", "numpy", **kwargs)
+    loader = load(f"cifar10/python:{manifest.version}", "train", "numpy", root=base, batch_size=256, shuffle=True)
     t3 = time.perf_counter()
     seen = sum(len(batch["label"]) for batch in loader)
     epoch_s = time.perf_counter() - t3
@@ -78,8 +82,13 @@ def run_demo(
     expected = expected_cifar("cifar10", "test", test_rows)
     picks = np.arange(0, len(ds), max(1, len(ds) // 50))
     got = ds.take(picks)
-    matches = bool(np.array_equal(got["image"], expected["image"][picks]) and np.array_equal(got["label"], expected["label"][picks]))
-    say(f"5. read-back check of {len(picks)} test images against the generated pixels: {'OK' if matches else 'MISMATCH'}")
+    matches = bool(
+        np.array_equal(got["image"], expected["image"][picks])
+        and np.array_equal(got["label"], expected["label"][picks])
+    )
+    say(
+        f"5. {len(picks)} test images read back and compared with the generated pixels: {'OK' if matches else 'MISMATCH'}"
+    )
     names = manifest.features["label"].to_json()["names"]
     say(f"   first test image is a {names[int(got['label'][0])]!r}; dataset at {manifest.directory}")
     return {

@@ -7,6 +7,7 @@ dead process on this host, is taken over by renaming it aside (only one contende
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -63,16 +64,19 @@ class FileLock:
         moved = _read_json(aside)
         if stale is not None and (moved or {}).get("token") != stale:
             # Between our look and our rename someone else took over: put their live lock back.
-            try:
+            with contextlib.suppress(FileExistsError):
                 os.link(aside, self.path)
-            except FileExistsError:
-                pass
             aside.unlink(missing_ok=True)
             return False
         aside.unlink(missing_ok=True)
         return self._create()
 
-    def acquire(self, timeout: float | None = None, poll: float = 0.5, on_wait: Callable[[dict[str, Any] | None], None] | None = None) -> None:
+    def acquire(
+        self,
+        timeout: float | None = None,
+        poll: float = 0.5,
+        on_wait: Callable[[dict[str, Any] | None], None] | None = None,
+    ) -> None:
         """Block until the lock is ours; `on_wait` is told once who holds it. DsregError on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         told = False
@@ -105,7 +109,9 @@ class FileLock:
         self.acquire()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.release()
 
     def _create(self) -> bool:
@@ -137,7 +143,7 @@ class FileLock:
             except FileNotFoundError:
                 return
 
-    def _stale_token(self) -> str | None | bool:
+    def _stale_token(self) -> str | bool | None:
         """False when the lock is live; otherwise the stale holder's token (None if unreadable)."""
         try:
             age = time.time() - self.path.stat().st_mtime
@@ -147,10 +153,10 @@ class FileLock:
         token = (holder or {}).get("token")
         if age > self.stale_after:
             return token if isinstance(token, str) else None
-        if holder and holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int):
+        same_host = holder and holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int)
+        if same_host and not _pid_alive(holder["pid"]):  # type: ignore[index]
             # Same host: a dead holder is stale at once, no need to wait out the heartbeat window.
-            if not _pid_alive(holder["pid"]):
-                return token if isinstance(token, str) else None
+            return token if isinstance(token, str) else None
         return False
 
 

@@ -271,4 +271,3 @@ def _check_counts(config: RecipeConfig, parts: Mapping[str, list[WrittenShard]],
             fix="check that the raw data is complete and the right release; "
             "pass --no-check-counts only for a deliberately partial copy",
         )
-

@@ -15,7 +15,7 @@ import socket
 import stat
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ def _fsync_dir(path: Path) -> None:
 
 def make_read_only(top: Path) -> None:
     """Drop write permission on every file and directory under `top`, so no job edits a published version."""
-    for dirpath, dirnames, filenames in os.walk(top):
+    for dirpath, _, filenames in os.walk(top):
         for name in filenames:
             p = Path(dirpath, name)
             p.chmod(stat.S_IMODE(p.stat().st_mode) & ~0o222)
@@ -119,7 +119,7 @@ class VersionBuild:
         self.work.mkdir(parents=True, exist_ok=True)
         return self.work
 
-    def finalize_shards(self, parts: dict[str, Sequence[WrittenShard]]) -> dict[str, SplitInfo]:
+    def finalize_shards(self, parts: Mapping[str, Sequence[WrittenShard]]) -> dict[str, SplitInfo]:
         """Move each split's parts to `<split>/<index>-of-<count>.arrow`, resumably.
 
         The move plan is written first; a rerun after a crash completes the plan instead of redoing it.
@@ -157,8 +157,8 @@ class VersionBuild:
                         path=self.work,
                         fix="delete this incomplete directory and prepare again",
                     )
-            shards = tuple(ShardInfo(e["path"], e["rows"], e["bytes"], e["sha256"]) for e in entries)
-            splits[split] = SplitInfo(split, shards)
+            infos = tuple(ShardInfo(e["path"], e["rows"], e["bytes"], e["sha256"]) for e in entries)
+            splits[split] = SplitInfo(split, infos)
         return splits
 
     def publish(self, manifest: Manifest, scratch: Sequence[str] = ()) -> Manifest:

@@ -45,11 +45,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
@@ -183,7 +181,10 @@ class Recipe:
                 fix=f"use one of: {', '.join(configs)}{_did_you_mean(name, configs)}",
             )
         merged = {k: v for k, v in self.data.items() if k != "configs"}
-        merged.update(configs[name] or {})
+        override = dict(configs[name] or {})
+        if "description" in override:  # a config's description adds to the dataset's, it does not replace it
+            override["description"] = f"{merged['description'].strip()} {override['description'].strip()}"
+        merged.update(override)
         where = f"configs.{name}" if self.data.get("configs") else "(top level)"
         for key in ("sources", "reader", "splits", "features"):
             if key not in merged:

@@ -19,7 +19,9 @@ from dsreg.manifest import MANIFEST_NAME, Manifest, read_manifest
 from dsreg.recipe import Recipe, load_recipe
 from dsreg.roots import search_roots
 
-_REF = re.compile(r"^(?P<name>[a-z0-9][a-z0-9_.-]*)(?:/(?P<config>[a-z0-9][a-z0-9_.-]*))?(?::(?P<version>[0-9][0-9A-Za-z.+-]*))?$")
+_REF = re.compile(
+    r"^(?P<name>[a-z0-9][a-z0-9_.-]*)(?:/(?P<config>[a-z0-9][a-z0-9_.-]*))?(?::(?P<version>[0-9][0-9A-Za-z.+-]*))?$"
+)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 A pickle is a program: `pickle.load` on a downloaded file runs whatever globals it names (`os.system`,
 `builtins.open` …). Vendor files such as the CIFAR batches are pickles, so they are loaded with an
 unpickler whose `find_class` admits only the few numpy functions that rebuild arrays, dtypes and
-scalars, plus the latin-1 `_codecs.encode` that Python 3 pickles use for bytes. Everything else is
-refused before it can run.
+scalars, plus the latin-1 `_codecs.encode` and empty `bytes()` that Python 3 pickles use for bytes.
+Everything else is refused before it can run.
 """
 
 from __future__ import annotations
@@ -38,6 +38,15 @@ class _Latin1Encode(_Frozen):
         return text.encode("latin1")
 
 
+class _EmptyBytes(_Frozen):
+    """`bytes()`, how protocol-2 pickles written by Python 3 store b"" (no argument: `bytes(n)` could be huge)."""
+
+    __slots__ = ()
+
+    def __call__(self) -> bytes:
+        return b""
+
+
 class _FromBuffer(_Frozen):
     """numpy's `_frombuffer`, how protocol-5 pickles store arrays (a Python function, so wrapped)."""
 
@@ -64,6 +73,8 @@ def _allowed() -> dict[tuple[str, str], Any]:
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
         ("_codecs", "encode"): _Latin1Encode(),
+        ("__builtin__", "bytes"): _EmptyBytes(),
+        ("builtins", "bytes"): _EmptyBytes(),
     }
     for package in ("numpy.core", "numpy._core"):  # numpy 1 and numpy 2 spell the module differently
         allowed[(f"{package}.multiarray", "_reconstruct")] = multiarray._reconstruct

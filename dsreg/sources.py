@@ -5,7 +5,7 @@ Layout of the download cache (``cache_dir``, normally ``<root>/downloads``)::
     <algo>/<hexdigest>/<file_name>                verified file; algo is sha256, else the vendor's md5
     <algo>/<hexdigest>/<file_name>.digests.json   its sha256 and md5, so a cache hit needs no re-hashing
     <algo>/<hexdigest>/<file_name>.partial        download in progress, resumed with HTTP Range
-    <algo>/<hexdigest>/<file_name>.lock           flock that keeps two preparers off one partial file
+    <algo>/<hexdigest>/<file_name>.lock           exists while a download runs (dsreg.lock.FileLock)
     manual/<file_name>                            manual sources the user copied in by hand
 
 A file appears under its verified name only through an atomic ``os.replace`` after its size and
@@ -14,7 +14,6 @@ checksums matched, so anything found there is trusted without network access or 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -31,6 +30,7 @@ import fsspec
 from tqdm import tqdm
 
 from dsreg.errors import DsregError
+from dsreg.lock import FileLock
 from dsreg.recipe import SourceSpec
 
 log = logging.getLogger(__name__)
@@ -460,20 +460,21 @@ def _write_digests(path: Path, digests: dict[str, str]) -> None:
 
 
 @contextmanager
-def _locked(lock: Path) -> Iterator[None]:
-    """Hold an exclusive flock on `lock`, so that two preparers never write one partial file at once."""
+def _locked(path: Path) -> Iterator[None]:
+    """Hold the NFS-safe lock file `path`, so that two preparers (on any hosts) never fill one partial file."""
+    lock = FileLock(path)
     try:
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(lock, "ab")  # noqa: SIM115 - closed by the with below, which also unlocks
+        lock.acquire(poll=0.1, on_wait=lambda holder: log.info("waiting for %s, held by %s", path, holder))
     except OSError as err:
         raise DsregError(
             f"cannot write to the download cache ({err.strerror})",
-            path=lock.parent,
+            path=path.parent,
             fix="point the cache at a writable directory, or pass the files with --source PATH",
         ) from None
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    try:
         yield
+    finally:
+        lock.release()
 
 
 def _mismatches(spec: SourceSpec, size: int, digests: dict[str, str]) -> list[str]:

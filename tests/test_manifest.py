@@ -60,7 +60,9 @@ def test_schema_violations_and_future_formats_are_clear_errors(root: Path) -> No
     _rewrite(m.directory, lambda d: d["splits"]["train"]["shards"][0].update(sha256="xyz"))
     with pytest.raises(DsregError, match="manifest is invalid at splits/train/shards/0/sha256"):
         read_manifest(m.directory)
-    _rewrite(m.directory, lambda d: d.update(format_version=99) or d["splits"]["train"]["shards"][0].update(sha256="0" * 64))
+    _rewrite(
+        m.directory, lambda d: d.update(format_version=99) or d["splits"]["train"]["shards"][0].update(sha256="0" * 64)
+    )
     with pytest.raises(DsregError, match="upgrade dsreg"):
         read_manifest(m.directory)
     (m.directory / "manifest.json").write_text("{not json")

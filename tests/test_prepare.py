@@ -81,7 +81,9 @@ def test_python_and_binary_flavours_give_byte_identical_shards(tmp_path, served,
     for flavour in ("python", "binary"):
         archive = MAKERS["cifar10", flavour](raw, train_rows=TRAIN, test_rows=TEST)
         # one recipe file per flavour would collide on the name, so rewrite both configs into one file
-        fake_recipe(recipes, "cifar10", flavour, archive, [server.url(archive.name)], rows={"train": TRAIN, "test": TEST})
+        fake_recipe(
+            recipes, "cifar10", flavour, archive, [server.url(archive.name)], rows={"train": TRAIN, "test": TEST}
+        )
         monkeypatch.setenv("DSREG_RECIPES", str(recipes))
         if flavour == "python":
             python = prepare("cifar10/python")
@@ -181,7 +183,9 @@ def test_hostile_archives_fail_cleanly_and_keep_earlier_versions(tmp_path, serve
         bad = HOSTILE[kind](bad_dir)
     served_name = f"hostile-{kind}.tar.gz"
     (raw / served_name).write_bytes(bad.read_bytes())
-    fake_recipe(tmp_path / "recipes", "cifar10", "binary", raw / served_name, [server.url(served_name)], version="1.1.0")
+    fake_recipe(
+        tmp_path / "recipes", "cifar10", "binary", raw / served_name, [server.url(served_name)], version="1.1.0"
+    )
     with pytest.raises(DsregError) as err:
         prepare("cifar10/binary")
     message = str(err.value)
@@ -243,7 +247,9 @@ def test_two_concurrent_prepares_publish_once(tmp_path: Path) -> None:
     source = _unpacked(tmp_path, cifar.make_cifar10_python, train_rows=20_000, test_rows=1_000)
     env = {**os.environ, "DSREG_ROOT": str(tmp_path / "shared")}
     args = _cli("prepare", "cifar10", "--source", str(source), "--no-check-counts", "--json")
-    procs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     results = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err for _, err in results]
     reports = [json.loads(out) for out, _ in results]

@@ -62,7 +62,12 @@ def test_a_typo_names_the_file_the_key_path_and_the_likely_key(tmp_path: Path) -
         (lambda d: d["configs"]["python"]["reader"].update(name="cifar_pyton"), "unknown reader 'cifar_pyton'"),
         (lambda d: d["configs"]["python"]["sources"]["archive"].pop("md5"), "configs.python.sources.archive"),
         (lambda d: d.update(default_config="nope"), "default_config 'nope'"),
-        (lambda d: d["splits"].update({}) if "splits" in d else d["configs"]["binary"]["splits"].update(train={"rows": -1}), "rows"),
+        (
+            lambda d: (
+                d["splits"].update({}) if "splits" in d else d["configs"]["binary"]["splits"].update(train={"rows": -1})
+            ),
+            "rows",
+        ),
         (lambda d: d.update(steps=[{"name": "shuffle_pixels"}]), "unknown step 'shuffle_pixels'"),
     ],
 )

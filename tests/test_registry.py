@@ -47,7 +47,9 @@ def test_root_search_path_and_first_writable_root(tmp_path: Path, monkeypatch: p
         writable_root()
 
 
-def test_prepared_datasets_are_found_across_roots_newest_version_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prepared_datasets_are_found_across_roots_newest_version_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     dsreg.write_dataset("nums", {"train": [{"x": 1}]}, FEATURES, root=a, version="1.2.0")
     dsreg.write_dataset("nums", {"train": [{"x": 1}, {"x": 2}]}, FEATURES, root=b, version="1.10.0")

@@ -25,7 +25,6 @@ from dsreg.sources import (
 from dsreg.testing.http_server import LocalHTTPServer
 
 NAME = "corpus-v1.tar.gz"
-FAST = {"retries": 2, "backoff": 0.01}
 
 
 @pytest.fixture
@@ -64,6 +63,11 @@ def make_spec(
     )
 
 
+def quick_fetch(spec: SourceSpec, cache: Path, *, timeout: float = 60.0, progress: bool = False) -> Path:
+    """fetch() with two retries and a tiny back-off, to keep the tests fast."""
+    return fetch(spec, cache, retries=2, backoff=0.01, timeout=timeout, progress=progress)
+
+
 def refused_url() -> str:
     """A URL on a local port where nothing listens."""
     with socket.socket() as sock:
@@ -77,7 +81,7 @@ def test_fetch_by_sha256_lands_at_content_address_and_second_fetch_needs_no_netw
 ) -> None:
     spec = make_spec(data, server.url(NAME))
     cache = tmp_path / "cache"
-    path = fetch(spec, cache, **FAST)
+    path = quick_fetch(spec, cache)
     assert path == cache / "sha256" / hashlib.sha256(data).hexdigest() / NAME
     assert path.read_bytes() == data
     assert not path.with_name(NAME + ".partial").exists()
@@ -88,14 +92,14 @@ def test_fetch_by_sha256_lands_at_content_address_and_second_fetch_needs_no_netw
 
 def test_fetch_md5_only_source_is_addressed_by_md5(tmp_path: Path, data: bytes, server: LocalHTTPServer) -> None:
     spec = make_spec(data, server.url(NAME), sha256=False, md5=True)
-    path = fetch(spec, tmp_path / "cache", **FAST)
+    path = quick_fetch(spec, tmp_path / "cache")
     assert path == tmp_path / "cache" / "md5" / hashlib.md5(data).hexdigest() / NAME
     assert path.read_bytes() == data
 
 
 def test_file_url_mirror(tmp_path: Path, data: bytes, served: Path) -> None:
     spec = make_spec(data, (served / NAME).as_uri())
-    assert fetch(spec, tmp_path / "cache", **FAST).read_bytes() == data
+    assert quick_fetch(spec, tmp_path / "cache").read_bytes() == data
 
 
 def test_checksum_mismatch_names_url_and_digests_and_keeps_nothing(
@@ -104,7 +108,7 @@ def test_checksum_mismatch_names_url_and_digests_and_keeps_nothing(
     wrong = "0" * 64
     spec = SourceSpec(name="train", urls=(server.url(NAME),), size=len(data), sha256=wrong)
     with pytest.raises(DsregError) as info:
-        fetch(spec, tmp_path / "cache", **FAST)
+        quick_fetch(spec, tmp_path / "cache")
     assert not isinstance(info.value, SourceMissingError)
     message = str(info.value)
     assert server.url(NAME) in message
@@ -121,13 +125,13 @@ def test_server_sending_more_than_expected_size_is_stopped(
 ) -> None:
     spec = make_spec(data, server.url(NAME), size=1000)
     with pytest.raises(DsregError, match="more than the 1000 bytes"):
-        fetch(spec, tmp_path / "cache", **FAST)
+        quick_fetch(spec, tmp_path / "cache")
     assert not list((tmp_path / "cache").rglob(f"{NAME}.partial"))
 
 
 def test_interrupted_transfer_resumes_with_range(tmp_path: Path, data: bytes, server: LocalHTTPServer) -> None:
     server.inject(NAME, cut_after=100_000)
-    path = fetch(make_spec(data, server.url(NAME)), tmp_path / "cache", **FAST)
+    path = quick_fetch(make_spec(data, server.url(NAME)), tmp_path / "cache")
     assert [r.range for r in server.gets(NAME)] == [None, "bytes=100000-"]
     assert path.read_bytes() == data
 
@@ -135,7 +139,7 @@ def test_interrupted_transfer_resumes_with_range(tmp_path: Path, data: bytes, se
 def test_server_without_range_support_restarts_from_zero(tmp_path: Path, data: bytes, served: Path) -> None:
     with LocalHTTPServer(served, ranges=False) as srv:
         srv.inject(NAME, cut_after=100_000)
-        path = fetch(make_spec(data, srv.url(NAME)), tmp_path / "cache", **FAST)
+        path = quick_fetch(make_spec(data, srv.url(NAME)), tmp_path / "cache")
         assert len(srv.gets(NAME)) == 2
     assert path.read_bytes() == data
 
@@ -158,7 +162,7 @@ def test_server_errors_are_retried(tmp_path: Path, data: bytes, server: LocalHTT
 
 def test_stalled_read_times_out_and_is_retried(tmp_path: Path, data: bytes, server: LocalHTTPServer) -> None:
     server.inject(NAME, stall=1.5)
-    path = fetch(make_spec(data, server.url(NAME)), tmp_path / "cache", timeout=0.5, **FAST)
+    path = quick_fetch(make_spec(data, server.url(NAME)), tmp_path / "cache", timeout=0.5)
     assert len(server.gets(NAME)) == 2
     assert path.read_bytes() == data
 
@@ -169,7 +173,7 @@ def test_dead_mirrors_fall_through_to_a_live_one(
     with LocalHTTPServer(served) as empty:
         empty.inject(NAME, status=404, times=None)
         spec = make_spec(data, refused_url(), empty.url(NAME), server.url(NAME))
-        path = fetch(spec, tmp_path / "cache", **FAST)
+        path = quick_fetch(spec, tmp_path / "cache")
         assert len(empty.gets(NAME)) == 1  # a 404 is final: no retries
     assert path.read_bytes() == data
 
@@ -178,7 +182,7 @@ def test_all_mirrors_dead_lists_every_mirror(tmp_path: Path, data: bytes, server
     dead = refused_url()
     missing = server.url("no-such-file.tar.gz")
     with pytest.raises(SourceMissingError) as info:
-        fetch(make_spec(data, dead, missing), tmp_path / "cache", **FAST)
+        quick_fetch(make_spec(data, dead, missing), tmp_path / "cache")
     message = str(info.value)
     assert f"{dead}: " in message and f"{missing}: not found" in message
     assert "--source PATH" in message
@@ -188,7 +192,7 @@ def test_concurrent_fetches_download_once(tmp_path: Path, data: bytes, server: L
     server.inject(NAME, stall=0.3)
     spec = make_spec(data, server.url(NAME))
     results: list[Path] = []
-    threads = [threading.Thread(target=lambda: results.append(fetch(spec, tmp_path / "cache", **FAST))) for _ in "ab"]
+    threads = [threading.Thread(target=lambda: results.append(quick_fetch(spec, tmp_path / "cache"))) for _ in "ab"]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -201,7 +205,7 @@ def test_concurrent_fetches_download_once(tmp_path: Path, data: bytes, server: L
 def test_progress_bar_goes_to_stderr(
     tmp_path: Path, data: bytes, server: LocalHTTPServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    fetch(make_spec(data, server.url(NAME)), tmp_path / "cache", progress=True, **FAST)
+    quick_fetch(make_spec(data, server.url(NAME)), tmp_path / "cache", progress=True)
     captured = capsys.readouterr()
     assert NAME in captured.err and captured.out == ""
 
@@ -364,9 +368,9 @@ def test_resolve_cache_hit_reports_recorded_digests(tmp_path: Path, data: bytes,
 
 def test_damaged_cache_entry_is_reported(tmp_path: Path, data: bytes, server: LocalHTTPServer) -> None:
     spec = make_spec(data, server.url(NAME))
-    path = fetch(spec, tmp_path / "cache", **FAST)
+    path = quick_fetch(spec, tmp_path / "cache")
     with open(path, "r+b") as f:
         f.truncate(10)
     with pytest.raises(DsregError, match="is 10 bytes") as info:
-        fetch(spec, tmp_path / "cache", **FAST)
+        quick_fetch(spec, tmp_path / "cache")
     assert str(path) in str(info.value)

@@ -25,7 +25,7 @@ def test_write_publishes_a_read_only_versioned_dataset(root: Path) -> None:
     assert m.directory == root / "toy" / "default" / "1.0.0"
     assert m.splits["train"].rows == 3000 and m.splits["test"].rows == 10
     assert len(m.splits["train"].shards) > 1
-    assert [s.path for s in m.splits["train"].shards][0] == f"train/00000-of-{len(m.splits['train'].shards):05d}.arrow"
+    assert m.splits["train"].shards[0].path == f"train/00000-of-{len(m.splits['train'].shards):05d}.arrow"
     for dirpath, _, files in os.walk(m.directory):
         assert not stat.S_IMODE(Path(dirpath).stat().st_mode) & 0o222
         for f in files:
@@ -56,7 +56,9 @@ def test_a_failing_writer_publishes_nothing_and_keeps_earlier_versions(root: Pat
         dsreg.write_dataset("toy", {"train": broken()}, FEATURES, root=root, version="1.1.0")
     assert not (root / "toy" / "default" / "1.1.0").exists()
     assert {p: p.read_bytes() for p in v1.directory.rglob("*") if p.is_file()} == before
-    assert dsreg.write_dataset("toy", {"train": rows(3)}, FEATURES, root=root, version="1.1.0").splits["train"].rows == 3
+    assert (
+        dsreg.write_dataset("toy", {"train": rows(3)}, FEATURES, root=root, version="1.1.0").splits["train"].rows == 3
+    )
 
 
 def test_manifest_records_what_the_design_lists(root: Path) -> None:

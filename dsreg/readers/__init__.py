@@ -44,9 +44,7 @@ class Reader:
         """Stable identifiers of the independent units of work of one split, in output order."""
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def read(
-        self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any], task: str
-    ) -> Output:
+    def read(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any], task: str) -> Output:
         """Yield the examples of one task, as dicts or as record batches of `features`' schema."""
         raise NotImplementedError  # pragma: no cover - abstract
 

@@ -7,14 +7,14 @@ example dict or a record batch; steps are registered by the name recipes use.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 
 from dsreg.errors import DsregError
 
-Item = Mapping[str, Any] | pa.RecordBatch
-Step = Callable[[Mapping[str, Any], Iterator[Item]], Iterator[Item]]
+Item: TypeAlias = Mapping[str, Any] | pa.RecordBatch
+Step: TypeAlias = Callable[[Mapping[str, Any], Iterator[Item]], Iterator[Item]]
 
 
 def _select(args: Mapping[str, Any], items: Iterator[Item]) -> Iterator[Item]:

@@ -108,9 +108,8 @@ class ShardWriter:
         self._batches, self._pending_bytes = [], 0
         path = self.directory / f"{self.prefix}-{len(self.shards):05d}.arrow"
         tmp = path.with_name(path.name + ".tmp")
-        with pa.OSFile(str(tmp), "wb") as sink:
-            with pa.ipc.new_file(sink, self.schema) as writer:
-                writer.write_table(table, max_chunksize=_rows_per_record_batch(table))
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, self.schema) as writer:
+            writer.write_table(table, max_chunksize=_rows_per_record_batch(table))
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

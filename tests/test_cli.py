@@ -1,0 +1,110 @@
+"""The `dsreg` command: each verb in human and JSON form, and its exit codes."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+import dsreg
+from dsreg.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, EXIT_VERIFY_FAILED, main
+from dsreg.publish import make_writable
+from dsreg.testing import cifar
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(args))
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def prepared(tmp_path: Path, root: Path) -> dsreg.manifest.Manifest:
+    archive = cifar.make_cifar10_python(tmp_path / "raw", train_rows=50, test_rows=10)
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    from dsreg.prepare import prepare
+
+    return prepare("cifar10", source=tmp_path / "unpacked", check_counts=False)
+
+
+def test_list_shows_recipes_and_where_they_are_prepared(capsys, prepared) -> None:
+    code, out, _ = run(capsys, "list")
+    assert code == EXIT_OK
+    line = next(line for line in out.splitlines() if line.startswith("cifar10 "))
+    assert "python, binary" in line and "python:1.0.0" in line
+    code, out, _ = run(capsys, "list", "--json")
+    data = {d["name"]: d for d in json.loads(out)}
+    assert data["cifar100"]["prepared"] == [] and data["cifar10"]["prepared"][0]["config"] == "python"
+
+
+def test_info_tells_features_splits_sources_license_and_citation(capsys) -> None:
+    code, out, _ = run(capsys, "info", "cifar100/binary")
+    assert code == EXIT_OK
+    for needle in (
+        "cifar100/binary:1.0.0",
+        "coarse_label: class_label classes=20",
+        "train: 50,000 rows",
+        "cifar-100-binary.tar.gz",
+        "58a81ae192c23a4b",
+        "krizhevsky2009learning",
+        "prepared: no",
+    ):
+        assert needle in out, needle
+    code, out, _ = run(capsys, "info", "cifar10", "--json")
+    data = json.loads(out)
+    assert data["splits"] == {"train": {"rows": 50000}, "test": {"rows": 10000}}
+    assert data["features"]["label"]["names"][0] == "airplane"
+
+
+def test_prepare_reports_in_both_forms(capsys, tmp_path, prepared) -> None:
+    code, out, _ = run(
+        capsys, "prepare", "cifar10", "--source", str(tmp_path / "unpacked"), "--no-check-counts", "--json"
+    )
+    assert code == EXIT_OK
+    data = json.loads(out)
+    assert data["reused"] is True and data["splits"]["train"]["rows"] == 50
+    code, out, _ = run(capsys, "prepare", "cifar10", "--source", str(tmp_path / "unpacked"), "--no-check-counts")
+    assert "already prepared" in out and "train: 50 rows" in out
+
+
+def test_prepare_failure_prints_the_fix_and_exits_3(capsys, tmp_path) -> None:
+    code, _, err = run(capsys, "prepare", "cifar10", "--source", str(tmp_path / "nothing-here"))
+    assert code == EXIT_ERROR
+    assert err.startswith("dsreg: error:") and "Fix:" in err
+    code, _, err = run(capsys, "prepare", "cifar01")
+    assert code == EXIT_ERROR and "Did you mean 'cifar10'" in err
+
+
+def test_verify_exit_codes_follow_the_result(capsys, prepared) -> None:
+    code, out, _ = run(capsys, "verify", "cifar10", "--deep")
+    assert code == EXIT_OK and out.startswith("OK")
+    shard = prepared.directory / prepared.splits["test"].shards[0].path
+    make_writable(prepared.directory)
+    data = bytearray(shard.read_bytes())
+    data[-200] ^= 1
+    shard.write_bytes(bytes(data))
+    assert run(capsys, "verify", "cifar10")[0] == EXIT_OK  # same size: only --deep can tell
+    code, out, _ = run(capsys, "verify", str(prepared.directory), "--deep", "--json")
+    assert code == EXIT_VERIFY_FAILED
+    (problem,) = json.loads(out)["problems"]
+    assert problem["path"] == str(shard) and "sha256" in problem["problem"]
+
+
+def test_ls_browses_a_root(capsys, prepared, root) -> None:
+    code, out, _ = run(capsys, "ls", str(root))
+    assert code == EXIT_OK
+    assert "cifar10/python:1.0.0" in out and "60" in out and "PREPARED BY" in out
+    code, out, _ = run(capsys, "ls", "--json")
+    (entry,) = json.loads(out)
+    assert entry["rows"] == 60 and entry["splits"] == {"train": 50, "test": 10}
+
+
+def test_usage_errors_exit_2(capsys) -> None:
+    assert run(capsys, "prepare")[0] == EXIT_USAGE
+    assert run(capsys, "frobnicate")[0] == EXIT_USAGE

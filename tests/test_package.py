@@ -1,0 +1,70 @@
+"""Packaging and the public namespace: what ships, what `import dsreg` costs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import tomllib
+
+import dsreg
+from dsreg.recipe import load_recipe
+from dsreg.registry import recipe_dirs
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_every_subpackage_is_listed_for_the_wheel() -> None:
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {"dsreg"} | {
+        "dsreg." + ".".join(p.parent.relative_to(REPO / "dsreg").parts)
+        for p in (REPO / "dsreg").rglob("__init__.py")
+        if p.parent != REPO / "dsreg"
+    }
+    assert on_disk | {"dsreg.recipes", "dsreg.schemas"} == listed
+
+
+def test_recipes_and_schemas_resolve_as_package_data() -> None:
+    from importlib import resources
+
+    assert (resources.files("dsreg.schemas") / "manifest.schema.json").is_file()
+    assert (resources.files("dsreg.recipes") / "cifar10.yaml").is_file()
+
+
+def test_import_is_lazy_and_needs_no_framework() -> None:
+    code = (
+        "import sys, dsreg; heavy = ['torch', 'tensorflow', 'keras', 'datasets', 'pyarrow', 'jsonschema'];"
+        "print([m for m in heavy if m in sys.modules]); dsreg.Features; print('pyarrow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "[]"
+    assert out[1] == "True"  # resolved on first use
+
+
+def test_public_names_resolve() -> None:
+    for name in dsreg.__all__:
+        assert getattr(dsreg, name) is not None
+    assert "write_dataset" in dir(dsreg)
+
+
+def test_each_recipe_reproduces_its_reference_facts() -> None:
+    """Split sizes, class counts, label names and vendor checksums match manifests/reference (TFDS-style)."""
+    shipped = recipe_dirs()[-1]
+    for ref_path in sorted((REPO / "manifests" / "reference").glob("*.json")):
+        ref = json.loads(ref_path.read_text())
+        recipe = load_recipe(shipped / f"{ref['name']}.yaml")
+        archives = {}
+        for config_name in recipe.config_names:
+            config = recipe.config(config_name)
+            assert {s: spec.rows for s, spec in config.splits.items()} == ref["splits"], config.full_name
+            for column, count in ref["classes"].items():
+                assert config.features[column].num_classes == count
+            for column, names in ref.get("label_names", {}).items():
+                assert list(config.features[column].names) == names
+            for source in config.sources.values():
+                archives[source.file_name] = {
+                    k: v for k, v in {"size": source.size, "md5": source.md5, "sha256": source.sha256}.items() if v
+                }
+        assert archives == ref["archives"], ref_path.name
