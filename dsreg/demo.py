@@ -86,9 +86,7 @@ def run_demo(
         np.array_equal(got["image"], expected["image"][picks])
         and np.array_equal(got["label"], expected["label"][picks])
     )
-    say(
-        f"5. {len(picks)} test images read back and compared with the generated pixels: {'OK' if matches else 'MISMATCH'}"
-    )
+    say(f"5. {len(picks)} test images read back, compared with the generated pixels: {'OK' if matches else 'MISMATCH'}")
     names = manifest.features["label"].to_json()["names"]
     say(f"   first test image is a {names[int(got['label'][0])]!r}; dataset at {manifest.directory}")
     return {
