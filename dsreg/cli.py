@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -100,9 +101,48 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _array_element(spec: str) -> tuple[int, int]:
+    """`--array 3/16` → (3, 16); `--array slurm` reads the SLURM job-array environment."""
+    if spec == "slurm":
+        try:
+            task, first = int(os.environ["SLURM_ARRAY_TASK_ID"]), int(os.environ.get("SLURM_ARRAY_TASK_MIN", "0"))
+            return task - first, int(os.environ["SLURM_ARRAY_TASK_COUNT"])
+        except (KeyError, ValueError):
+            raise DsregError(
+                "--array slurm needs SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT",
+                fix="run it inside `sbatch --array=0-N`, or pass --array INDEX/COUNT",
+            ) from None
+    index, sep, count = spec.partition("/")
+    if not (sep and index.isdigit() and count.isdigit()):
+        raise DsregError(f"cannot read --array {spec!r}", fix="write INDEX/COUNT, e.g. --array 3/16, or --array slurm")
+    return int(index), int(count)
+
+
+def cmd_prepare_array(args: argparse.Namespace) -> int:
+    from dsreg.prepare import Progress, prepare_tasks
+
+    index, count = _array_element(args.array)
+    log = None if args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    report = prepare_tasks(
+        args.name, index, count, source=args.source, root=args.root, report=Progress(), log=log, progress=False
+    )
+    data = {
+        "array": [index, count],
+        "reused": report.reused,
+        "tasks": {"total": report.tasks_total, "run": report.tasks_run, "already_done": report.tasks_reused},
+    }
+    text = f"array element {index}/{count}: {report.tasks_run} tasks run, {report.tasks_reused} were already done"
+    if report.reused:
+        text = f"array element {index}/{count}: already published, nothing to do"
+    _emit(args, data, text + "\nfinish with the same `dsreg prepare` without --array once every element is done")
+    return EXIT_OK
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     from dsreg.prepare import Progress, prepare
 
+    if args.array:
+        return cmd_prepare_array(args)
     report = Progress()
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
     start = time.monotonic()
@@ -222,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-check-counts", action="store_true", help="publish even if split sizes differ from the recipe's"
     )
     p.add_argument("--lock-timeout", type=float, default=None, help="seconds to wait for another preparer")
+    p.add_argument(
+        "--array",
+        metavar="INDEX/COUNT|slurm",
+        help="run only this job-array element's share of the reader tasks; publish later without --array",
+    )
     p.set_defaults(func=cmd_prepare)
     p = sub.add_parser("verify", parents=[common], help="check shards are present and intact (exit 1 if not)")
     p.add_argument("name", help="NAME[/CONFIG][:VERSION] or a prepared version directory")

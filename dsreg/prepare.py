@@ -1,9 +1,10 @@
 """Recipe-driven preparation: sources → reader tasks → shards → manifest, resumable and parallel.
 
-Each split's reader tasks run independently (in this process or a process pool) and write their parts
-under `<work>/_tasks/<split>/<task>/`; a task's `done.json` marks it finished, so a rerun after a crash
-skips it. When every task is done the parts are renamed to their final shard names, counts are checked
-against the recipe, and the version is published atomically.
+Each split's reader tasks run independently — in this process, a process pool, or the elements of a
+SLURM job array (`prepare_tasks`) — and write their parts under `<work>/_tasks/<split>/<task>/`, each
+under its own lock; a task's `done.json` marks it finished, so a rerun after a crash skips it. When every
+task is done the parts are renamed to their final shard names, counts are checked against the recipe,
+and the version is published atomically.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pyarrow as pa
 
 from dsreg.errors import DsregError
 from dsreg.features import Features
+from dsreg.lock import FileLock
 from dsreg.manifest import Manifest
 from dsreg.publish import VersionBuild, created_stamp, make_writable, wait_message
 from dsreg.readers import Reader, get_reader
@@ -67,8 +69,17 @@ class Progress:
 
 
 def run_task(spec: TaskSpec) -> list[WrittenShard]:
-    """Run one reader task into `<out_dir>.partial`, then mark it done and rename it into place."""
+    """Run one reader task unless another process already has; returns the task's parts.
+
+    The task's lock keeps two processes (pool workers, array elements, a rerun) off the same task.
+    """
     out = Path(spec.out_dir)
+    with FileLock(out.with_name(out.name + ".lock")):
+        return _done_shards(out) if (out / "done.json").exists() else _run_task_locked(spec, out)
+
+
+def _run_task_locked(spec: TaskSpec, out: Path) -> list[WrittenShard]:
+    """Write the task into `<out>.partial`, then mark it done and rename it into place."""
     partial = out.with_name(out.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
@@ -106,6 +117,32 @@ def _build_id(config: RecipeConfig, sources: Mapping[str, ResolvedSource]) -> st
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def _config_for(ref: str) -> RecipeConfig:
+    """The resolved recipe config a reference names; a version other than the recipe's is refused."""
+    parsed = parse_ref(ref)
+    config = get_recipe(parsed.name).config(parsed.config)
+    if parsed.version and parsed.version != config.version:
+        raise DsregError(
+            f"the {config.name} recipe is at version {config.version}, not {parsed.version}",
+            path=config.path,
+            fix=f"prepare {config.name}/{config.config}:{config.version}, or use the dsreg release whose recipe "
+            f"had version {parsed.version}",
+        )
+    return config
+
+
+def _published(build: VersionBuild, config: RecipeConfig) -> Manifest | None:
+    """The published version if it exists and came from this recipe; refuse one from another recipe."""
+    existing = build.published()
+    if existing is not None and existing.recipe_digest != config.digest:
+        raise DsregError(
+            f"{config.full_name} is already published from a different recipe",
+            path=build.final,
+            fix="bump the recipe's version: published versions never change",
+        )
+    return existing
+
+
 def prepare(
     ref: str,
     *,
@@ -122,20 +159,12 @@ def prepare(
     """Prepare `name[/config][:version]` under the first writable root and return its manifest.
 
     Already published with the same recipe → returned as is. A crash leaves a resumable
-    `.incomplete-<id>` directory; the next call with the same inputs finishes it.
+    `.incomplete-<id>` directory; the next call with the same inputs finishes it, reusing the tasks
+    that finished (including those run by `prepare_tasks` array elements).
     """
     say = log or (lambda _msg: None)
     report = report if report is not None else Progress()
-    parsed = parse_ref(ref)
-    recipe = get_recipe(parsed.name)
-    config = recipe.config(parsed.config)
-    if parsed.version and parsed.version != config.version:
-        raise DsregError(
-            f"the {config.name} recipe is at version {config.version}, not {parsed.version}",
-            path=config.path,
-            fix=f"prepare {config.name}/{config.config}:{config.version}, or use the dsreg release whose recipe "
-            f"had version {parsed.version}",
-        )
+    config = _config_for(ref)
     if workers < 1:
         raise DsregError(f"--workers must be at least 1, got {workers}")
     base = writable_root(root)
@@ -149,14 +178,8 @@ def prepare(
         on_wait=wait_message(config.full_name),
         stale_after=stale_after,
     ) as build:
-        existing = build.published()
+        existing = _published(build, config)
         if existing is not None:
-            if existing.recipe_digest != config.digest:
-                raise DsregError(
-                    f"{config.full_name} is already published from a different recipe",
-                    path=build.final,
-                    fix="bump the recipe's version: published versions never change",
-                )
             report.reused = True
             say(f"{config.full_name} is already prepared at {build.final}")
             return existing
@@ -166,7 +189,7 @@ def prepare(
         _check_state(work, config, report.sources)
         parts = _run_all(config, reader, resolved, work, workers, report, say)
         if check_counts:
-            _check_counts(config, parts, work)
+            _check_counts(config, parts)
         manifest = Manifest(
             name=config.name,
             config=config.config,
@@ -184,6 +207,45 @@ def prepare(
         published = build.publish(manifest, scratch=[TASKS_DIR, STATE_NAME])
         say(f"published {config.full_name} at {build.final}")
         return published
+
+
+def prepare_tasks(
+    ref: str,
+    index: int,
+    count: int,
+    *,
+    source: str | os.PathLike[str] | None = None,
+    root: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+    report: Progress | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Progress:
+    """Run this array element's share of the reader tasks (task numbers ≡ `index` mod `count`).
+
+    For SLURM job arrays: every element runs at once without the version lock (each task has its own),
+    and a final `prepare` — e.g. a job depending on the array with `afterok` — publishes the result.
+    """
+    if not 0 <= index < count:
+        raise DsregError(
+            f"array element {index} is outside 0..{count - 1}",
+            fix="pass --array INDEX/COUNT with 0 <= INDEX < COUNT, or --array slurm inside a job array",
+        )
+    say = log or (lambda _msg: None)
+    report = report if report is not None else Progress()
+    config = _config_for(ref)
+    base = writable_root(root)
+    reader = get_reader(config.reader)(config.reader_args, config.features)
+    build = VersionBuild(base, config.name, config.config, config.version)
+    if _published(build, config) is not None:
+        report.reused = True
+        say(f"{config.full_name} is already prepared at {build.final}")
+        return report
+    resolved = resolve_sources(config.sources, downloads_dir(base), local=source, progress=progress)
+    report.sources = [s.to_json() for s in resolved.values()]
+    work = build.start(_build_id(config, resolved), clean=False)
+    _check_state(work, config, report.sources)
+    _run_all(config, reader, resolved, work, 1, report, say, select=lambda number: number % count == index)
+    return report
 
 
 def _check_state(work: Path, config: RecipeConfig, sources: list[dict[str, Any]]) -> None:
@@ -209,12 +271,15 @@ def _run_all(
     workers: int,
     report: Progress,
     say: Callable[[str], None],
+    select: Callable[[int], bool] | None = None,
 ) -> dict[str, list[WrittenShard]]:
-    """Run every unfinished task of every split; return each split's parts in task order."""
+    """Run every unfinished task of every split (or those whose number `select` picks); return each
+    split's finished parts in task order."""
     trees = {name: SourceTree.open(src.path) for name, src in resolved.items()}
     paths = {name: str(src.path) for name, src in resolved.items()}
     plan: dict[str, list[Path]] = {}
     pending: list[TaskSpec] = []
+    report.tasks_total = 0
     for split, split_spec in config.splits.items():
         tasks = reader.tasks(trees, split, split_spec.args)
         plan[split] = []
@@ -223,6 +288,8 @@ def _run_all(
             plan[split].append(out)
             if (out / "done.json").exists():
                 report.tasks_reused += 1
+                continue
+            if select is not None and not select(report.tasks_total + index):
                 continue
             pending.append(
                 TaskSpec(
@@ -238,7 +305,7 @@ def _run_all(
                     shard_size=config.shard_size,
                 )
             )
-    report.tasks_total = sum(len(v) for v in plan.values())
+        report.tasks_total += len(tasks)
     if report.tasks_reused:
         say(f"resuming: {report.tasks_reused} of {report.tasks_total} tasks already done")
     for out in {Path(t.out_dir).parent for t in pending}:
@@ -256,7 +323,7 @@ def _run_all(
     return {split: [s for out in outs for s in _done_shards(out)] for split, outs in plan.items()}
 
 
-def _check_counts(config: RecipeConfig, parts: Mapping[str, list[WrittenShard]], work: Path) -> None:
+def _check_counts(config: RecipeConfig, parts: Mapping[str, list[WrittenShard]]) -> None:
     """Refuse to publish a split whose row count differs from the recipe's official one."""
     wrong = {
         split: (sum(s.rows for s in parts[split]), spec.rows)

@@ -108,12 +108,12 @@ class VersionBuild:
             )
         return None
 
-    def start(self, build_id: str, *, resume: bool = True) -> Path:
+    def start(self, build_id: str, *, resume: bool = True, clean: bool = True) -> Path:
         """Create (or, with `resume`, reuse) the work directory named by the inputs' `build_id`;
-        drop abandoned work made from other inputs."""
+        with `clean` (only under the version lock), drop abandoned work made from other inputs."""
         self.work = self.dataset_dir / f"{self.version}.incomplete-{build_id}"
         for other in self.dataset_dir.glob(f"{self.version}.incomplete-*"):
-            if other != self.work or not resume:
+            if clean and (other != self.work or not resume):
                 make_writable(other)
                 shutil.rmtree(other)
         self.work.mkdir(parents=True, exist_ok=True)

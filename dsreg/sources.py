@@ -464,6 +464,7 @@ def _locked(path: Path) -> Iterator[None]:
     """Hold the NFS-safe lock file `path`, so that two preparers (on any hosts) never fill one partial file."""
     lock = FileLock(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire(poll=0.1, on_wait=lambda holder: log.info("waiting for %s, held by %s", path, holder))
     except OSError as err:
         raise DsregError(

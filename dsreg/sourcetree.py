@@ -156,7 +156,7 @@ class SourceTree(ABC):
         if path.is_dir():
             return DirectoryTree(path)
         with _reading(path), open(path, "rb") as f:
-            head = f.read(512)
+            head = f.read(tarfile.BLOCKSIZE)
         if head.startswith(_ZIP_MAGIC):
             return ZipTree(path)
         return TarTree(path) if _is_tar(path, head) else FileTree(path)
@@ -239,7 +239,11 @@ class SourceTree(ABC):
 
     @abstractmethod
     def iter_members(self, predicate: Predicate | None = None) -> Iterator[tuple[str, BinaryIO]]:
-        """One streaming pass in storage order; each file object is valid until the next item."""
+        """One streaming pass in storage order; each file object is valid until the next item.
+
+        Members are checked as they stream by, so an unsafe member fails the pass after the members
+        before it were yielded: treat the whole pass as failed.
+        """
 
 
 def _is_tar(path: Path, head: bytes) -> bool:
@@ -250,10 +254,10 @@ def _is_tar(path: Path, head: bytes) -> bool:
             head = f.read(tarfile.BLOCKSIZE)
     if len(head) < tarfile.BLOCKSIZE:
         return False
-    if head[: tarfile.BLOCKSIZE] == bytes(tarfile.BLOCKSIZE):
+    if head == bytes(tarfile.BLOCKSIZE):
         return True  # an empty archive: only the end-of-archive zero blocks
     try:
-        tarfile.TarInfo.frombuf(head[: tarfile.BLOCKSIZE], "utf-8", "surrogateescape")
+        tarfile.TarInfo.frombuf(head, "utf-8", "surrogateescape")
     except tarfile.HeaderError:
         return False
     return True

@@ -25,7 +25,13 @@ def root(tmp_path: Path) -> Path:
     return path
 
 
-def fake_recipe(
+@pytest.fixture
+def fake_recipe():
+    """The `make_fake_recipe` helper, as a fixture (test modules cannot import conftest reliably)."""
+    return make_fake_recipe
+
+
+def make_fake_recipe(
     recipes_dir: Path,
     shipped: str,
     config: str,

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import fake_recipe
 
 from dsreg import DsregError
 from dsreg.manifest import verify_manifest
@@ -45,7 +44,7 @@ def served(tmp_path: Path):
         yield raw, server
 
 
-def _serve_fake(tmp_path: Path, served, monkeypatch, variant: str, flavour: str, **kw) -> Path:
+def _serve_fake(fake_recipe, tmp_path: Path, served, monkeypatch, variant: str, flavour: str, **kw) -> Path:
     raw, server = served
     archive = MAKERS[variant, flavour](raw, train_rows=TRAIN, test_rows=TEST)
     rows = {"train": TRAIN, "test": TEST}
@@ -55,8 +54,10 @@ def _serve_fake(tmp_path: Path, served, monkeypatch, variant: str, flavour: str,
 
 
 @pytest.mark.parametrize(("variant", "flavour"), sorted(MAKERS))
-def test_both_flavours_download_and_prepare_exactly(tmp_path, served, monkeypatch, root, variant, flavour) -> None:
-    archive = _serve_fake(tmp_path, served, monkeypatch, variant, flavour)
+def test_both_flavours_download_and_prepare_exactly(
+    fake_recipe, tmp_path, served, monkeypatch, root, variant, flavour
+) -> None:
+    archive = _serve_fake(fake_recipe, tmp_path, served, monkeypatch, variant, flavour)
     manifest = prepare(f"{variant}/{flavour}")
     assert manifest.directory == root / variant / flavour / "1.0.0"
     assert {s: manifest.splits[s].rows for s in manifest.splits} == {"train": TRAIN, "test": TEST}
@@ -75,7 +76,7 @@ def test_both_flavours_download_and_prepare_exactly(tmp_path, served, monkeypatc
     assert (root / "downloads").is_dir()
 
 
-def test_python_and_binary_flavours_give_byte_identical_shards(tmp_path, served, monkeypatch) -> None:
+def test_python_and_binary_flavours_give_byte_identical_shards(fake_recipe, tmp_path, served, monkeypatch) -> None:
     raw, server = served
     recipes = tmp_path / "recipes"
     for flavour in ("python", "binary"):
@@ -92,8 +93,8 @@ def test_python_and_binary_flavours_give_byte_identical_shards(tmp_path, served,
     assert digests(python) == digests(binary)
 
 
-def test_preparing_twice_or_with_workers_is_byte_identical(tmp_path, served, monkeypatch) -> None:
-    _serve_fake(tmp_path, served, monkeypatch, "cifar100", "binary")
+def test_preparing_twice_or_with_workers_is_byte_identical(fake_recipe, tmp_path, served, monkeypatch) -> None:
+    _serve_fake(fake_recipe, tmp_path, served, monkeypatch, "cifar100", "binary")
     a = prepare("cifar100/binary", root=tmp_path / "a")
     b = prepare("cifar100/binary", root=tmp_path / "b", workers=2)
     assert a.to_json()["splits"] == b.to_json()["splits"]
@@ -102,8 +103,8 @@ def test_preparing_twice_or_with_workers_is_byte_identical(tmp_path, served, mon
             assert a.shard_path(shard).read_bytes() == (b.directory / shard.path).read_bytes()
 
 
-def test_a_second_prepare_reuses_the_published_version(tmp_path, served, monkeypatch) -> None:
-    _serve_fake(tmp_path, served, monkeypatch, "cifar10", "python")
+def test_a_second_prepare_reuses_the_published_version(fake_recipe, tmp_path, served, monkeypatch) -> None:
+    _serve_fake(fake_recipe, tmp_path, served, monkeypatch, "cifar10", "python")
     first = prepare("cifar10")
     served[1].stop()  # no network needed the second time
     report = Progress()
@@ -111,8 +112,10 @@ def test_a_second_prepare_reuses_the_published_version(tmp_path, served, monkeyp
     assert report.reused and again.created == first.created
 
 
-def test_checksum_mismatch_publishes_nothing_and_keeps_nothing(tmp_path, served, monkeypatch, root) -> None:
-    archive = _serve_fake(tmp_path, served, monkeypatch, "cifar10", "binary")
+def test_checksum_mismatch_publishes_nothing_and_keeps_nothing(
+    fake_recipe, tmp_path, served, monkeypatch, root
+) -> None:
+    archive = _serve_fake(fake_recipe, tmp_path, served, monkeypatch, "cifar10", "binary")
     archive.write_bytes(archive.read_bytes()[:-10] + b"0123456789")  # the mirror now serves other bytes
     with pytest.raises(DsregError, match="sha256") as err:
         prepare("cifar10/binary")
@@ -122,7 +125,7 @@ def test_checksum_mismatch_publishes_nothing_and_keeps_nothing(tmp_path, served,
     assert kept == []
 
 
-def test_dead_first_mirror_falls_back_to_the_second(tmp_path, served, monkeypatch) -> None:
+def test_dead_first_mirror_falls_back_to_the_second(fake_recipe, tmp_path, served, monkeypatch) -> None:
     raw, server = served
     archive = cifar.make_cifar10_binary(raw, train_rows=TRAIN, test_rows=TEST)
     urls = ["http://127.0.0.1:9/cifar-10-binary.tar.gz", server.url(archive.name)]
@@ -131,7 +134,7 @@ def test_dead_first_mirror_falls_back_to_the_second(tmp_path, served, monkeypatc
     assert prepare("cifar10/binary").splits["train"].rows == TRAIN
 
 
-def test_count_mismatch_refuses_to_publish(tmp_path, served, monkeypatch, root) -> None:
+def test_count_mismatch_refuses_to_publish(fake_recipe, tmp_path, served, monkeypatch, root) -> None:
     raw, server = served
     archive = cifar.make_cifar10_binary(raw, train_rows=TRAIN, test_rows=TEST)
     fake_recipe(tmp_path / "recipes", "cifar10", "binary", archive, [server.url(archive.name)])  # official counts
@@ -170,9 +173,11 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("kind", [*HOSTILE, "truncated"])
-def test_hostile_archives_fail_cleanly_and_keep_earlier_versions(tmp_path, served, monkeypatch, root, kind) -> None:
+def test_hostile_archives_fail_cleanly_and_keep_earlier_versions(
+    fake_recipe, tmp_path, served, monkeypatch, root, kind
+) -> None:
     raw, server = served
-    _serve_fake(tmp_path, served, monkeypatch, "cifar10", "binary")
+    _serve_fake(fake_recipe, tmp_path, served, monkeypatch, "cifar10", "binary")
     good = prepare("cifar10/binary")
     before = {p: p.read_bytes() for p in good.directory.rglob("*") if p.is_file()}
     bad_dir = tmp_path / "bad"
@@ -259,3 +264,30 @@ def test_two_concurrent_prepares_publish_once(tmp_path: Path) -> None:
     assert sorted(p.name for p in version_dir.iterdir()) == ["1.0.0"]
     verify = subprocess.run(_cli("verify", "cifar10", "--deep"), env=env, capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout
+
+
+def test_slurm_array_elements_split_the_tasks_and_a_final_prepare_publishes(tmp_path: Path) -> None:
+    source = _unpacked(tmp_path, cifar.make_cifar10_python, train_rows=3_000, test_rows=600)
+    env = {**os.environ, "DSREG_ROOT": str(tmp_path / "shared")}
+    elements = []
+    for index in range(3):
+        element_env = {**env, "SLURM_ARRAY_TASK_ID": str(10 + index), "SLURM_ARRAY_TASK_MIN": "10"}
+        element_env["SLURM_ARRAY_TASK_COUNT"] = "3"
+        args = _cli("prepare", "cifar10", "--source", str(source), "--array", "slurm", "--json")
+        elements.append(subprocess.Popen(args, env=element_env, stdout=subprocess.PIPE, text=True))
+    reports = [json.loads(p.communicate(timeout=300)[0]) for p in elements]
+    assert sorted(r["array"][0] for r in reports) == [0, 1, 2]
+    assert sum(r["tasks"]["run"] for r in reports) == 6  # 5 train batches + 1 test batch, each run once
+    assert not (tmp_path / "shared" / "cifar10" / "python" / "1.0.0").exists()  # elements never publish
+    report = Progress()
+    final = prepare("cifar10", source=source, root=tmp_path / "shared", check_counts=False, report=report)
+    assert report.tasks_reused == 6 and report.tasks_run == 0
+    clean = prepare("cifar10", source=source, root=tmp_path / "clean", check_counts=False)
+    assert final.to_json()["splits"] == clean.to_json()["splits"]
+
+
+def test_array_index_out_of_range_is_refused(tmp_path: Path) -> None:
+    from dsreg.prepare import prepare_tasks
+
+    with pytest.raises(DsregError, match="outside 0..2"):
+        prepare_tasks("cifar10", 3, 3)

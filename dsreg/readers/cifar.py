@@ -92,11 +92,13 @@ def _check_features(features: Features, variant: _Variant) -> dict[str, ClassLab
             f"features.image is {image.to_json()}, but CIFAR images are 32×32×3 uint8",
             fix="declare image as {type: image, shape: [32, 32, 3], dtype: uint8}",
         )
-    labels = {column: features[column] for column in variant.classes}
-    for column, feature in labels.items():
+    labels: dict[str, ClassLabel] = {}
+    for column in variant.classes:
+        feature = features[column]
         if not isinstance(feature, ClassLabel):
             raise DsregError(f"features.{column} must be a class_label", fix="declare it with type class_label")
-    return labels  # type: ignore[return-value]  # every value was checked to be a ClassLabel
+        labels[column] = feature
+    return labels
 
 
 def _single_tree(sources: Mapping[str, SourceTree]) -> SourceTree:

@@ -63,7 +63,7 @@ def test_open_by_reference_path_and_version(cifar: Manifest) -> None:
     assert len(open_dataset(str(cifar.directory), "test")) == 500
     with pytest.raises(DsregError, match="not prepared"):
         open_dataset("cifar", version="2.0.0")
-    with pytest.raises(DsregError, match="names version 1.0.0"):
+    with pytest.raises(DsregError, match=r"names version 1\.0\.0"):
         open_dataset("cifar:1.0.0", version="2.0.0")
     with pytest.raises(DsregError, match="no manifest"):
         open_dataset(cifar.directory.parent)

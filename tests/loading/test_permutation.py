@@ -41,6 +41,7 @@ def test_ten_million_rows_without_allocating_them() -> None:
 
 
 def test_importing_the_load_side_imports_no_framework() -> None:
-    code = "import sys, dsreg.loading, dsreg.frameworks; print(sorted({'torch','tensorflow','keras','datasets'} & set(sys.modules)))"
+    frameworks = "{'torch', 'tensorflow', 'keras', 'datasets'}"
+    code = f"import sys, dsreg.loading, dsreg.frameworks; print(sorted({frameworks} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

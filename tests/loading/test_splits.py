@@ -65,7 +65,7 @@ def test_malformed_expressions_show_the_syntax(expr: str) -> None:
 def test_out_of_range_bounds_are_errors_not_clamped() -> None:
     with pytest.raises(DsregError, match="outside a split of 10 rows"):
         parse_split("train[:11]", SIZES)
-    with pytest.raises(DsregError, match="outside -100%..100%"):
+    with pytest.raises(DsregError, match=r"outside -100%\.\.100%"):
         parse_split("train[:101%]", SIZES)
     assert parse_split("train[8:2]", SIZES) == []  # reversed: empty, as in Python
 
