@@ -289,5 +289,5 @@ def test_slurm_array_elements_split_the_tasks_and_a_final_prepare_publishes(tmp_
 def test_array_index_out_of_range_is_refused(tmp_path: Path) -> None:
     from dsreg.prepare import prepare_tasks
 
-    with pytest.raises(DsregError, match="outside 0..2"):
+    with pytest.raises(DsregError, match=r"outside 0\.\.2"):
         prepare_tasks("cifar10", 3, 3)
