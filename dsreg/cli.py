@@ -1,4 +1,4 @@
-"""The `dsreg` command: list, info, prepare, verify, ls and demo, each a thin wrapper over dsreg.api.
+"""The `dsreg` command: list, info, prepare, verify, ls, cache and demo, each a thin wrapper over the library.
 
 Human-readable output by default, `--json` for scripts. Exit codes: 0 success, 1 verification found
 problems, 2 usage error, 3 any other failure (a DsregError, printed with its fix).
@@ -15,16 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from dsreg.errors import DsregError
+from dsreg.sizes import human_bytes
 
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -278,10 +271,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", parents=[common], help="prepare, verify and read a generated CIFAR-10 with no network")
     p.add_argument("--rows", type=int, default=None, help="train rows to generate (default: the official 50,000)")
     p.set_defaults(func=cmd_demo)
+    # `dsreg cache …` is handed whole to the staging tool (main() below); listed here for --help
+    sub.add_parser("cache", help="node-local staging: `dsreg cache stage|run|usage|gc …` (see `dsreg cache --help`)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["cache"]:
+        from dsreg.staging import main as staging_main
+
+        return staging_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -21,6 +20,7 @@ import yaml
 
 from dsreg.errors import DsregError
 from dsreg.features import Features
+from dsreg.sizes import parse_size
 
 _OVERRIDABLE = (
     "description",
@@ -34,7 +34,6 @@ _OVERRIDABLE = (
     "evaluation",
     "shard_size",
 )
-_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
 DEFAULT_SHARD_SIZE = "256MiB"
 
 
@@ -53,14 +52,6 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def parse_size(text: str) -> int:
-    """`"256MiB"` → 268435456."""
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)\s*", text)
-    if not match or match.group(2) not in _UNITS:
-        raise DsregError(f"cannot read size {text!r}", fix=f"write a number and a unit ({', '.join(_UNITS)})")
-    return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 
 def recipe_schema() -> dict[str, Any]:

@@ -34,13 +34,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dsreg.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, human_bytes
+from dsreg.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 from dsreg.errors import DsregError
 from dsreg.manifest import MANIFEST_NAME, Manifest, ShardInfo, manifest_from_json, read_manifest, verify_manifest
 from dsreg.publish import make_read_only, make_writable
-from dsreg.recipe import parse_size
 from dsreg.registry import find_prepared
 from dsreg.roots import search_roots
+from dsreg.sizes import human_bytes, parse_size
 
 STATE_DIR = ".staging"
 INCOMPLETE = ".incomplete-"
@@ -269,9 +269,8 @@ def _make_room(v: _Version, manifest: Manifest, digest: str, budget_bytes: int |
                     fix="wait for those jobs to finish, raise the budget, or read this dataset from the shared "
                     "filesystem",
                 )
-        v.work.mkdir(parents=True, exist_ok=True)
         missing = need - _disk_bytes(v.work)
-        free = shutil.disk_usage(v.work).free
+        free = shutil.disk_usage(v.cache).free
         if free < missing:
             raise DsregError(
                 f"{v.full_name} needs {human_bytes(missing)} more but the cache filesystem has "
@@ -280,6 +279,7 @@ def _make_room(v: _Version, manifest: Manifest, digest: str, budget_bytes: int |
                 fix="set a budget below the free space (--budget) so older versions are evicted, run "
                 "`python -m dsreg.staging gc`, or read this dataset from the shared filesystem",
             )
+        v.work.mkdir(parents=True, exist_ok=True)
         (v.work / RESERVATION).write_text(json.dumps({"bytes": need, "manifest_sha256": digest}), encoding="utf-8")
 
 
@@ -435,6 +435,10 @@ def staged(
 def using(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Mark a staged copy in use for the `with` block so no job on the node evicts it; updates its LRU time."""
     v = _Version.at(Path(path).expanduser().absolute())
+    if not (v.cache / STATE_DIR).is_dir():
+        raise DsregError(
+            "not a staged copy (no staging cache holds it)", path=v.final, fix="pass what `stage` returned"
+        )
     with _locked(v.lock_path, fcntl.LOCK_EX):  # no staging or eviction of it is under way
         if not (v.final / MANIFEST_NAME).is_file():
             raise DsregError("no staged dataset here (evicted?)", path=v.final, fix="stage it again")
@@ -476,8 +480,9 @@ def cache_usage(cache_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
 def gc(
     cache_dir: str | os.PathLike[str], budget_bytes: int | None, *, leftover_age: float = LEFTOVER_AGE
 ) -> list[Path]:
-    """Remove work directories abandoned more than `leftover_age` seconds ago, then, given a budget,
-    evict least-recently-used versions not in use until the cache fits it. Returns what was removed."""
+    """Remove work directories abandoned more than `leftover_age` seconds ago; then, given a budget, remove
+    younger abandoned ones and least-recently-used versions not in use until the cache fits it.
+    Returns what was removed."""
     cache = Path(cache_dir).expanduser().absolute()
     if not cache.is_dir():
         return []
@@ -512,12 +517,10 @@ def staged_root(cache_dir: str | os.PathLike[str], root: str | os.PathLike[str] 
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m dsreg.staging", description="Stage prepared datasets onto node-local scratch."
-    )
+    parser = argparse.ArgumentParser(prog="dsreg cache", description="Stage prepared datasets onto node-local scratch.")
     sub = parser.add_subparsers(dest="command", required=True)
     cache_help = "node-local cache directory (default: $DSREG_CACHE, else $SLURM_TMPDIR/dsreg)"
-    budget_help = "most bytes the cache may hold, e.g. 200GB (default: $DSREG_CACHE_BUDGET, else no limit)"
+    budget_help = "most bytes the cache may hold, e.g. 200GB or 0 (default: $DSREG_CACHE_BUDGET, else no limit)"
     budget_default = os.environ.get("DSREG_CACHE_BUDGET") or None
     for name, text in (
         ("stage", "copy datasets into the cache; prints each copy's directory"),
@@ -560,7 +563,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cache = args.cache or default_cache_dir()
         if args.command == "usage":
             return _print_usage(cache, args.json)
-        budget = None if args.budget is None else parse_size(args.budget)
+        budget = None if args.budget is None else _size(args.budget)
         if args.command == "gc":
             for path in gc(cache, budget):
                 print(f"removed {path}")
@@ -585,6 +588,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dsreg: error: {err}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _size(text: str) -> int:
+    """A budget: a byte count (`0` empties the cache) or a size with a unit (`200GB`)."""
+    return int(text) if text.strip().isdigit() else parse_size(text)
 
 
 def _exec(command: list[str], fds: list[int], dsreg_root: str) -> None:

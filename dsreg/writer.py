@@ -16,8 +16,9 @@ from dsreg.errors import DsregError
 from dsreg.features import Features
 from dsreg.manifest import Manifest
 from dsreg.publish import VersionBuild, created_stamp, wait_message
-from dsreg.recipe import DEFAULT_SHARD_SIZE, parse_size
+from dsreg.recipe import DEFAULT_SHARD_SIZE
 from dsreg.roots import writable_root
+from dsreg.sizes import parse_size
 from dsreg.storage import ShardWriter, WrittenShard
 from dsreg.version import __version__
 

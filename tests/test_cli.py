@@ -108,3 +108,11 @@ def test_ls_browses_a_root(capsys, prepared, root) -> None:
 def test_usage_errors_exit_2(capsys) -> None:
     assert run(capsys, "prepare")[0] == EXIT_USAGE
     assert run(capsys, "frobnicate")[0] == EXIT_USAGE
+
+
+def test_cache_verb_stages_a_prepared_dataset(capsys, prepared, tmp_path) -> None:
+    code, out, _ = run(capsys, "cache", "stage", "cifar10", "--cache", str(tmp_path / "node"), "--export")
+    assert code == EXIT_OK
+    assert out.strip().startswith(f"export DSREG_ROOT={tmp_path / 'node'}:")
+    code, out, _ = run(capsys, "cache", "usage", "--cache", str(tmp_path / "node"), "--json")
+    assert code == EXIT_OK and json.loads(out)[0]["name"] == "cifar10"

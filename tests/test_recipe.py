@@ -6,8 +6,9 @@ import pytest
 import yaml
 
 from dsreg import DsregError
-from dsreg.recipe import load_recipe, parse_size
+from dsreg.recipe import load_recipe
 from dsreg.registry import recipe_dirs
+from dsreg.sizes import parse_size
 
 SHIPPED = Path(str(recipe_dirs()[-1]))
 CIFAR10 = SHIPPED / "cifar10.yaml"

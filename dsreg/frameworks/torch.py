@@ -94,7 +94,7 @@ class Collate:
             elif feature.fixed_shape:
                 out[name] = torch.from_numpy(values)
             elif isinstance(feature, SequenceFeature):
-                padded, lengths = pad_sequences(values, pad_value=self.pad_value, dtype=feature.numpy_dtype())
+                padded, lengths = pad_sequences(values, pad_value=self.pad_value, dtype=np.dtype(feature.dtype))
                 out[name], out[f"{name}_lengths"] = torch.from_numpy(padded), torch.from_numpy(lengths)
             else:
                 out[name] = values.tolist()

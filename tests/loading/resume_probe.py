@@ -1,8 +1,9 @@
 """A training-loop stand-in run as a fresh process by the resume and distributed tests.
 
 Reads a JSON spec from argv[1]: dataset path, split, framework, load() options, an optional state file
-to resume from, an optional number of batches after which to save state and stop. Prints JSON with the
-rank, world size, batches per epoch and the `id` column of every batch it read.
+to resume from, and optionally a number of batches after which to save the state (and read on to the end
+of the epoch, as a training loop would). Prints JSON with the rank, world size, batches per epoch and the
+`id` column of every batch it read.
 """
 
 from __future__ import annotations
@@ -30,9 +31,8 @@ def main() -> None:
     batches: list[list[int]] = []
     for batch in loader:
         batches.append(np.asarray(batch["id"]).tolist())
-        if len(batches) == spec.get("stop_after"):
+        if len(batches) == spec.get("save_after"):
             Path(spec["state_out"]).write_text(json.dumps(loader.state_dict()))
-            break
     out = {"rank": core.rank, "world": core.world_size, "len": len(loader), "batches": batches, "pid": os.getpid()}
     print(json.dumps(out))
 

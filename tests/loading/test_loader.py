@@ -141,8 +141,8 @@ def run_probe(spec: dict[str, Any]) -> dict[str, Any]:
 def test_resume_in_a_fresh_process_yields_the_remaining_batches(cifar: Manifest, tmp_path: Path) -> None:
     spec = {"dataset": str(cifar.directory), "split": "train", "framework": "numpy"}
     spec["options"] = {"batch_size": 96, "shuffle": True, "seed": 11, "columns": ["id"]}
-    full = run_probe(spec)["batches"]
     state = tmp_path / "state.json"
-    head = run_probe({**spec, "stop_after": 4, "state_out": str(state)})["batches"]
+    full = run_probe({**spec, "save_after": 4, "state_out": str(state)})["batches"]
+    assert json.loads(state.read_text())["batches"] == 4
     tail = run_probe({**spec, "state_in": str(state)})["batches"]
-    assert len(head) == 4 and head + tail == full
+    assert tail == full[4:] and len(full) == 27

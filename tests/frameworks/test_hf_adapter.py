@@ -1,0 +1,158 @@
+"""The Hugging Face adapter: a `datasets.Dataset` over the mapped shards (no copy), same rows and values as dsreg."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import dsreg
+from dsreg import ClassLabel, EncodedImage, Features, Image, Scalar, Sequence, Tensor, Text
+from dsreg.loading import Loader, load, open_dataset
+
+datasets = pytest.importorskip("datasets")
+hf_adapter = pytest.importorskip("dsreg.frameworks.hf")
+
+MIXED = Features(
+    {
+        "image": Image(shape=(32, 32, 3)),
+        "label": ClassLabel(names=tuple("abcdefghij")),
+        "embedding": Tensor(shape=(4,), dtype="float16"),
+        "caption": Text(),
+        "tokens": Sequence(dtype="int32"),
+        "blob": EncodedImage(),
+        "id": Scalar(),
+    }
+)
+
+
+def rows(n: int, first: int) -> Iterator[dict[str, Any]]:
+    for i in range(first, first + n):
+        yield {
+            "image": ((np.arange(32 * 32 * 3) + i) % 251).astype(np.uint8).reshape(32, 32, 3),
+            "label": i % 10,
+            "embedding": np.full(4, i % 100, dtype=np.float16),
+            "caption": f"row {i} é" * (i % 3),
+            "tokens": np.arange(i % 6, dtype=np.int32) + i,
+            "blob": bytes([i % 256]) * (i % 5),
+            "id": i,
+        }
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """train: 8192 rows (25 MB, eight shards); test: 500 rows with ids from 100000."""
+    path = tmp_path_factory.mktemp("hf-root")
+    splits = {"train": rows(8192, 0), "test": rows(500, 100_000)}
+    dsreg.write_dataset("mixed", splits, MIXED, root=path, shard_size=1, description="a fake", license="CC0-1.0")
+    return path
+
+
+def test_features_map_onto_the_shards_storage(root: Path) -> None:
+    hf = load("mixed", framework="hf", root=root)
+    assert hf.features == datasets.Features(
+        {
+            "image": datasets.List(
+                datasets.List(datasets.List(datasets.Value("uint8"), length=3), length=32), length=32
+            ),
+            "label": datasets.ClassLabel(names=list("abcdefghij")),
+            "embedding": datasets.List(datasets.Value("float16"), length=4),
+            "caption": datasets.Value("large_string"),
+            "tokens": datasets.LargeList(datasets.Value("int32")),
+            "blob": datasets.Value("large_binary"),
+            "id": datasets.Value("int64"),
+        }
+    )
+    assert (hf.info.description, hf.info.license, str(hf.split), len(hf)) == ("a fake", "CC0-1.0", "train", 8192)
+
+
+def test_rows_equal_take_for_the_same_indices(root: Path) -> None:
+    """Values and shapes through HF's numpy formatting; dtypes through the Arrow rows it stores.
+
+    (HF's numpy formatter widens integers to int64 on the way out, whatever the storage; the storage is exact.)
+    Text and bytes are compared as the Python objects HF gives by default.
+    """
+    ds = open_dataset("mixed", root=root)
+    hf = hf_adapter.adapt(Loader(ds))
+    idx = np.array([5, 0, 8191, 1024, 4097, 77])
+    ref = ds.take(idx)
+    out = hf.with_format("numpy")[idx]
+    stored = hf.with_format("arrow")[idx]
+    for name, feature in ds.features.items():
+        if feature.fixed_shape:
+            assert out[name].shape == ref[name].shape
+            np.testing.assert_array_equal(out[name], ref[name])
+            leaf = stored.column(name).combine_chunks()
+            while pa.types.is_fixed_size_list(leaf.type):
+                leaf = leaf.flatten()
+            assert leaf.to_numpy().dtype == ref[name].dtype
+        elif name == "tokens":
+            assert all(np.array_equal(a, b) for a, b in zip(out[name], ref[name], strict=True))
+            assert stored.column(name).type.value_type == pa.int32()
+        else:  # text and bytes: Python objects (HF's numpy `S` arrays would drop trailing NUL bytes)
+            assert hf[idx.tolist()][name] == list(ref[name])
+            assert stored.column(name).to_pylist() == list(ref[name])
+
+
+def test_split_expressions_and_columns_are_honoured(root: Path) -> None:
+    hf = load("mixed", "train[-10%:]+test[:20]", "hf", root=root, columns=["id", "label"])
+    assert hf.column_names == ["id", "label"]
+    assert hf["id"] == list(range(8192 - 819, 8192)) + list(range(100_000, 100_020))
+
+
+def test_the_dataset_reads_the_mapped_shards_without_copying(root: Path) -> None:
+    """Same buffer addresses as dsreg's own mapped record batches, no Arrow allocation, and no RSS growth."""
+
+    def rss() -> int:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * 4096
+
+    ds = open_dataset("mixed", root=root, columns=["image", "id"])
+    hf_adapter.adapt(Loader(open_dataset("mixed", root=root, columns=["image"])))  # warm up datasets' own state
+    allocated, resident = pa.total_allocated_bytes(), rss()
+    hf = hf_adapter.adapt(Loader(ds))
+    assert pa.total_allocated_bytes() - allocated < 1 << 16
+    assert rss() - resident < (8 << 20)  # the image column alone is 25 MB
+    ours = [t.column("image").chunk(0).flatten().buffers()[1].address for t in ds.arrow_tables()]
+    theirs = []
+    for chunk in hf.data.table.column("image").chunks:
+        flat = chunk
+        for _ in range(3):
+            flat = flat.flatten()
+        theirs.append(flat.buffers()[1].address + flat.offset)
+    assert theirs == ours
+    assert hf.cache_files == []  # so .map() never writes beside the published shards
+
+
+def test_the_loaders_order_becomes_an_indices_mapping(root: Path) -> None:
+    ds = open_dataset("mixed", root=root, columns=["id"])
+    shuffled = Loader(ds, 1000, shuffle=True, seed=4, last_batch="drop")
+    hf = hf_adapter.adapt(shuffled)
+    order = np.concatenate(list(shuffled.batch_indices(0)))
+    assert len(hf) == 8000 and hf["id"] == ds.take(order)["id"].tolist()
+    assert hf._indices is not None and hf.data.table.column("id").num_chunks == 8  # data untouched
+    second = Loader(ds, 1000, rank=1, world_size=2)
+    assert hf_adapter.adapt(second)["id"][:3] == [1000, 1001, 1002]
+
+
+def test_transform_becomes_with_transform_and_workers_are_refused(root: Path) -> None:
+    hf = load(
+        "mixed", "test", "datasets", root=root, columns=["id"], transform=lambda b: {"twice": [2 * i for i in b["id"]]}
+    )
+    assert hf[:3] == {"twice": [200_000, 200_002, 200_004]}
+    with pytest.raises(dsreg.DsregError, match="no workers"):
+        load("mixed", framework="hf", root=root, num_workers=2)
+
+
+def test_importing_dsreg_imports_no_framework() -> None:
+    code = (
+        "import sys, dsreg, dsreg.frameworks, dsreg.loading\n"
+        "heavy = {'tensorflow', 'keras', 'datasets', 'torch'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
