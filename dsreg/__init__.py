@@ -15,6 +15,10 @@ from dsreg.version import __version__
 
 _EXPORTS = {
     # operations
+    "open": "dsreg.loading.dataset:open_dataset",
+    "load": "dsreg.loading.api",
+    "Dataset": "dsreg.loading.dataset",
+    "Loader": "dsreg.loading.loader",
     "prepare": "dsreg.prepare",
     "info": "dsreg.api",
     "list_datasets": "dsreg.api",
@@ -36,11 +40,13 @@ _EXPORTS = {
 __all__ = [
     "Audio",
     "ClassLabel",
+    "Dataset",
     "DsregError",
     "EncodedImage",
     "Feature",
     "Features",
     "Image",
+    "Loader",
     "Scalar",
     "Sequence",
     "Tensor",
@@ -48,6 +54,8 @@ __all__ = [
     "__version__",
     "info",
     "list_datasets",
+    "load",
+    "open",
     "prepare",
     "verify",
     "write_dataset",
@@ -67,15 +75,20 @@ if TYPE_CHECKING:
         Tensor,
         Text,
     )
+    from dsreg.loading.api import load
+    from dsreg.loading.dataset import Dataset
+    from dsreg.loading.dataset import open_dataset as open
+    from dsreg.loading.loader import Loader
     from dsreg.prepare import prepare
     from dsreg.writer import write_dataset
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    target = _EXPORTS.get(name)
+    if target is None:
         raise AttributeError(f"module 'dsreg' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    module, _, attribute = target.partition(":")
+    value = getattr(importlib.import_module(module), attribute or name)
     globals()[name] = value
     return value
 
