@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from dsreg.errors import DsregError
 from dsreg.manifest import verify_manifest
 from dsreg.prepare import Progress, prepare
 from dsreg.roots import writable_root
@@ -32,6 +33,22 @@ def _raw_copy(raw: Path, train_rows: int, test_rows: int) -> Path:
         with tarfile.open(archive) as tar:
             tar.extractall(unpacked, filter="data")
     return unpacked
+
+
+def _torch_epoch(version: str, base: Path, say: Callable[[str], None]) -> float | None:
+    """One shuffled epoch as torch tensors, when PyTorch is installed (the `torch` extra)."""
+    from dsreg.loading import load
+
+    try:
+        loader = load(f"cifar10/python:{version}", "train", "torch", root=base, batch_size=256, shuffle=True)
+    except DsregError as err:
+        say(f"   (skipping the PyTorch epoch: {err.problem})")
+        return None
+    start = time.perf_counter()
+    seen = sum(int(batch["label"].shape[0]) for batch in loader)
+    seconds = time.perf_counter() - start
+    say(f"   dsreg.load(..., 'torch'): {seen:,} images as torch tensors in {seconds * 1000:.0f} ms")
+    return seconds
 
 
 def run_demo(
@@ -65,7 +82,7 @@ def run_demo(
     )
     prepare_s = time.perf_counter() - t1
     for split in manifest.splits.values():
-        say(f"   {split.name}: {split.rows:,} rows in {len(split.shards)} shards")
+        say(f"   {split.name}: {split.rows:,} rows in {len(split.shards)} shard(s)")
 
     t2 = time.perf_counter()
     problems = verify_manifest(manifest, deep=True)
@@ -78,6 +95,8 @@ def run_demo(
     epoch_s = time.perf_counter() - t3
     say(f"   {seen:,} images in {epoch_s * 1000:.0f} ms ({seen / max(epoch_s, 1e-9):,.0f} images/s)")
 
+    torch_s = _torch_epoch(manifest.version, base, say)
+
     ds = open_dataset(f"cifar10/python:{manifest.version}", "test", root=base)
     expected = expected_cifar("cifar10", "test", test_rows)
     picks = np.arange(0, len(ds), max(1, len(ds) // 50))
@@ -88,7 +107,7 @@ def run_demo(
     )
     say(f"5. {len(picks)} test images read back, compared with the generated pixels: {'OK' if matches else 'MISMATCH'}")
     names = manifest.features["label"].to_json()["names"]
-    say(f"   first test image is a {names[int(got['label'][0])]!r}; dataset at {manifest.directory}")
+    say(f"   first test image: label {names[int(got['label'][0])]!r}; dataset at {manifest.directory}")
     return {
         "dataset": manifest.full_name,
         "path": str(manifest.directory),
@@ -96,5 +115,6 @@ def run_demo(
         "reused": report.reused,
         "prepare_seconds": round(prepare_s, 3),
         "epoch_seconds": round(epoch_s, 4),
+        "torch_epoch_seconds": None if torch_s is None else round(torch_s, 4),
         "verified": not problems and matches and seen == train_rows,
     }

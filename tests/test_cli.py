@@ -116,3 +116,12 @@ def test_cache_verb_stages_a_prepared_dataset(capsys, prepared, tmp_path) -> Non
     assert out.strip().startswith(f"export DSREG_ROOT={tmp_path / 'node'}:")
     code, out, _ = run(capsys, "cache", "usage", "--cache", str(tmp_path / "node"), "--json")
     assert code == EXIT_OK and json.loads(out)[0]["name"] == "cifar10"
+
+
+def test_demo_prepares_verifies_and_reads_back(capsys, tmp_path) -> None:
+    code, out, _ = run(capsys, "demo", "--rows", "500", "--root", str(tmp_path / "demo"), "--json")
+    assert code == EXIT_OK
+    result = json.loads(out)
+    assert result["verified"] is True and result["rows"] == {"train": 500, "test": 100}
+    code, out, _ = run(capsys, "demo", "--rows", "500", "--root", str(tmp_path / "demo"), "--json")
+    assert json.loads(out)["reused"] is True
