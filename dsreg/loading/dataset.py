@@ -22,7 +22,7 @@ from dsreg.errors import DsregError
 from dsreg.features import EncodedImage, Feature, Features, Text
 from dsreg.features import Sequence as SequenceFeature
 from dsreg.loading.splits import parse_split
-from dsreg.manifest import MANIFEST_NAME, Manifest, read_manifest
+from dsreg.manifest import MANIFEST_NAME, Manifest, ShardInfo, read_manifest
 from dsreg.storage.arrow_shards import ShardReader
 
 Batch = dict[str, np.ndarray]
@@ -82,7 +82,7 @@ class Dataset:
         self.features = Features({c: manifest.features[c] for c in self.column_names})
         segments = [s for s in parse_split(split, {n: s.rows for n, s in manifest.splits.items()}) if s.rows]
         base: dict[str, int] = {}
-        self._shards = []
+        self._shards: list[ShardInfo] = []
         offsets = [0]
         for name in dict.fromkeys(s.split for s in segments):
             base[name] = offsets[-1]
@@ -118,8 +118,9 @@ class Dataset:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for start in range(0, len(self), _ITER_CHUNK):
-            batch = self.take(np.arange(start, min(start + _ITER_CHUNK, len(self)), dtype=np.int64))
-            for i in range(len(next(iter(batch.values())))):
+            stop = min(start + _ITER_CHUNK, len(self))
+            batch = self.take(np.arange(start, stop, dtype=np.int64))
+            for i in range(stop - start):
                 yield {name: values[i] for name, values in batch.items()}
 
     def take(self, indices: Sequence[int] | np.ndarray) -> Batch:

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from dsreg.errors import DsregError
-from dsreg.features import EncodedImage, Text
 from dsreg.features import Sequence as SequenceFeature
+from dsreg.features import Text
 from dsreg.loading.balance import BalancedSampler
 from dsreg.loading.buckets import BucketSampler
 from dsreg.loading.dataset import Batch, Dataset
@@ -42,7 +42,7 @@ def last_batch_policy(last_batch: str | None, drop_last: bool) -> str:
 def _length_column(dataset: Dataset, column: str | None) -> str:
     if column is not None:
         return column
-    ragged = [n for n, f in dataset.features.items() if isinstance(f, (SequenceFeature, Text, EncodedImage))]
+    ragged = [n for n, f in dataset.features.items() if isinstance(f, (SequenceFeature, Text))]
     if len(ragged) != 1:
         raise DsregError(
             f"max_tokens needs to know which column's length to budget ({len(ragged)} candidates: {ragged})",
@@ -93,10 +93,12 @@ class Loader:
         if balance is not None and max_tokens is not None:
             raise DsregError("balance= and max_tokens= cannot be combined", fix="choose one way to form batches")
         self.sampler: Sampler
+        self.batching: dict[str, str | None] = {"balance": balance, "length_column": None}
         if balance is not None:
             self.sampler = BalancedSampler(dataset.read_column(balance), batch_size, **common)
         elif max_tokens is not None:
-            lengths = dataset.lengths(_length_column(dataset, length_column))
+            column = self.batching["length_column"] = _length_column(dataset, length_column)
+            lengths = dataset.lengths(column)
             self.sampler = BucketSampler(lengths, max_tokens, num_buckets=num_buckets, **common)
         else:
             self.sampler = RangeSampler(len(dataset), batch_size, **common)
@@ -189,5 +191,6 @@ class Loader:
             "split": self.dataset.split,
             "rows": len(self.dataset),
             "batches_per_epoch": len(self),
+            **self.batching,
             **self.sampler.config(),
         }

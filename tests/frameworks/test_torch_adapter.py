@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -82,14 +84,13 @@ def test_encoded_images_decode_in_the_workers(tmp_path: Path) -> None:
 
 
 def test_lightning_conventions_and_state(cifar_dir: Path) -> None:
-    dl = load(
-        cifar_dir, "train[:500]", "torch", batch_size=64, shuffle=True, num_workers=2, transform=lambda b: b["id"]
-    )
+    opts: dict[str, Any] = {"batch_size": 64, "shuffle": True, "transform": lambda b: b["id"]}
+    dl = load(cifar_dir, "train[:500]", "torch", num_workers=2, **opts)
     assert isinstance(dl, TorchLoader) and dl.persistent_workers and len(dl) == len(dl.batch_sampler) == 8
     dl.batch_sampler.set_epoch(3)
     epoch3 = [b.tolist() for b in dl]
     assert dl.state_dict()["epoch"] == 3 and dl.state_dict()["batches"] == 8
-    again = load(cifar_dir, "train[:500]", "torch", batch_size=64, shuffle=True, transform=lambda b: b["id"])
+    again = load(cifar_dir, "train[:500]", "torch", **opts)
     again.set_epoch(3)
     assert [b.tolist() for b in again] == epoch3
     assert [b.tolist() for b in dl] != epoch3  # the next epoch rolls over to a new order
@@ -113,23 +114,29 @@ def free_port() -> int:
 
 
 def run_probes(specs: list[dict[str, Any]], envs: list[dict[str, str]]) -> list[dict[str, Any]]:
-    """Run the probe once per spec, concurrently (ranks must meet in init_process_group)."""
-    procs = [
+    """Run the probe once per spec, concurrently (ranks must meet in init_process_group); output goes to files,
+    so a rank that writes a lot cannot block on a full pipe while its peer waits for it."""
+    with contextlib.ExitStack() as stack:
+        logs = [stack.enter_context(tempfile.TemporaryFile("w+")) for _ in specs]
+        return [_wait(proc, log) for proc, log in zip(_start(specs, envs, logs), logs, strict=True)]
+
+
+def _start(specs: list[dict[str, Any]], envs: list[dict[str, str]], logs: list[Any]) -> list[subprocess.Popen[str]]:
+    return [
         subprocess.Popen(
-            [sys.executable, str(PROBE), json.dumps(spec)],
-            env={**os.environ, **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            [sys.executable, str(PROBE), json.dumps(spec)], env={**os.environ, **env}, stdout=log, stderr=log, text=True
         )
-        for spec, env in zip(specs, envs, strict=True)
+        for spec, env, log in zip(specs, envs, logs, strict=True)
     ]
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=180)
-        assert proc.returncode == 0, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
+
+
+def _wait(proc: subprocess.Popen[str], log: Any) -> dict[str, Any]:
+    proc.wait(timeout=180)
+    log.seek(0)
+    text = log.read()
+    assert proc.returncode == 0, text
+    result: dict[str, Any] = json.loads(text.strip().splitlines()[-1])
+    return result
 
 
 def test_resume_with_two_workers_in_a_fresh_process(cifar_dir: Path, tmp_path: Path) -> None:

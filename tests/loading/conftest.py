@@ -3,43 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
+from loading_fakes import CIFAR, TOKENS, cifar_rows, token_rows
 
 import dsreg
 import dsreg.storage.arrow_shards as arrow_shards
-from dsreg import ClassLabel, Features, Image, Scalar, Sequence, Text
 from dsreg.manifest import Manifest
-
-CIFAR = Features({"image": Image(shape=(32, 32, 3)), "label": ClassLabel(names=tuple("abcdefghij")), "id": Scalar()})
-TOKENS = Features({"tokens": Sequence(dtype="int32"), "text": Text(), "id": Scalar()})
-
-
-def cifar_label(i: int) -> int:
-    """Unequal class counts: class 0 takes every third row."""
-    return 0 if i % 3 == 0 else i % 10
-
-
-def cifar_image(i: int) -> np.ndarray:
-    return ((np.arange(32 * 32 * 3) + i) % 251).astype(np.uint8).reshape(32, 32, 3)
-
-
-def cifar_rows(n: int, first: int) -> Iterator[dict[str, Any]]:
-    for i in range(first, first + n):
-        yield {"image": cifar_image(i), "label": cifar_label(i), "id": i}
-
-
-def token_length(i: int) -> int:
-    return 1 + (i * 7919) % 97
-
-
-def token_rows(n: int) -> Iterator[dict[str, Any]]:
-    for i in range(n):
-        yield {"tokens": np.arange(token_length(i), dtype=np.int32) + i, "text": "x" * (i % 13), "id": i}
 
 
 @pytest.fixture
@@ -52,5 +23,5 @@ def cifar(root: Path, monkeypatch: pytest.MonkeyPatch) -> Manifest:
 
 @pytest.fixture
 def tokens(root: Path) -> Manifest:
-    """3000 rows of token sequences of length 1..97 (`token_length`), 1500 rows per shard."""
+    """3000 rows of token sequences of length 1..97 (`token_length`) over three shards."""
     return dsreg.write_dataset("tokens", {"train": token_rows(3000)}, TOKENS, root=root, shard_size=100_000)

@@ -33,6 +33,8 @@ def main() -> None:
         batches.append(np.asarray(batch["id"]).tolist())
         if len(batches) == spec.get("save_after"):
             Path(spec["state_out"]).write_text(json.dumps(loader.state_dict()))
+    if spec.get("distributed"):
+        dist.destroy_process_group()
     out = {"rank": core.rank, "world": core.world_size, "len": len(loader), "batches": batches, "pid": os.getpid()}
     print(json.dumps(out))
 

@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import cifar_image, cifar_label, token_length
+from loading_fakes import cifar_image, cifar_label, token_length
 
 from dsreg import DsregError
 from dsreg.loading import Dataset, RowIndexError, open_dataset, pad_sequences
