@@ -60,11 +60,6 @@ def _spec(feature: Feature, batch: int | None) -> tf.TypeSpec:
     return tf.TensorSpec([batch, *feature.example_shape()], _dtype(feature))
 
 
-def element_spec(features: Features, batch: int | None) -> dict[str, tf.TypeSpec]:
-    """The spec of one batch: what the returned dataset's ``element_spec`` is."""
-    return {name: _spec(feature, batch) for name, feature in features.items()}
-
-
 def _wire_signature(features: Features, batch: int | None) -> tuple[Element, Element]:
     """What the generator yields: dense columns, and ragged columns as ``(flat values, row splits)``."""
     dense = {name: _spec(f, batch) for name, f in features.items() if not _ragged(f)}
@@ -128,20 +123,21 @@ def adapt(
         for indices in loader.batch_indices(epoch, start):
             yield _to_wire(loader.fetch(indices), ragged)
 
-    def deliver(dense: Element, pairs: Element) -> Element:
-        # runs on the consumer's side of the prefetch buffer, so it counts batches actually handed out
-        with tf.control_dependencies([tf.py_function(loader.advance, [], [])]):
-            out = {name: tf.identity(value) for name, value in dense.items()}
-            for name, (values, splits) in pairs.items():
-                out[name] = tf.RaggedTensor.from_row_splits(tf.identity(values), splits, validate=False)
+    def assemble(dense: Element, pairs: Element) -> Element:
+        out = dict(dense)
+        for name, (values, splits) in pairs.items():
+            out[name] = tf.RaggedTensor.from_row_splits(values, splits, validate=False)
         return {name: out[name] for name in order}
 
+    def deliver(element: Any) -> Any:
+        # runs on the consumer's side of the prefetch buffer, so it counts batches actually handed out
+        with tf.control_dependencies([tf.py_function(loader.advance, [], [])]):
+            return tf.nest.map_structure(tf.identity, element, expand_composites=True)
+
     order = list(output_signature) if output_signature is not None else features.names()
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=wire).map(assemble)
+    if transform is not None:
+        dataset = dataset.map(transform, num_parallel_calls=num_workers if num_workers > 0 else tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.experimental_optimization.inject_prefetch = False  # a prefetch after `deliver` would count ahead
-    dataset = tf.data.Dataset.from_generator(batches, output_signature=wire)
-    dataset = dataset.prefetch(buffer).map(deliver).with_options(options)
-    if transform is not None:
-        calls = num_workers if num_workers > 0 else tf.data.AUTOTUNE
-        dataset = dataset.map(transform, num_parallel_calls=calls).prefetch(buffer)
-    return dataset
+    return dataset.prefetch(buffer).map(deliver).with_options(options)

@@ -100,6 +100,16 @@ def test_rows_equal_take_for_the_same_indices(root: Path) -> None:
             assert stored.column(name).to_pylist() == list(ref[name])
 
 
+def test_flat_tensors_keep_the_values_in_one_list_per_row(root: Path) -> None:
+    ds = open_dataset("mixed", root=root, columns=["image", "embedding"])
+    hf = hf_adapter.adapt(Loader(ds), flat_tensors=True)
+    assert hf.features["image"] == datasets.List(datasets.Value("uint8"), length=3072)
+    idx = [3, 4000, 12]
+    out, ref = hf.with_format("numpy")[idx], ds.take(idx)
+    np.testing.assert_array_equal(out["image"].reshape(3, 32, 32, 3), ref["image"])
+    np.testing.assert_array_equal(out["embedding"], ref["embedding"])
+
+
 def test_split_expressions_and_columns_are_honoured(root: Path) -> None:
     hf = load("mixed", "train[-10%:]+test[:20]", "hf", root=root, columns=["id", "label"])
     assert hf.column_names == ["id", "label"]

@@ -114,17 +114,25 @@ def test_each_iteration_is_the_next_epoch(mixed: Path) -> None:
     assert loader.epoch == 1
 
 
-def test_state_counts_delivered_batches_and_resumes_exactly(mixed: Path) -> None:
+def double(batch: dict[str, Any]) -> dict[str, Any]:
+    return {"score": batch["score"] * 2}
+
+
+@pytest.mark.parametrize("transform", [None, double])
+def test_state_counts_delivered_batches_and_resumes_exactly(mixed: Path, transform: Any) -> None:
     """Prefetching runs ahead, yet the saved state is what the consumer received; a resumed run continues there."""
-    ds = open_dataset("mixed", root=mixed, columns=["score", "tokens"])
-    full = [b["score"].numpy() for b in tf_adapter.adapt(Loader(ds, 32, shuffle=True, seed=3))]
-    loader = Loader(ds, 32, shuffle=True, seed=3)
-    first = [b["score"].numpy() for b in tf_adapter.adapt(loader).take(5)]
-    state = loader.state_dict()
+
+    def loader() -> Loader:
+        return Loader(open_dataset("mixed", root=mixed, columns=["score", "tokens"]), 32, shuffle=True, seed=3)
+
+    full = [b["score"].numpy() for b in tf_adapter.adapt(loader(), transform=transform)]
+    interrupted = loader()
+    first = [b["score"].numpy() for b in tf_adapter.adapt(interrupted, transform=transform).take(5)]
+    state = interrupted.state_dict()
     assert state["batches"] == 5
-    resumed = Loader(open_dataset("mixed", root=mixed, columns=["score", "tokens"]), 32, shuffle=True, seed=3)
+    resumed = loader()
     resumed.load_state_dict(state)
-    rest = [b["score"].numpy() for b in tf_adapter.adapt(resumed)]
+    rest = [b["score"].numpy() for b in tf_adapter.adapt(resumed, transform=transform)]
     assert len(first) + len(rest) == len(full)
     for got, want in zip(first + rest, full, strict=True):
         np.testing.assert_array_equal(got, want)

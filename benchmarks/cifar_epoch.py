@@ -1,0 +1,134 @@
+"""One shuffled CIFAR-10-sized epoch (50,000 × 32×32×3 uint8 + label, batch 256) to torch tensors.
+
+dsreg (``dsreg.loading.load(..., "torch")``) against torchvision's ``CIFAR10`` + ``DataLoader`` (each image turned
+into a uint8 tensor, best of 0 and 2 workers), Hugging Face ``datasets`` (``Array3D`` features from its own
+memory-mapped cache, ``with_format("torch")``, read a batch of indices at a time — its fastest public path), and
+the limit: a numpy fancy-index gather from the same arrays in RAM. All read the same rows (dsreg's fake CIFAR-10,
+written once in the vendor's pickle format for torchvision). Targets: ≥ 20× torchvision, ≥ 5× HF datasets,
+within 2× of the gather limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import dsreg
+from benchmarks.common import bench_dir, best_time, header, row, verdict
+from dsreg.loading import load
+from dsreg.testing.cifar import CIFAR10_LABELS, expected_cifar, make_cifar10_python
+
+ROWS = 50_000
+BATCH = 256
+NAME = "bench-cifar10"
+
+
+def write_dsreg(root: Path, rows: dict[str, np.ndarray]) -> None:
+    features = dsreg.Features(
+        {"image": dsreg.Image(shape=(32, 32, 3)), "label": dsreg.ClassLabel(names=CIFAR10_LABELS)}
+    )
+    examples = ({"image": im, "label": int(lab)} for im, lab in zip(rows["image"], rows["label"], strict=True))
+    dsreg.write_dataset(NAME, {"train": examples}, features, root=root, supervised_keys=("image", "label"))
+
+
+def write_torchvision(folder: Path) -> Path:
+    """The vendor's ``cifar-10-batches-py`` folder with the same 50,000 rows (torchvision reads it, download=False)."""
+    if not (folder / "cifar-10-batches-py" / "batches.meta").is_file():
+        archive = make_cifar10_python(folder, train_rows=ROWS, test_rows=10)
+        with tarfile.open(archive) as tar:
+            tar.extractall(folder, filter="data")
+        archive.unlink()
+    return folder
+
+
+def torchvision_dataset(folder: Path) -> Any:
+    """torchvision's CIFAR10 over the fake folder: the class as shipped, with the fake files' md5 sums."""
+    from torchvision.datasets import CIFAR10
+    from torchvision.transforms import PILToTensor
+
+    def md5(name: str) -> str:
+        return hashlib.md5((folder / "cifar-10-batches-py" / name).read_bytes()).hexdigest()
+
+    fake = type(
+        "FakeCIFAR10",
+        (CIFAR10,),
+        {
+            "train_list": [[name, md5(name)] for name, _ in CIFAR10.train_list],
+            "test_list": [[name, md5(name)] for name, _ in CIFAR10.test_list],
+            "meta": {**CIFAR10.meta, "md5": md5(CIFAR10.meta["filename"])},
+        },
+    )
+    return fake(str(folder), train=True, download=False, transform=PILToTensor())
+
+
+def write_hf(folder: Path, rows: dict[str, np.ndarray]) -> Path:
+    """The rows saved by ``datasets`` itself (``Array3D`` + ``ClassLabel``), as a user of HF would have them."""
+    import datasets
+
+    if not (folder / "dataset_info.json").is_file():
+        features = datasets.Features(
+            {"image": datasets.Array3D((32, 32, 3), "uint8"), "label": datasets.ClassLabel(names=list(CIFAR10_LABELS))}
+        )
+        datasets.Dataset.from_dict(dict(rows), features=features).save_to_disk(str(folder))
+    return folder
+
+
+def run() -> dict[str, float]:
+    import datasets
+    import torch
+    from torch.utils.data import DataLoader
+
+    datasets.disable_progress_bars()
+    base = bench_dir() / "cifar"
+    rows = expected_cifar("cifar10", "train", ROWS)
+    write_dsreg(base / "root", rows)
+    tv = torchvision_dataset(write_torchvision(base / "torchvision"))
+    hf = datasets.load_from_disk(str(write_hf(base / "hf", rows))).with_format("torch")
+    hf_over_dsreg = load(NAME, framework="hf", root=base / "root", flat_tensors=True).with_format("torch")
+    loader = load(NAME, "train", "torch", root=base / "root", batch_size=BATCH, shuffle=True)
+    assert len(tv) == len(hf) == len(loader.loader.dataset) == ROWS
+
+    def epoch(batches: Any) -> None:
+        seen = sum(len(batch["image"] if isinstance(batch, dict) else batch[0]) for batch in batches)
+        assert seen == ROWS, seen
+
+    def gather() -> None:
+        images, labels = rows["image"], rows["label"]
+        order = np.random.permutation(ROWS)
+        batches = (order[start : start + BATCH] for start in range(0, ROWS, BATCH))
+        epoch({"image": torch.from_numpy(images[i]), "label": torch.from_numpy(labels[i])} for i in batches)
+
+    def by_batches(table: Any) -> None:
+        order = torch.randperm(ROWS)
+        epoch(table[order[start : start + BATCH]] for start in range(0, ROWS, BATCH))
+
+    def torchvision_epoch(workers: int) -> None:
+        epoch(DataLoader(tv, BATCH, shuffle=True, num_workers=workers))
+
+    times = {
+        "limit": best_time(gather, 5),
+        "dsreg": best_time(lambda: epoch(loader), 5),
+        "torchvision": min(best_time(lambda: torchvision_epoch(0), 2), best_time(lambda: torchvision_epoch(2), 2)),
+        "hf": best_time(lambda: by_batches(hf), 1),
+        "hf_over_dsreg": best_time(lambda: by_batches(hf_over_dsreg), 1),
+    }
+    header(f"CIFAR-10-sized shuffled epoch: {ROWS} rows, batch {BATCH}, to torch tensors (seconds; best of runs)")
+    row("numpy fancy-index gather from RAM (the limit)", f"{times['limit']:.3f} s")
+    row("dsreg.load(..., 'torch')", f"{times['dsreg']:.3f} s", f"{times['dsreg'] / times['limit']:.2f}× the limit")
+    row("torchvision CIFAR10 + DataLoader (best of 0/2 workers)", f"{times['torchvision']:.3f} s")
+    row("HF datasets Array3D, with_format('torch'), batched", f"{times['hf']:.3f} s")
+    row("HF datasets over dsreg shards (flat_tensors), batched", f"{times['hf_over_dsreg']:.3f} s")
+    row("dsreg speed-up over torchvision", f"{times['torchvision'] / times['dsreg']:.1f}×")
+    row("dsreg speed-up over HF datasets", f"{times['hf'] / times['dsreg']:.1f}×")
+    verdict(times["torchvision"] / times["dsreg"] >= 20, "≥ 20× torchvision")
+    verdict(times["hf"] / times["dsreg"] >= 5, "≥ 5× HF datasets")
+    verdict(times["dsreg"] / times["limit"] <= 2, "within 2× of the gather limit")
+    return times
+
+
+if __name__ == "__main__":
+    run()
