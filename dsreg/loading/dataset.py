@@ -4,6 +4,12 @@ A `Dataset` maps its row numbers to (shard, record batch, row) with a few `searc
 gathers each column with one numpy fancy index per record batch, on zero-copy views of the mapped
 Arrow buffers (never `pyarrow.Table.take` on chunked columns, which is two orders of magnitude slower).
 Shards are opened on first use, so opening ten million rows costs what reading the manifest costs.
+
+Mapped pages count toward the process's RSS, and one random row can map far more than itself (fault-around,
+large page-cache folios: up to 2 MiB here). When the mapped shards are larger than `max_resident_bytes`, the
+dataset watches the process's resident file-backed pages after each read (`/proc/self/statm`, Linux) and,
+past that budget, drops its mapped pages (`madvise`; they stay in the page cache), so streaming a dataset many
+times larger than RAM keeps RSS bounded.
 """
 
 from __future__ import annotations
@@ -27,6 +33,17 @@ from dsreg.storage.arrow_shards import ShardReader
 
 Batch = dict[str, np.ndarray]
 _ITER_CHUNK = 1024
+DEFAULT_MAX_RESIDENT = 512 << 20
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _shared_resident() -> int | None:
+    """Resident file-backed and shared bytes of this process (Linux), or None where that is not known."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[2]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 class RowIndexError(DsregError, IndexError):
@@ -68,8 +85,16 @@ def _lengths(feature: Feature, column: pa.Array) -> np.ndarray:
 class Dataset:
     """The rows of a split expression of a prepared dataset: ``len``, ``ds[i]``, ``ds[i:j]``, ``ds.take(idx)``."""
 
-    def __init__(self, manifest: Manifest, split: str = "train", columns: Sequence[str] | None = None):
+    def __init__(
+        self,
+        manifest: Manifest,
+        split: str = "train",
+        columns: Sequence[str] | None = None,
+        *,
+        max_resident_bytes: int | None = DEFAULT_MAX_RESIDENT,
+    ):
         self.manifest = manifest
+        self.max_resident_bytes = max_resident_bytes
         self.split = split
         all_names = manifest.features.names()
         self.column_names = list(all_names if columns is None else columns)
@@ -95,6 +120,8 @@ class Dataset:
         self._seg_offsets = np.concatenate([[0], np.cumsum(self._seg_rows)]).astype(np.int64)
         self._readers: dict[int, ShardReader] = {}
         self._length_cache: dict[str, np.ndarray] = {}
+        self._mapped_bytes = sum(s.bytes for s in self._shards)
+        self._resident_base = _shared_resident()
 
     def __len__(self) -> int:
         return int(self._seg_offsets[-1])
@@ -130,6 +157,7 @@ class Dataset:
         object arrays of str/bytes; sequences as object arrays of 1-D arrays (see `pad_sequences`).
         """
         idx = self._check(indices)
+        self._bound_resident()
         pieces = self._pieces(self._to_stored(idx))
         if len(pieces) == 1 and pieces[0][0] is None:
             _, shard, batch, rows = pieces[0]
@@ -239,6 +267,16 @@ class Dataset:
                     if max(lo, b0) < min(hi, b1):
                         yield shard, b, max(lo, b0) - b0, min(hi, b1) - b0
 
+    def _bound_resident(self) -> None:
+        """Past the resident budget, unmap every shard's pages before reading on (no-op for small datasets)."""
+        limit = self.max_resident_bytes
+        if limit is None or self._mapped_bytes <= limit or self._resident_base is None:
+            return
+        now = _shared_resident()
+        if now is not None and now - self._resident_base > limit:
+            for reader in self._readers.values():
+                reader.release_pages()
+
     def _reader(self, shard: int) -> ShardReader:
         reader = self._readers.get(shard)
         if reader is None:
@@ -280,7 +318,10 @@ def open_dataset(
     version: str | None = None,
     root: str | os.PathLike[str] | None = None,
     columns: Sequence[str] | None = None,
+    max_resident_bytes: int | None = DEFAULT_MAX_RESIDENT,
 ) -> Dataset:
     """Open `split` of a prepared dataset: ``name``, ``name/config``, ``name/config:version``, or the path of a
-    prepared version directory (one holding manifest.json). Needs no recipe and no network."""
-    return Dataset(_manifest(name, version, root), split, columns)
+    prepared version directory (one holding manifest.json). Needs no recipe and no network.
+
+    `max_resident_bytes` bounds the mapped shard pages kept in this process's RSS (None: no bound)."""
+    return Dataset(_manifest(name, version, root), split, columns, max_resident_bytes=max_resident_bytes)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -130,13 +131,15 @@ class ShardReader:
     def __init__(self, path: str | os.PathLike[str], features: Features | None = None):
         self.path = Path(path)
         try:
-            self._source = pa.memory_map(str(self.path), "r")
-            self._reader = pa.ipc.open_file(self._source)
+            with open(self.path, "rb") as f:
+                # Python's mmap (not pa.memory_map) so that release_pages() can madvise the mapping.
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            self._reader = pa.ipc.open_file(pa.BufferReader(pa.py_buffer(self._map)))
         except FileNotFoundError:
             raise DsregError(
                 "shard file is missing", path=self.path, fix="run `dsreg verify` and re-prepare the dataset"
             ) from None
-        except (pa.ArrowInvalid, OSError) as err:
+        except (pa.ArrowInvalid, OSError, ValueError) as err:
             raise DsregError(
                 f"not a readable Arrow IPC shard ({err})",
                 path=self.path,
@@ -167,6 +170,15 @@ class ShardReader:
             arr = self.features[name].to_numpy(self.batches[batch_index].column(name))
             self._numpy[key] = arr
         return arr
+
+    def release_pages(self) -> None:
+        """Drop this process's mapped pages of the shard (they stay in the page cache; views stay valid).
+
+        Mapped file pages count toward a process's RSS; a loader streaming through a dataset larger than
+        RAM calls this now and then so its resident set stays bounded.
+        """
+        if hasattr(mmap, "MADV_DONTNEED"):
+            self._map.madvise(mmap.MADV_DONTNEED)
 
     def arrow_column(self, name: str, batch_index: int) -> pa.Array:
         return self.batches[batch_index].column(name)
