@@ -108,3 +108,19 @@ def test_arrow_types_are_what_the_shard_spec_says() -> None:
     assert schema.field("text").type == pa.large_string()
     assert schema.field("tokens").type == pa.large_list(pa.int32())
     assert schema.field("label").type == pa.int64()
+
+
+def test_numpy_views_handle_bools_offsets_and_empty_columns() -> None:
+    feats = Features({"flag": Scalar(dtype="bool"), "x": Scalar(dtype="int32"), "seq": Sequence(dtype="int64")})
+    rows = [{"flag": i % 3 == 0, "x": i, "seq": [i] * (i % 3)} for i in range(10)]
+    batch = feats.encode_batch(rows).slice(3, 5)
+    assert feats["flag"].to_numpy(batch.column("flag")).tolist() == [True, False, False, True, False]
+    assert feats["x"].to_numpy(batch.column("x")).tolist() == [3, 4, 5, 6, 7]
+    assert [list(v) for v in feats["seq"].to_numpy(batch.column("seq"))] == [[], [4], [5, 5], [], [7]]
+    empty = feats.encode_batch(rows).slice(0, 0)
+    assert feats["x"].to_numpy(empty.column("x")).shape == (0,)
+
+
+def test_class_label_names_must_be_given_by_keyword() -> None:
+    with pytest.raises(TypeError):
+        ClassLabel(("cat", "dog"))  # type: ignore[misc]
