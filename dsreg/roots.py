@@ -32,10 +32,19 @@ def _writable(path: Path) -> bool:
     return probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
 
 
+STAGING_MARKER = ".staging"
+
+
 def writable_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The root that receives new preparations: the first writable entry of the search path."""
+    """The root that receives new preparations: the first writable entry of the search path.
+
+    Node-local staging caches (`dsreg cache`, marked by a `.staging` folder) are skipped: a job whose
+    DSREG_ROOT puts its scratch copy first still prepares onto the shared root.
+    """
     roots = search_roots(root)
     for candidate in roots:
+        if (candidate / STAGING_MARKER).is_dir():
+            continue
         if _writable(candidate):
             candidate.mkdir(parents=True, exist_ok=True)
             return candidate

@@ -39,10 +39,10 @@ from dsreg.errors import DsregError
 from dsreg.manifest import MANIFEST_NAME, Manifest, ShardInfo, manifest_from_json, read_manifest, verify_manifest
 from dsreg.publish import make_read_only, make_writable
 from dsreg.registry import find_prepared
-from dsreg.roots import search_roots
+from dsreg.roots import STAGING_MARKER, search_roots
 from dsreg.sizes import human_bytes, parse_size
 
-STATE_DIR = ".staging"
+STATE_DIR = STAGING_MARKER
 INCOMPLETE = ".incomplete-"
 WORK_SUFFIX = INCOMPLETE + "stage"
 RESERVATION = "_staging.json"

@@ -62,3 +62,11 @@ def test_prepared_datasets_are_found_across_roots_newest_version_first(
         find_prepared("nums/default:3.0.0")
     with pytest.raises(DsregError, match="dsreg prepare cifar10"):
         find_prepared("cifar10")
+
+
+def test_a_staging_cache_first_in_the_path_never_receives_preparations(tmp_path: Path, monkeypatch) -> None:
+    cache, shared = tmp_path / "node-cache", tmp_path / "shared"
+    (cache / ".staging").mkdir(parents=True)
+    monkeypatch.setenv("DSREG_ROOT", f"{cache}:{shared}")
+    assert writable_root() == shared
+    assert search_roots()[0] == cache  # but loading still prefers the local copy
