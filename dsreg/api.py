@@ -55,15 +55,16 @@ def list_datasets(root: str | os.PathLike[str] | None = None) -> list[dict[str, 
 def info(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Features, splits, sizes, sources, license and citation of a dataset, from its recipe and/or manifest."""
     ref = parse_ref(name)
+    recipe_error: DsregError | None = None
     try:
         recipe = get_recipe(ref.name)
-    except DsregError:
-        recipe = None
+    except DsregError as err:
+        recipe, recipe_error = None, err
     try:
         manifest = find_prepared(ref, root)
     except DsregError:
-        if recipe is None:
-            raise
+        if recipe_error is not None:
+            raise recipe_error from None  # neither a recipe nor a prepared dataset: suggest the close names
         manifest = None
     result: dict[str, Any] = {"name": ref.name}
     if recipe is not None:

@@ -125,3 +125,14 @@ def test_demo_prepares_verifies_and_reads_back(capsys, tmp_path) -> None:
     assert result["verified"] is True and result["rows"] == {"train": 500, "test": 100}
     code, out, _ = run(capsys, "demo", "--rows", "500", "--root", str(tmp_path / "demo"), "--json")
     assert json.loads(out)["reused"] is True
+
+
+def test_info_on_an_unknown_name_suggests_the_close_recipe(capsys) -> None:
+    code, _, err = run(capsys, "info", "cifar11")
+    assert code == EXIT_ERROR and "Did you mean" in err
+
+
+def test_info_works_from_a_manifest_alone(capsys, root) -> None:
+    dsreg.write_dataset("house-corpus", {"train": [{"x": 1}]}, {"x": {"type": "scalar"}}, root=root)
+    code, out, _ = run(capsys, "info", "house-corpus", "--json")
+    assert code == EXIT_OK and json.loads(out)["prepared"]["rows"] == 1
