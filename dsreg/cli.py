@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from dsreg.errors import DsregError
@@ -188,8 +189,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from dsreg.registry import list_prepared
     from dsreg.roots import search_roots
 
-    manifests = list_prepared(args.path or args.root)
-    data = [
+    broken: list[DsregError] = []
+    manifests = list_prepared(args.path or args.root, broken)
+    data: list[dict[str, Any]] = [
         {
             "name": m.name,
             "config": m.config,
@@ -217,6 +219,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
     text = (
         _table(rows, ["DATASET", "ROWS", "SIZE", "PREPARED BY", "WHEN"]) if rows else f"nothing prepared under {where}"
     )
+    for err in broken:
+        directory = Path(str(err.path)).parent
+        data.append({"path": str(directory), "error": err.problem})
+        text += f"\nBROKEN {directory}: {err.problem}" + (f"; fix: {err.fix}" if err.fix else "")
     _emit(args, data, text)
     return EXIT_OK
 

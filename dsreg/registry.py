@@ -88,8 +88,11 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in core.split(".") if p.isdigit())
 
 
-def list_prepared(root: str | os.PathLike[str] | None = None) -> list[Manifest]:
-    """Every readable prepared dataset under the search roots (in-progress directories skipped)."""
+def list_prepared(root: str | os.PathLike[str] | None = None, broken: list[DsregError] | None = None) -> list[Manifest]:
+    """Every readable prepared dataset under the search roots (in-progress directories skipped).
+
+    A manifest that does not read or validate is left out; pass a list as `broken` to collect its error.
+    """
     manifests = []
     for base in search_roots(root):
         for path in sorted(base.glob(f"*/*/*/{MANIFEST_NAME}")):
@@ -97,8 +100,9 @@ def list_prepared(root: str | os.PathLike[str] | None = None) -> list[Manifest]:
                 continue
             try:
                 manifests.append(read_manifest(path.parent))
-            except DsregError:
-                continue  # a broken dataset is reported by `dsreg verify`, not by listing
+            except DsregError as err:
+                if broken is not None:
+                    broken.append(err)
     return manifests
 
 
@@ -106,7 +110,11 @@ def find_prepared(ref: Ref | str, root: str | os.PathLike[str] | None = None) ->
     """The prepared dataset a reference means: the recipe's default config and the newest version
     unless given. Works with no recipe at all, from manifests alone."""
     ref = parse_ref(ref) if isinstance(ref, str) else ref
-    candidates = [m for m in list_prepared(root) if m.name == ref.name]
+    broken: list[DsregError] = []
+    candidates = [m for m in list_prepared(root, broken) if m.name == ref.name]
+    mine = [err for err in broken if err.path and Path(err.path).parts[-4:-3] == (ref.name,)]
+    if not candidates and mine:
+        raise mine[0]  # prepared, but its manifest is damaged: say so rather than "not prepared"
     if not candidates:
         roots = ", ".join(map(str, search_roots(root)))
         raise DsregError(

@@ -136,3 +136,12 @@ def test_info_works_from_a_manifest_alone(capsys, root) -> None:
     dsreg.write_dataset("house-corpus", {"train": [{"x": 1}]}, {"x": {"type": "scalar"}}, root=root)
     code, out, _ = run(capsys, "info", "house-corpus", "--json")
     assert code == EXIT_OK and json.loads(out)["prepared"]["rows"] == 1
+
+
+def test_a_damaged_manifest_is_reported_not_hidden(capsys, prepared) -> None:
+    make_writable(prepared.directory)
+    (prepared.directory / "manifest.json").write_text("{ truncated")
+    code, _, err = run(capsys, "verify", "cifar10")
+    assert code == EXIT_ERROR and "manifest is not valid JSON" in err and str(prepared.directory) in err
+    code, out, _ = run(capsys, "ls")
+    assert code == EXIT_OK and f"BROKEN {prepared.directory}" in out
