@@ -68,17 +68,20 @@ class Progress:
     sources: list[dict[str, Any]] = field(default_factory=list)
 
 
-def run_task(spec: TaskSpec) -> list[WrittenShard]:
-    """Run one reader task unless another process already has; returns the task's parts.
+def run_task(spec: TaskSpec) -> bool:
+    """Run one reader task unless another process already has; True when this call ran it.
 
     The task's lock keeps two processes (pool workers, array elements, a rerun) off the same task.
     """
     out = Path(spec.out_dir)
     with FileLock(out.with_name(out.name + ".lock")):
-        return _done_shards(out) if (out / "done.json").exists() else _run_task_locked(spec, out)
+        if (out / "done.json").exists():
+            return False
+        _run_task_locked(spec, out)
+        return True
 
 
-def _run_task_locked(spec: TaskSpec, out: Path) -> list[WrittenShard]:
+def _run_task_locked(spec: TaskSpec, out: Path) -> None:
     """Write the task into `<out>.partial`, then mark it done and rename it into place."""
     partial = out.with_name(out.name + ".partial")
     if partial.exists():
@@ -96,7 +99,6 @@ def _run_task_locked(spec: TaskSpec, out: Path) -> list[WrittenShard]:
     done = [{"file": s.path.name, "rows": s.rows, "bytes": s.bytes, "sha256": s.sha256} for s in shards]
     (partial / "done.json").write_text(json.dumps({"task": spec.task, "parts": done}), encoding="utf-8")
     os.replace(partial, out)
-    return _done_shards(out)
 
 
 def _done_shards(task_dir: Path) -> list[WrittenShard]:
@@ -312,15 +314,22 @@ def _run_all(
         out.mkdir(parents=True, exist_ok=True)
     if workers > 1 and len(pending) > 1:
         with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=get_context("spawn")) as pool:
-            for spec, _ in zip(pending, pool.map(run_task, pending), strict=True):
-                report.tasks_run += 1
-                say(f"  {spec.split} task {spec.task} done ({report.tasks_run}/{len(pending)})")
+            for number, (spec, ran) in enumerate(zip(pending, pool.map(run_task, pending), strict=True), 1):
+                _count(report, spec, ran, number, len(pending), say)
     else:
-        for spec in pending:
-            run_task(spec)
-            report.tasks_run += 1
-            say(f"  {spec.split} task {spec.task} done ({report.tasks_run}/{len(pending)})")
+        for number, spec in enumerate(pending, 1):
+            _count(report, spec, run_task(spec), number, len(pending), say)
     return {split: [s for out in outs for s in _done_shards(out)] for split, outs in plan.items()}
+
+
+def _count(report: Progress, spec: TaskSpec, ran: bool, number: int, total: int, say: Callable[[str], None]) -> None:
+    """Record and tell one finished task: run here, or finished meanwhile by another process."""
+    if ran:
+        report.tasks_run += 1
+    else:
+        report.tasks_reused += 1
+    how = "done" if ran else "done by another process"
+    say(f"  {spec.split} task {spec.task} {how} ({number}/{total})")
 
 
 def _check_counts(config: RecipeConfig, parts: Mapping[str, list[WrittenShard]]) -> None:
