@@ -26,7 +26,7 @@ from dsreg.errors import DsregError
 from dsreg.features import Features
 from dsreg.lock import FileLock
 from dsreg.manifest import Manifest
-from dsreg.publish import VersionBuild, created_stamp, make_writable, wait_message
+from dsreg.publish import VersionBuild, created_stamp, wait_message
 from dsreg.readers import Reader, get_reader
 from dsreg.recipe import RecipeConfig
 from dsreg.registry import get_recipe, parse_ref
@@ -68,26 +68,27 @@ class Progress:
     sources: list[dict[str, Any]] = field(default_factory=list)
 
 
-def run_task(spec: TaskSpec) -> bool:
+def run_task(spec: TaskSpec, trees: Mapping[str, SourceTree] | None = None) -> bool:
     """Run one reader task unless another process already has; True when this call ran it.
 
     The task's lock keeps two processes (pool workers, array elements, a rerun) off the same task.
+    `trees` are the sources already open in this process (an archive is then indexed once, not per task);
+    a worker process opens its own.
     """
     out = Path(spec.out_dir)
     with FileLock(out.with_name(out.name + ".lock")):
         if (out / "done.json").exists():
             return False
-        _run_task_locked(spec, out)
+        _run_task_locked(spec, out, trees or {name: SourceTree.open(path) for name, path in spec.sources.items()})
         return True
 
 
-def _run_task_locked(spec: TaskSpec, out: Path) -> None:
+def _run_task_locked(spec: TaskSpec, out: Path, trees: Mapping[str, SourceTree]) -> None:
     """Write the task into `<out>.partial`, then mark it done and rename it into place."""
     partial = out.with_name(out.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
     reader = get_reader(spec.reader)(spec.reader_args, spec.features)
-    trees = {name: SourceTree.open(path) for name, path in spec.sources.items()}
     writer = ShardWriter(partial, "part", spec.features, spec.shard_size)
     items = apply_steps(spec.steps, iter(reader.read(trees, spec.split, spec.split_args, spec.task)))
     for item in items:
@@ -188,7 +189,7 @@ def prepare(
         resolved = resolve_sources(config.sources, downloads_dir(base), local=source, progress=progress)
         report.sources = [s.to_json() for s in resolved.values()]
         work = build.start(_build_id(config, resolved))
-        _check_state(work, config, report.sources)
+        _record_inputs(work, config, report.sources)
         parts = _run_all(config, reader, resolved, work, workers, report, say)
         if check_counts:
             _check_counts(config, parts)
@@ -245,24 +246,15 @@ def prepare_tasks(
     resolved = resolve_sources(config.sources, downloads_dir(base), local=source, progress=progress)
     report.sources = [s.to_json() for s in resolved.values()]
     work = build.start(_build_id(config, resolved), clean=False)
-    _check_state(work, config, report.sources)
+    _record_inputs(work, config, report.sources)
     _run_all(config, reader, resolved, work, 1, report, say, select=lambda number: number % count == index)
     return report
 
 
-def _check_state(work: Path, config: RecipeConfig, sources: list[dict[str, Any]]) -> None:
-    """Record the inputs of a new work directory; refuse to resume one made from other inputs."""
-    state_path = work / STATE_NAME
+def _record_inputs(work: Path, config: RecipeConfig, sources: list[dict[str, Any]]) -> None:
+    """Write what a work directory is built from, for whoever inspects it (its name already encodes them)."""
     state = {"recipe_digest": config.digest, "sources": sources}
-    if state_path.exists():
-        old = json.loads(state_path.read_text(encoding="utf-8"))
-        if old.get("recipe_digest") != config.digest:
-            make_writable(work)
-            shutil.rmtree(work)
-            work.mkdir(parents=True)
-        else:
-            return
-    state_path.write_text(json.dumps(state, indent=2), encoding="utf-8")
+    (work / STATE_NAME).write_text(json.dumps(state, indent=2), encoding="utf-8")
 
 
 def _run_all(
@@ -318,7 +310,7 @@ def _run_all(
                 _count(report, spec, ran, number, len(pending), say)
     else:
         for number, spec in enumerate(pending, 1):
-            _count(report, spec, run_task(spec), number, len(pending), say)
+            _count(report, spec, run_task(spec, trees), number, len(pending), say)
     return {split: [s for out in outs for s in _done_shards(out)] for split, outs in plan.items()}
 
 

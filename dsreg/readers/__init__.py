@@ -69,7 +69,3 @@ def get_reader(name: str) -> type[Reader]:
         close = difflib.get_close_matches(name, list(_MODULES), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise DsregError(f"unknown reader {name!r}", fix=f"use one of: {', '.join(sorted(_MODULES))}{hint}") from None
-
-
-def reader_names() -> list[str]:
-    return sorted(_MODULES)

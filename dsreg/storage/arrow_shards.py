@@ -11,7 +11,7 @@ import hashlib
 import json
 import mmap
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,10 +182,3 @@ class ShardReader:
 
     def arrow_column(self, name: str, batch_index: int) -> pa.Array:
         return self.batches[batch_index].column(name)
-
-    def iter_rows(self) -> Iterator[dict[str, Any]]:
-        """Every row as a dict of numpy values (for verification and tests, not the hot path)."""
-        for b in range(len(self.batches)):
-            cols = {name: self.column(name, b) for name in self.features.names()}
-            for i in range(self.batches[b].num_rows):
-                yield {name: col[i] for name, col in cols.items()}
