@@ -206,7 +206,11 @@ def _resolve(path: Path, config: str, data: dict[str, Any]) -> RecipeConfig:
             )
     reader = data["reader"]
     try:
-        get_reader(reader["name"])
+        reader_cls = get_reader(reader["name"])
+        reader_args = reader_cls.check_args(reader.get("args") or {}, reader["name"])
+        split_args = {
+            k: reader_cls.check_split_args(k, v.get("args") or {}, reader["name"]) for k, v in data["splits"].items()
+        }
         steps = tuple((s["name"], dict(s.get("args") or {})) for s in data.get("steps") or ())
         for step_name, _ in steps:
             get_step(step_name)
@@ -225,7 +229,7 @@ def _resolve(path: Path, config: str, data: dict[str, Any]) -> RecipeConfig:
         )
         for key, spec in data["sources"].items()
     }
-    splits = {k: SplitSpec(k, int(v["rows"]), dict(v.get("args") or {})) for k, v in data["splits"].items()}
+    splits = {k: SplitSpec(k, int(v["rows"]), split_args[k]) for k, v in data["splits"].items()}
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return RecipeConfig(
         name=data["name"],
@@ -237,7 +241,7 @@ def _resolve(path: Path, config: str, data: dict[str, Any]) -> RecipeConfig:
         citation=data.get("citation", ""),
         sources=sources,
         reader=reader["name"],
-        reader_args=dict(reader.get("args") or {}),
+        reader_args=reader_args,
         splits=splits,
         features=features,
         steps=steps,

@@ -1,14 +1,25 @@
-"""Readers: one module per raw format family, registered by the name recipes use.
+"""Readers: one class per raw format family, found through the `dsreg.readers` entry-point group.
 
 A reader turns opened raw sources into examples. Preparation asks it for the independent *tasks*
 of a split (a batch file, an inner tar, a treebank file) and runs each task on its own — in this
 process, a process pool or a SLURM array element — so a crash loses at most the running tasks.
+
+Any installed package adds readers by declaring entry points (the shipped ones are declared the same
+way, in dsreg's pyproject.toml); a name is resolved on first use and cached, so `import dsreg` imports
+no reader module. Each reader declares its arguments (`Arg`), which recipes are checked against and
+which `dsreg list --readers` and docs/recipes.md show.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterator, Mapping
+import copy
+import difflib
+import functools
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -17,55 +28,228 @@ from dsreg.errors import DsregError
 from dsreg.features import Features
 from dsreg.sourcetree import SourceTree
 
+ENTRY_POINT_GROUP = "dsreg.readers"
+
 Output = Iterator[Mapping[str, Any] | pa.RecordBatch]
 
-# reader name → module that defines it; modules import lazily so `import dsreg` stays fast
-_MODULES = {
-    "cifar_python": "dsreg.readers.cifar",
-    "cifar_binary": "dsreg.readers.cifar",
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+# an argument's declared type → the check a recipe's value must pass (YAML gives these Python types)
+ARG_TYPES: dict[str, Callable[[Any], bool]] = {
+    "str": lambda v: isinstance(v, str),
+    "int": _is_int,
+    "float": lambda v: _is_int(v) or isinstance(v, float),
+    "bool": lambda v: isinstance(v, bool),
+    "list[str]": _is_strings,
+    "str | list[str]": lambda v: isinstance(v, str) or _is_strings(v),
+    "dict": lambda v: isinstance(v, dict),
+    "list[dict]": lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
 }
 
 
-class Reader:
+@dataclass(frozen=True)
+class Arg:
+    """One argument a reader takes: its name, type (a key of `ARG_TYPES`), meaning, and default or requiredness."""
+
+    name: str
+    type: str
+    help: str
+    required: bool = False
+    default: Any = None
+    choices: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.type not in ARG_TYPES:
+            raise ValueError(f"argument {self.name!r} has type {self.type!r}; use one of {', '.join(ARG_TYPES)}")
+
+    def check(self, value: Any, where: str) -> None:
+        """Refuse a value of the wrong type or outside `choices`; `where` is its recipe key path."""
+        if value is None and not self.required:
+            return
+        if not ARG_TYPES[self.type](value):
+            raise DsregError(
+                f"{where} is {value!r}, not a {self.type}", fix=f"set {where} to a {self.type}: {self.help}"
+            )
+        if self.choices and value not in self.choices:
+            raise DsregError(
+                f"{where} is {value!r}, not one of {', '.join(map(str, self.choices))}",
+                fix=f"set {where} to one of: {', '.join(map(str, self.choices))}",
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "required": self.required,
+            "default": self.default,
+            "choices": list(self.choices),
+            "help": self.help,
+        }
+
+
+def check_args(declared: Sequence[Arg], given: Mapping[str, Any], where: str, owner: str) -> dict[str, Any]:
+    """`given` checked against `declared` (unknown, missing, wrong type), defaults filled in.
+
+    `where` is the recipe key path of the mapping (`reader.args`), `owner` names the reader in messages.
+    """
+    known = {arg.name: arg for arg in declared}
+    for key in given:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), list(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            allowed = ", ".join(known) if known else "none: remove it"
+            raise DsregError(f"{where}.{key} is not an argument of {owner}", fix=f"allowed here: {allowed}{hint}")
+    out: dict[str, Any] = {}
+    for arg in declared:
+        if arg.name in given:
+            arg.check(given[arg.name], f"{where}.{arg.name}")
+            out[arg.name] = given[arg.name]
+        elif arg.required:
+            raise DsregError(f"{where}.{arg.name} is missing; {owner} needs it", fix=f"set it: {arg.help}")
+        else:
+            out[arg.name] = copy.deepcopy(arg.default)
+    return out
+
+
+class Reader(ABC):
     """Base class: parse raw sources into example dicts or record batches matching `features`.
 
-    Subclasses set `name`, implement `tasks` and `read`, and must be deterministic: the same sources
-    give the same examples in the same order. A reader instance is pickled to worker processes, so it
-    holds only plain arguments; sources are opened inside `read`.
+    Subclasses declare `arguments` (under `reader.args`) and `split_arguments` (under
+    `splits.<split>.args`), implement `tasks` and `read`, and must be deterministic: the same sources
+    give the same examples in the same order. An instance is pickled to worker processes, so it holds
+    only plain arguments; sources are opened inside `read`. The docstring's first line describes it.
     """
 
-    name: ClassVar[str] = ""
+    arguments: ClassVar[tuple[Arg, ...]] = ()
+    split_arguments: ClassVar[tuple[Arg, ...]] = ()
 
     def __init__(self, args: Mapping[str, Any], features: Features):
-        self.args = dict(args)
+        self.args = self.check_args(args)
         self.features = features
 
+    @classmethod
+    def check_args(cls, args: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:
+        """The recipe's `reader.args`, checked and with defaults filled in."""
+        return check_args(cls.arguments, args, "reader.args", _owner(cls, name))
+
+    @classmethod
+    def check_split_args(cls, split: str, args: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:
+        """A split's `splits.<split>.args`, checked and with defaults filled in."""
+        return check_args(cls.split_arguments, args, f"splits.{split}.args", _owner(cls, name))
+
+    @classmethod
+    def description(cls) -> str:
+        """The first line of the class docstring."""
+        return (inspect.getdoc(cls) or "").split("\n", 1)[0]
+
+    @abstractmethod
     def tasks(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any]) -> list[str]:
         """Stable identifiers of the independent units of work of one split, in output order."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
+    @abstractmethod
     def read(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any], task: str) -> Output:
         """Yield the examples of one task, as dicts or as record batches of `features`' schema."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
 
-_REGISTRY: dict[str, type[Reader]] = {}
+def _owner(cls: type[Reader], name: str | None) -> str:
+    return f"reader {name!r}" if name else f"the {cls.__name__} reader"
 
 
-def register_reader(cls: type[Reader]) -> type[Reader]:
-    """Class decorator: make a reader available to recipes under `cls.name`."""
-    _REGISTRY[cls.name] = cls
+@dataclass(frozen=True)
+class ReaderInfo:
+    """An installed reader as `dsreg list --readers` shows it; `error` says why it cannot be loaded."""
+
+    name: str
+    distribution: str
+    entry_point: str
+    cls: type[Reader] | None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "distribution": self.distribution, "entry_point": self.entry_point}
+        if self.cls is None:
+            return {**out, "error": self.error}
+        return {
+            **out,
+            "description": self.cls.description(),
+            "arguments": [a.to_json() for a in self.cls.arguments],
+            "split_arguments": [a.to_json() for a in self.cls.split_arguments],
+        }
+
+
+@functools.cache
+def _declared() -> dict[str, tuple[EntryPoint, ...]]:
+    """Reader name → the entry points declaring it (more than one is an error when the name is used)."""
+    found: dict[str, list[EntryPoint]] = {}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(point.name, []).append(point)
+    return {name: tuple(points) for name, points in sorted(found.items())}
+
+
+_LOADED: dict[str, type[Reader]] = {}
+
+
+def reload_readers() -> None:
+    """Forget the installed readers found so far: for a process that installed a reader package after using one."""
+    _declared.cache_clear()
+    _LOADED.clear()
+
+
+def _distribution(point: EntryPoint) -> str:
+    return point.dist.name if point.dist is not None else "an unknown distribution"
+
+
+def _load(name: str, point: EntryPoint) -> type[Reader]:
+    """Import the class an entry point names; a failure is a DsregError naming the distribution and entry point."""
+    where = f"entry point {name} = {point.value} (group {ENTRY_POINT_GROUP}) of {_distribution(point)}"
+    fix = f"reinstall or fix {_distribution(point)}, or uninstall it"
+    try:
+        cls = point.load()
+    except Exception as err:
+        raise DsregError(f"cannot import reader {name!r}: {where} fails: {type(err).__name__}: {err}", fix=fix) from err
+    if not (isinstance(cls, type) and issubclass(cls, Reader)):
+        raise DsregError(f"reader {name!r}: {where} is {cls!r}, not a subclass of dsreg.readers.Reader", fix=fix)
     return cls
 
 
 def get_reader(name: str) -> type[Reader]:
-    if name not in _REGISTRY and name in _MODULES:
-        importlib.import_module(_MODULES[name])
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(_MODULES), n=1)
+    """The reader class recipes call `name`, imported on first use."""
+    if name in _LOADED:
+        return _LOADED[name]
+    declared = _declared()
+    points = declared.get(name)
+    if not points:
+        close = difflib.get_close_matches(name, list(declared), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise DsregError(f"unknown reader {name!r}", fix=f"use one of: {', '.join(sorted(_MODULES))}{hint}") from None
+        raise DsregError(
+            f"unknown reader {name!r}",
+            fix=f"use one of: {', '.join(declared) or 'none are installed'}{hint}; a reader from another package "
+            f"needs that package installed (it declares entry points in the {ENTRY_POINT_GROUP!r} group)",
+        )
+    if len(points) > 1:
+        who = "; ".join(sorted(f"{_distribution(p)} ({p.value})" for p in points))
+        raise DsregError(
+            f"reader {name!r} is declared by several installed packages: {who}", fix="uninstall all but one"
+        )
+    _LOADED[name] = _load(name, points[0])
+    return _LOADED[name]
+
+
+def reader_infos() -> list[ReaderInfo]:
+    """Every installed reader, sorted by name, each loaded (or with the error that prevents it)."""
+    infos: list[ReaderInfo] = []
+    for name, points in _declared().items():
+        try:
+            cls: type[Reader] | None = get_reader(name)
+            error = None
+        except DsregError as err:
+            cls, error = None, err.problem
+        infos.extend(ReaderInfo(name, _distribution(point), point.value, cls, error) for point in points)
+    return infos

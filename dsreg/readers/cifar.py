@@ -5,12 +5,13 @@ planar N×3072 rows become N×32×32×3 HWC images by one reshape and transpose.
 suffix in the single source, so the vendor tar.gz, its unpacked directory and a copy without the top
 folder all work. The pickles are loaded with `safe_loads`, never `pickle.load`.
 
-Recipe arguments: `reader.args.variant` is "cifar10" or "cifar100"; `splits.<split>.args.files` lists
-the batch files of the split (`data_batch_1` … / `test_batch` / `train` / `test`, or `*.bin`).
+`cifar_python` reads `cifar-10-python.tar.gz` / `cifar-100-python.tar.gz`, `cifar_binary` reads
+`cifar-10-binary.tar.gz` / `cifar-100-binary.tar.gz`; their arguments are declared on `_CifarReader`.
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -20,7 +21,7 @@ import pyarrow as pa
 
 from dsreg.errors import DsregError
 from dsreg.features import ClassLabel, Features, Tensor
-from dsreg.readers import Output, Reader, register_reader
+from dsreg.readers import Arg, Output, Reader
 from dsreg.safe_pickle import safe_loads
 from dsreg.sourcetree import SourceTree
 
@@ -66,16 +67,6 @@ _VARIANTS = {
 
 def _corrupt(where: str, problem: str) -> DsregError:
     return DsregError(f"{problem}: the file is truncated or corrupt", path=where, fix=_REDOWNLOAD)
-
-
-def _variant(args: Mapping[str, Any]) -> _Variant:
-    name = args.get("variant")
-    if name not in _VARIANTS:
-        raise DsregError(
-            f"reader.args.variant is {name!r}, not a CIFAR variant",
-            fix=f"set reader.args.variant to one of: {', '.join(_VARIANTS)}",
-        )
-    return _VARIANTS[name]
 
 
 def _check_features(features: Features, variant: _Variant) -> dict[str, ClassLabel]:
@@ -160,9 +151,21 @@ def _compare_names(column: str, recipe: Sequence[str], archive: Sequence[str], w
 class _CifarReader(Reader):
     """What both distributions share: arguments, features, tasks and building the record batch."""
 
+    arguments: ClassVar[tuple[Arg, ...]] = (
+        Arg("variant", "str", "which corpus the archive holds", required=True, choices=tuple(_VARIANTS)),
+    )
+    split_arguments: ClassVar[tuple[Arg, ...]] = (
+        Arg(
+            "files",
+            "list[str]",
+            "the split's batch files, each once (data_batch_1 … / test_batch / train / test, or their .bin)",
+            required=True,
+        ),
+    )
+
     def __init__(self, args: Mapping[str, Any], features: Features):
         super().__init__(args, features)
-        self.variant = _variant(self.args)
+        self.variant = _VARIANTS[self.args["variant"]]
         self.label_features = _check_features(features, self.variant)
 
     def tasks(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any]) -> list[str]:
@@ -186,13 +189,13 @@ class _CifarReader(Reader):
         arrays = [feature.to_arrow(columns[name]) for name, feature in self.features.items()]
         return pa.RecordBatch.from_arrays(arrays, schema=self.features.arrow_schema())
 
+    @abstractmethod
     def _archive_label_names(self, tree: SourceTree) -> dict[str, tuple[list[str], str]]:
         """Label column → (the class names the archive itself lists, the file that lists them)."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
+    @abstractmethod
     def _parse(self, data: bytes, where: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """One batch file → (N×3072 planar uint8 pixels, label column → int64 labels)."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
 
 def _load_dict(data: bytes, where: str) -> dict[str, Any]:
@@ -209,11 +212,8 @@ def _require(batch: Mapping[str, Any], key: str, where: str) -> Any:
     return batch[key]
 
 
-@register_reader
 class CifarPython(_CifarReader):
-    """`cifar-10-python.tar.gz` / `cifar-100-python.tar.gz`: pickled dicts of planar pixels and labels."""
-
-    name: ClassVar[str] = "cifar_python"
+    """CIFAR-10/100 python-pickle archives: pickled dicts of planar pixels and labels."""
 
     def _archive_label_names(self, tree: SourceTree) -> dict[str, tuple[list[str], str]]:
         member = tree.find(self.variant.meta_file)
@@ -249,11 +249,8 @@ class CifarPython(_CifarReader):
         return pixels, labels
 
 
-@register_reader
 class CifarBinary(_CifarReader):
-    """`cifar-10-binary.tar.gz` / `cifar-100-binary.tar.gz`: fixed-size records of label bytes then pixels."""
-
-    name: ClassVar[str] = "cifar_binary"
+    """CIFAR-10/100 binary archives: fixed-size records of label bytes, then planar pixels."""
 
     def _archive_label_names(self, tree: SourceTree) -> dict[str, tuple[list[str], str]]:
         out = {}

@@ -1,13 +1,15 @@
-"""The CIFAR readers on all four vendor flavours, packed and unpacked: exact rows, pixels (HWC) and labels."""
+"""The CIFAR readers on all four vendor flavours, packed and unpacked: exact rows, pixels (HWC) and labels;
+and each flavour through the reader contract (dsreg.testing.ReaderContract)."""
 
 from __future__ import annotations
 
+import io
 import pickle
 import shutil
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +21,7 @@ from dsreg.features import ClassLabel, Features, Image, Scalar
 from dsreg.readers import Reader, get_reader
 from dsreg.sourcetree import SourceTree
 from dsreg.testing import cifar, hostile
+from dsreg.testing.contract import Damaged, ReaderContract
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 TRAIN, TEST = 23, 7  # 23 train rows split unevenly over CIFAR-10's five batches
@@ -235,3 +238,80 @@ def test_generated_archives_are_byte_identical_for_a_seed(tmp_path: Path) -> Non
         names = tar.getnames()
     assert names == ["cifar-100-python", *(f"cifar-100-python/{n}" for n in ("file.txt~", "meta", "test", "train"))]
     shutil.rmtree(tmp_path / "two")
+
+
+# ------------------------------------------------------------------------------ the reader contract
+
+
+def _repack(archive: Path, dest: Path, replace: dict[str, bytes]) -> Path:
+    """A copy of a generated tar.gz with some members' bytes replaced (matched by the end of their names)."""
+    out = dest / archive.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as src, tarfile.open(out, "w:gz") as tar:
+        for member in src.getmembers():
+            data = src.extractfile(member).read() if member.isfile() else None  # type: ignore[union-attr]
+            for suffix, new in replace.items():
+                if member.name.endswith("/" + suffix):
+                    data = new
+            if data is not None:
+                member.size = len(data)
+            tar.addfile(member, io.BytesIO(data) if data is not None else None)
+    return out
+
+
+class _CifarContract(ReaderContract):
+    variant: ClassVar[str]
+    flavour: ClassVar[str]
+    disjoint_splits = True
+
+    def make_source(self, dest: Path) -> Path:
+        make, _ = FLAVOURS[self.variant, self.flavour]
+        return make(dest, train_rows=self.rows["train"], test_rows=self.rows["test"], seed=5)
+
+
+class _PythonContract(_CifarContract):
+    flavour = "python"
+
+    def damaged_sources(self, source: Path, dest: Path) -> Iterator[Damaged]:
+        yield from super().damaged_sources(source, dest)
+        batch = FLAVOURS[self.variant, "python"][1]["train"][-1]
+        evil = _repack(source, dest / "evil", {batch: hostile.malicious_pickle(dest / "pwned", via="system")})
+        yield Damaged("a batch whose unpickling would run a command", evil, batch)
+        meta = "batches.meta" if self.variant == "cifar10" else "meta"
+        names = _repack(
+            source, dest / "names", {meta: cifar.py2_pickle({"label_names": ["x"], "fine_label_names": []})}
+        )
+        yield Damaged("label names that differ from the recipe's", names, meta)
+
+
+class _BinaryContract(_CifarContract):
+    flavour = "binary"
+
+    def damaged_sources(self, source: Path, dest: Path) -> Iterator[Damaged]:
+        yield from super().damaged_sources(source, dest)
+        batch = FLAVOURS[self.variant, "binary"][1]["train"][0]
+        record = 3073 if self.variant == "cifar10" else 3074
+        cut = _repack(source, dest / "cut", {batch: bytes(record * 2 - 5)})
+        yield Damaged("a batch cut inside a record", cut, batch)
+        labels = _repack(source, dest / "labels", {batch: bytes([200, 200]) + bytes(record - 2)})
+        yield Damaged("labels outside the classes", labels, batch)
+
+
+class TestCifar10PythonContract(_PythonContract):
+    reader, recipe, variant = "cifar_python", "cifar10/python", "cifar10"
+    rows: ClassVar[dict[str, int]] = {"train": 23, "test": 7}
+
+
+class TestCifar10BinaryContract(_BinaryContract):
+    reader, recipe, variant = "cifar_binary", "cifar10/binary", "cifar10"
+    rows: ClassVar[dict[str, int]] = {"train": 23, "test": 7}
+
+
+class TestCifar100PythonContract(_PythonContract):
+    reader, recipe, variant = "cifar_python", "cifar100/python", "cifar100"
+    rows: ClassVar[dict[str, int]] = {"train": 17, "test": 6}
+
+
+class TestCifar100BinaryContract(_BinaryContract):
+    reader, recipe, variant = "cifar_binary", "cifar100/binary", "cifar100"
+    rows: ClassVar[dict[str, int]] = {"train": 17, "test": 6}
