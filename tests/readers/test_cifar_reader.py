@@ -20,8 +20,7 @@ from dsreg.errors import DsregError
 from dsreg.features import ClassLabel, Features, Image, Scalar
 from dsreg.readers import Reader, get_reader
 from dsreg.sourcetree import SourceTree
-from dsreg.testing import cifar, hostile
-from dsreg.testing.contract import Damaged, ReaderContract
+from dsreg.testing import Damaged, ReaderContract, cifar, hostile
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 TRAIN, TEST = 23, 7  # 23 train rows split unevenly over CIFAR-10's five batches

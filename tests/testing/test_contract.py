@@ -17,7 +17,7 @@ from dsreg.testing.plugins import write_reader_package
 
 TESTS = """
 from pathlib import Path
-from dsreg.testing.contract import Damaged, ReaderContract
+from dsreg.testing import Damaged, ReaderContract
 
 
 class _Lab(ReaderContract):
