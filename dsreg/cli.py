@@ -35,6 +35,8 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     from dsreg.api import list_datasets
 
+    if args.readers:
+        return cmd_list_readers(args)
     datasets = list_datasets(args.root)
     rows = [
         [
@@ -46,6 +48,25 @@ def cmd_list(args: argparse.Namespace) -> int:
         for d in datasets
     ]
     _emit(args, datasets, _table(rows, ["NAME", "VERSION", "CONFIGS", "PREPARED"]) if rows else "no datasets")
+    return EXIT_OK
+
+
+def cmd_list_readers(args: argparse.Namespace) -> int:
+    from dsreg.readers import reader_infos
+
+    infos = reader_infos()
+    lines = []
+    for info in infos:
+        lines.append(f"{info.name}  ({info.distribution}: {info.entry_point})")
+        if info.cls is None:
+            lines.append(f"  cannot be loaded: {info.error}")
+            continue
+        lines.append(f"  {info.cls.description()}")
+        declared = [("reader.args", a) for a in info.cls.arguments]
+        declared += [("splits.<split>.args", a) for a in info.cls.split_arguments]
+        for where, arg in declared:
+            lines.append(f"  {where}.{arg.name} ({arg.summary()}): {arg.help}")
+    _emit(args, [i.to_json() for i in infos], "\n".join(lines) or "no readers are installed")
     return EXIT_OK
 
 
@@ -247,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", parents=[common], help="recipes, and which are prepared where")
+    p.add_argument("--readers", action="store_true", help="list the installed readers and their arguments instead")
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("info", parents=[common], help="features, splits, sizes, sources, license, citation")
     p.add_argument("name", help="NAME[/CONFIG][:VERSION]")

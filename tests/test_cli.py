@@ -43,6 +43,34 @@ def test_list_shows_recipes_and_where_they_are_prepared(capsys, prepared) -> Non
     assert data["cifar100"]["prepared"] == [] and data["cifar10"]["prepared"][0]["config"] == "python"
 
 
+def test_list_readers_shows_each_reader_with_its_arguments(capsys) -> None:
+    code, out, _ = run(capsys, "list", "--readers")
+    assert code == EXIT_OK
+    lines = out.splitlines()
+    start = lines.index("cifar_binary  (dsreg: dsreg.readers.cifar:CifarBinary)")
+    assert lines[start + 1 : start + 4] == [
+        "  CIFAR-10/100 binary archives: fixed-size records of label bytes, then planar pixels.",
+        "  reader.args.variant (str, required, one of cifar10, cifar100): which corpus the archive holds",
+        "  splits.<split>.args.files (list[str], required): the split's batch files, each once "
+        "(data_batch_1 … / test_batch / train / test, or their .bin)",
+    ]
+    code, out, _ = run(capsys, "list", "--readers", "--json")
+    data = {r["name"]: r for r in json.loads(out)}
+    assert data["cifar_python"]["distribution"] == "dsreg"
+    assert data["cifar_python"]["entry_point"] == "dsreg.readers.cifar:CifarPython"
+    assert data["cifar_python"]["arguments"] == [
+        {
+            "name": "variant",
+            "type": "str",
+            "required": True,
+            "default": None,
+            "choices": ["cifar10", "cifar100"],
+            "help": "which corpus the archive holds",
+        }
+    ]
+    assert [a["name"] for a in data["cifar_python"]["split_arguments"]] == ["files"]
+
+
 def test_info_tells_features_splits_sources_license_and_citation(capsys) -> None:
     code, out, _ = run(capsys, "info", "cifar100/binary")
     assert code == EXIT_OK

@@ -83,6 +83,13 @@ class Arg:
                 fix=f"set {where} to one of: {', '.join(map(str, self.choices))}",
             )
 
+    def summary(self) -> str:
+        """Type, requiredness or default, and choices in a few words, e.g. `str, required, one of a, b`."""
+        parts = [self.type, "required" if self.required else f"default {self.default!r}"]
+        if self.choices:
+            parts.append(f"one of {', '.join(map(str, self.choices))}")
+        return ", ".join(parts)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -228,11 +235,13 @@ def get_reader(name: str) -> type[Reader]:
     if not points:
         close = difflib.get_close_matches(name, list(declared), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise DsregError(
-            f"unknown reader {name!r}",
-            fix=f"use one of: {', '.join(declared) or 'none are installed'}{hint}; a reader from another package "
-            f"needs that package installed (it declares entry points in the {ENTRY_POINT_GROUP!r} group)",
+        fix = (
+            f"use one of: {', '.join(declared) or 'none are installed'}{hint}; a reader from another package "
+            f"needs that package installed (it declares entry points in the {ENTRY_POINT_GROUP!r} group)"
         )
+        if not any(_distribution(p) == "dsreg" for points in declared.values() for p in points):
+            fix += "; dsreg's own readers are missing too, so its installed metadata is stale: reinstall dsreg"
+        raise DsregError(f"unknown reader {name!r}", fix=fix)
     if len(points) > 1:
         who = "; ".join(sorted(f"{_distribution(p)} ({p.value})" for p in points))
         raise DsregError(

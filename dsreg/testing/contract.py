@@ -153,7 +153,7 @@ class ReaderContract(ABC):
     def _instance(self, run: ContractRun) -> tuple[RecipeConfig, Reader, dict[str, SourceTree]]:
         """The recipe config, the reader as preparation builds it, and its sources opened as preparation does."""
         config = load_recipe(run.recipes / f"{run.ref}.yaml").config()
-        resolved = resolve_sources(config.sources, run.recipes / "downloads", local=run.source)
+        resolved = resolve_sources(config.sources, run.recipes.parent / "downloads", local=run.source)
         trees = {name: SourceTree.open(src.path) for name, src in resolved.items()}
         return config, get_reader(config.reader)(config.reader_args, config.features), trees
 

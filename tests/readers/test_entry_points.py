@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 import dsreg
+from dsreg.cli import main
 from dsreg.errors import DsregError
 from dsreg.prepare import prepare
 from dsreg.readers import ENTRY_POINT_GROUP, get_reader, reader_infos, reload_readers
@@ -107,7 +108,7 @@ def test_a_reader_from_an_installed_package_prepares_a_recipe(
     )
 
 
-def test_broken_entry_points_name_their_distribution(site: Path) -> None:
+def test_broken_entry_points_name_their_distribution(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
     modules = {"labbroken": "def helper():\n    return 1\n", "labraising": "raise RuntimeError('no GPU here')\n"}
     readers = {"lab_missing": "labmissing:Nope", "lab_helper": "labbroken:helper", "lab_raising": "labraising:X"}
     write_reader_package(site, "broken-readers", readers, modules)
@@ -126,6 +127,10 @@ def test_broken_entry_points_name_their_distribution(site: Path) -> None:
     infos = {i.name: i for i in reader_infos()}
     assert infos["lab_helper"].cls is None and "not a subclass" in (infos["lab_helper"].error or "")
     assert infos["cifar_python"].cls is CifarPython  # one broken package does not hide the others
+    assert main(["list", "--readers"]) == 0
+    out = capsys.readouterr().out
+    assert "lab_helper  (broken-readers: labbroken:helper)\n  cannot be loaded: reader 'lab_helper'" in out
+    assert "cifar_python  (dsreg: dsreg.readers.cifar:CifarPython)\n  CIFAR-10/100 python-pickle" in out
 
 
 def test_a_name_declared_by_two_packages_is_refused(site: Path) -> None:
@@ -134,3 +139,13 @@ def test_a_name_declared_by_two_packages_is_refused(site: Path) -> None:
     reload_readers()
     with pytest.raises(DsregError, match=r"declared by several installed packages: lab-one \(labone:Reader\); lab-two"):
         get_reader("lab_dup")
+
+
+def test_stale_metadata_without_dsregs_own_readers_says_to_reinstall(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dsreg.readers
+
+    monkeypatch.setattr(dsreg.readers, "_declared", dict)
+    monkeypatch.setattr(dsreg.readers, "_LOADED", {})
+    with pytest.raises(DsregError, match="unknown reader 'cifar_python'") as err:
+        get_reader("cifar_python")
+    assert "none are installed" in str(err.value) and "reinstall dsreg" in str(err.value)
