@@ -19,7 +19,7 @@ _EXPORTS = {
     "load": "dsreg.loading.api",
     "Dataset": "dsreg.loading.dataset",
     "Loader": "dsreg.loading.loader",
-    "prepare": "dsreg.prepare",
+    "prepare": "dsreg.preparation",
     "info": "dsreg.api",
     "list_datasets": "dsreg.api",
     "verify": "dsreg.api",
@@ -79,7 +79,7 @@ if TYPE_CHECKING:
     from dsreg.loading.dataset import Dataset
     from dsreg.loading.dataset import open_dataset as open
     from dsreg.loading.loader import Loader
-    from dsreg.prepare import prepare
+    from dsreg.preparation import prepare
     from dsreg.writer import write_dataset
 
 

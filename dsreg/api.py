@@ -10,7 +10,7 @@ from typing import Any
 
 from dsreg.errors import DsregError
 from dsreg.manifest import Problem, read_manifest, verify_manifest
-from dsreg.prepare import prepare
+from dsreg.preparation import prepare
 from dsreg.registry import find_prepared, get_recipe, list_prepared, list_recipes, parse_ref
 
 __all__ = ["info", "list_datasets", "prepare", "verify"]

@@ -134,7 +134,7 @@ def _array_element(spec: str) -> tuple[int, int]:
 
 
 def cmd_prepare_array(args: argparse.Namespace) -> int:
-    from dsreg.prepare import Progress, prepare_tasks
+    from dsreg.preparation import Progress, prepare_tasks
 
     index, count = _array_element(args.array)
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -154,7 +154,7 @@ def cmd_prepare_array(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from dsreg.prepare import Progress, prepare
+    from dsreg.preparation import Progress, prepare
 
     if args.array:
         return cmd_prepare_array(args)

@@ -18,7 +18,7 @@ import numpy as np
 
 from dsreg.errors import DsregError
 from dsreg.manifest import verify_manifest
-from dsreg.prepare import Progress, prepare
+from dsreg.preparation import Progress, prepare
 from dsreg.roots import writable_root
 from dsreg.testing.cifar import expected_cifar, make_cifar10_python
 

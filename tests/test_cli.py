@@ -28,7 +28,7 @@ def prepared(tmp_path: Path, root: Path) -> dsreg.manifest.Manifest:
     archive = cifar.make_cifar10_python(tmp_path / "raw", train_rows=50, test_rows=10)
     with tarfile.open(archive) as tar:
         tar.extractall(tmp_path / "unpacked", filter="data")
-    from dsreg.prepare import prepare
+    from dsreg.preparation import prepare
 
     return prepare("cifar10", source=tmp_path / "unpacked", check_counts=False)
 

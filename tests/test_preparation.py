@@ -16,7 +16,7 @@ import pytest
 
 from dsreg import DsregError
 from dsreg.manifest import verify_manifest
-from dsreg.prepare import Progress, prepare
+from dsreg.preparation import Progress, prepare
 from dsreg.storage import ShardReader
 from dsreg.testing import cifar, hostile
 from dsreg.testing.http_server import LocalHTTPServer
@@ -287,7 +287,7 @@ def test_slurm_array_elements_split_the_tasks_and_a_final_prepare_publishes(tmp_
 
 
 def test_array_index_out_of_range_is_refused(tmp_path: Path) -> None:
-    from dsreg.prepare import prepare_tasks
+    from dsreg.preparation import prepare_tasks
 
     with pytest.raises(DsregError, match=r"outside 0\.\.2"):
         prepare_tasks("cifar10", 3, 3)
