@@ -6,21 +6,52 @@ Every CLI verb is a thin wrapper over one of these, so scripts and the command l
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from dsreg.errors import DsregError
-from dsreg.manifest import Problem, read_manifest, verify_manifest
+from dsreg.manifest import Manifest, Problem, read_manifest, verify_manifest
 from dsreg.preparation import prepare
-from dsreg.registry import find_prepared, get_recipe, list_prepared, list_recipes, parse_ref
+from dsreg.registry import (
+    NotPreparedError,
+    Ref,
+    find_prepared,
+    get_recipe,
+    list_prepared,
+    list_recipes,
+    parse_ref,
+    prepared_configs,
+    prepared_versions,
+)
 
 __all__ = ["info", "list_datasets", "prepare", "verify"]
 
 
 def list_datasets(root: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
-    """Every known recipe, with its configs and where each is prepared under the search roots."""
+    """Every known recipe, with its configs and where each is prepared under the search roots.
+
+    A recipe file that does not load is listed with its `error` (and `path`, `fix`) instead of failing the list.
+    """
     prepared = list_prepared(root)
-    out = []
-    for name, recipe in sorted(list_recipes().items()):
+    broken: list[DsregError] = []
+    recipes = list_recipes(broken)
+    out: list[dict[str, Any]] = []
+    for err in broken:
+        name = Path(str(err.path)).stem
+        out.append(
+            {
+                "name": name,
+                "error": err.problem,
+                "path": err.path,
+                "fix": err.fix,
+                "prepared": [
+                    {"config": m.config, "version": m.version, "path": str(m.directory)}
+                    for m in prepared
+                    if m.name == name
+                ],
+            }
+        )
+    for name, recipe in sorted(recipes.items()):
         out.append(
             {
                 "name": name,
@@ -35,6 +66,7 @@ def list_datasets(root: str | os.PathLike[str] | None = None) -> list[dict[str, 
                 ],
             }
         )
+    out.sort(key=lambda d: str(d["name"]))
     known = {d["name"] for d in out}
     for m in prepared:  # datasets written with write_dataset or from recipes this install lacks
         if m.name not in known:
@@ -61,10 +93,15 @@ def info(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, Any
     except DsregError as err:
         recipe, recipe_error = None, err
     try:
-        manifest = find_prepared(ref, root)
-    except DsregError:
-        if recipe_error is not None:
-            raise recipe_error from None  # neither a recipe nor a prepared dataset: suggest the close names
+        manifest: Manifest | None = find_prepared(ref, root)
+    except NotPreparedError as err:
+        if recipe is None:
+            if prepared_configs(ref.name, root):
+                raise  # prepared, but not in the config or version asked for: name those that exist
+            raise (recipe_error or err) from None  # neither a recipe nor a prepared dataset: suggest close names
+        wanted = recipe.config(ref.config).version
+        if ref.version is not None and ref.version != wanted:
+            raise _no_such_version(ref, wanted, root) from err
         manifest = None
     result: dict[str, Any] = {"name": ref.name}
     if recipe is not None:
@@ -84,7 +121,7 @@ def info(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, Any
         )
     if manifest is not None:
         result.setdefault("config", manifest.config)
-        result.setdefault("version", manifest.version)
+        result["version"] = manifest.version if ref.version else result.get("version", manifest.version)
         for key, value in manifest.metadata.items():
             result.setdefault(key, value)
         result.setdefault("features", manifest.features.to_json())
@@ -104,6 +141,17 @@ def info(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, Any
     else:
         result["prepared"] = None
     return result
+
+
+def _no_such_version(ref: Ref, recipe_version: str, root: str | os.PathLike[str] | None) -> DsregError:
+    """The error for a version that neither the recipe nor any prepared copy has, naming those that exist."""
+    config = get_recipe(ref.name).config(ref.config).config
+    prepared = prepared_versions(ref.name, config, root)
+    return DsregError(
+        f"{ref.name}/{config} has no version {ref.version}: the recipe is at {recipe_version}"
+        f"{'; prepared: ' + ', '.join(prepared) if prepared else ', and no version is prepared'}",
+        fix=f"ask for {ref.name}/{config}:{recipe_version}{', or one of the prepared versions' if prepared else ''}",
+    )
 
 
 def verify(

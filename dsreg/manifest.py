@@ -7,6 +7,7 @@ validated against the JSON Schema shipped in `manifests/`, and no shard path may
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -132,6 +133,14 @@ def manifest_schema() -> dict[str, Any]:
     return schema
 
 
+@functools.cache
+def _validator() -> jsonschema.protocols.Validator:
+    """The manifest schema's validator, built once: checking the schema itself costs more than a manifest."""
+    schema = manifest_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)
+
+
 def _check_relative(path: str, manifest_path: Path) -> None:
     pure = PurePosixPath(path)
     if pure.is_absolute() or ".." in pure.parts or "\\" in path or not pure.parts:
@@ -145,7 +154,9 @@ def _check_relative(path: str, manifest_path: Path) -> None:
 def manifest_from_json(data: Any, manifest_path: Path) -> Manifest:
     """Validate a manifest's JSON against the schema and the path rules, then build the model."""
     try:
-        jsonschema.validate(data, manifest_schema())
+        best = jsonschema.exceptions.best_match(_validator().iter_errors(data))
+        if best is not None:
+            raise best
     except jsonschema.ValidationError as err:
         where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
         raise DsregError(

@@ -58,7 +58,7 @@ def test_prepared_datasets_are_found_across_roots_newest_version_first(
     assert find_prepared("nums/default").version == "1.10.0"
     assert find_prepared("nums/default:1.2.0").directory == a / "nums" / "default" / "1.2.0"
     assert find_prepared("nums/other").config == "other"
-    with pytest.raises(DsregError, match="prepared: "):
+    with pytest.raises(DsregError, match="versions that exist: 1.2.0, 1.10.0"):
         find_prepared("nums/default:3.0.0")
     with pytest.raises(DsregError, match="dsreg prepare cifar10"):
         find_prepared("cifar10")
