@@ -9,4 +9,4 @@
 #   DSREG_PYTHON        the Python that has dsreg installed (default: python3)
 set -euo pipefail
 
-exec "${DSREG_PYTHON:-python3}" -m dsreg.staging gc
+exec "${DSREG_PYTHON:-python3}" -m dsreg cache gc

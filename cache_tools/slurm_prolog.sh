@@ -18,4 +18,4 @@ if [[ -z "${DSREG_STAGE:-}" ]]; then
     exit 0 # nothing to stage: leave the environment as it is
 fi
 read -r -a datasets <<<"$DSREG_STAGE"
-exec "${DSREG_PYTHON:-python3}" -m dsreg.staging stage --export "${datasets[@]}"
+exec "${DSREG_PYTHON:-python3}" -m dsreg cache stage --export "${datasets[@]}"

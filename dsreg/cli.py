@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dsreg.errors import DsregError
+from dsreg.cli_cache import add_cache_parser, check_command, split_command
+from dsreg.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, EXIT_VERIFY_FAILED, DsregError
 from dsreg.sizes import human_bytes
 
-EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "EXIT_VERIFY_FAILED", "build_parser", "main"]
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -41,8 +42,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows = [
         [
             d["name"],
-            d["version"],
-            ", ".join(d["configs"]),
+            "BROKEN" if "error" in d else d["version"],
+            f"{d['error']} ({d['path']})" if "error" in d else ", ".join(d["configs"]),
             ", ".join(f"{p['config']}:{p['version']}" for p in d["prepared"]) or "-",
         ]
         for d in datasets
@@ -299,18 +300,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", parents=[common], help="prepare, verify and read a generated CIFAR-10 with no network")
     p.add_argument("--rows", type=int, default=None, help="train rows to generate (default: the official 50,000)")
     p.set_defaults(func=cmd_demo)
-    # `dsreg cache …` is handed whole to the staging tool (main() below); listed here for --help
-    sub.add_parser("cache", help="node-local staging: `dsreg cache stage|run|usage|gc …` (see `dsreg cache --help`)")
+    add_cache_parser(sub, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["cache"]:
-        from dsreg.staging import main as staging_main
-
-        return staging_main(argv[1:])
-    args = build_parser().parse_args(argv)
+    argv, command = split_command(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_command(parser, args, command)
     try:
         code: int = args.func(args)
     except DsregError as err:

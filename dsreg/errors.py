@@ -20,3 +20,7 @@ class DsregError(Exception):
         if fix:
             parts.append(f"Fix: {fix}")
         super().__init__("\n".join(parts))
+
+
+# Exit codes of the `dsreg` command, one per kind of outcome (documented in the README).
+EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3

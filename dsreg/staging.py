@@ -19,22 +19,19 @@ while another process waits on it would let two holders in.
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import hashlib
 import json
 import os
 import shutil
-import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dsreg.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 from dsreg.errors import DsregError
 from dsreg.manifest import MANIFEST_NAME, Manifest, ShardInfo, manifest_from_json, read_manifest, verify_manifest
 from dsreg.publish import make_read_only, make_writable
@@ -277,7 +274,7 @@ def _make_room(v: _Version, manifest: Manifest, digest: str, budget_bytes: int |
                 f"{human_bytes(free)} free",
                 path=v.cache,
                 fix="set a budget below the free space (--budget) so older versions are evicted, run "
-                "`python -m dsreg.staging gc`, or read this dataset from the shared filesystem",
+                "`dsreg cache gc`, or read this dataset from the shared filesystem",
             )
         v.work.mkdir(parents=True, exist_ok=True)
         (v.work / RESERVATION).write_text(json.dumps({"bytes": need, "manifest_sha256": digest}), encoding="utf-8")
@@ -352,15 +349,16 @@ def _is_current(v: _Version, text: bytes) -> bool:
         return False
 
 
-def _stage(
+def stage_held(
     source: Manifest | str | os.PathLike[str],
     cache_dir: str | os.PathLike[str],
     budget_bytes: int | None,
     verify: bool,
     root: str | os.PathLike[str] | None,
 ) -> tuple[Path, int, bool]:
-    """Stage under the version lock. Returns the copy, a descriptor holding it in use (taken before the
-    version lock is released, so no eviction slips in between) and whether anything was copied."""
+    """Stage under the version lock (for `dsreg cache run`, which hands the hold to its command). Returns the
+    copy, a descriptor holding it in use (taken before the version lock is released, so no eviction slips in
+    between) and whether anything was copied."""
     src_dir = resolve_source(source, root).directory
     assert src_dir is not None  # resolve_source guarantees it
     text = (src_dir / MANIFEST_NAME).read_bytes()
@@ -409,7 +407,7 @@ def stage(
     used versions not in use are evicted to make room. Safe for many jobs on one node at once. The
     copy is not protected from eviction once this returns: use `staged` or `using` while reading it.
     """
-    path, fd, _ = _stage(source, cache_dir, budget_bytes, verify, root)
+    path, fd, _ = stage_held(source, cache_dir, budget_bytes, verify, root)
     os.close(fd)
     return path
 
@@ -424,7 +422,7 @@ def staged(
     root: str | os.PathLike[str] | None = None,
 ) -> Iterator[Path]:
     """`stage`, then hold the copy in use for the `with` block, with no gap in which it could be evicted."""
-    path, fd, _ = _stage(source, cache_dir, budget_bytes, verify, root)
+    path, fd, _ = stage_held(source, cache_dir, budget_bytes, verify, root)
     try:
         yield path
     finally:
@@ -516,110 +514,6 @@ def staged_root(cache_dir: str | os.PathLike[str], root: str | os.PathLike[str] 
     return os.pathsep.join([str(cache), *shared])
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dsreg cache", description="Stage prepared datasets onto node-local scratch.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    cache_help = "node-local cache directory (default: $DSREG_CACHE, else $SLURM_TMPDIR/dsreg)"
-    budget_help = "most bytes the cache may hold, e.g. 200GB or 0 (default: $DSREG_CACHE_BUDGET, else no limit)"
-    budget_default = os.environ.get("DSREG_CACHE_BUDGET") or None
-    for name, text in (
-        ("stage", "copy datasets into the cache; prints each copy's directory"),
-        (
-            "run",
-            "stage datasets, then run COMMAND (after --) with DSREG_ROOT preferring the cache and the "
-            "copies held in use until it exits",
-        ),
-    ):
-        p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("datasets", nargs="+", help="references (name[/config][:version]) or version directories")
-        p.add_argument("--cache", type=Path, help=cache_help)
-        p.add_argument("--budget", default=budget_default, help=budget_help)
-        p.add_argument("--root", help="shared dataset root to stage from (default: DSREG_ROOT)")
-        p.add_argument("--no-verify", dest="verify", action="store_false", help="skip sha256 checks (sizes only)")
-    sub.choices["stage"].add_argument(
-        "--export", action="store_true", help="print `export DSREG_ROOT=...` instead of the copies' directories"
-    )
-    p = sub.add_parser("usage", help="list the staged versions, least recently used first")
-    p.add_argument("--cache", type=Path, help=cache_help)
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p = sub.add_parser("gc", help="remove abandoned partial copies and evict down to the budget")
-    p.add_argument("--cache", type=Path, help=cache_help)
-    p.add_argument("--budget", default=budget_default, help=budget_help)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m dsreg.staging stage|run|usage|gc`; exit 0 on success, 2 on usage errors, 3 on a DsregError."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    command: list[str] = []
-    if "--" in args_list:
-        cut = args_list.index("--")
-        args_list, command = args_list[:cut], args_list[cut + 1 :]
-    args = _parser().parse_args(args_list)
-    if (args.command == "run") != bool(command):
-        print("dsreg: error: `run` needs a command after `--`, and only `run` takes one", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        cache = args.cache or default_cache_dir()
-        if args.command == "usage":
-            return _print_usage(cache, args.json)
-        budget = None if args.budget is None else _size(args.budget)
-        if args.command == "gc":
-            for path in gc(cache, budget):
-                print(f"removed {path}")
-            return EXIT_OK
-        fds: list[int] = []  # each copy stays held so staging the next one cannot evict it
-        try:
-            paths = []
-            for dataset in args.datasets:
-                start = time.monotonic()
-                path, fd, copied = _stage(dataset, cache, budget, args.verify, args.root)
-                fds.append(fd)
-                paths.append(path)
-                how = f"copied in {time.monotonic() - start:.1f}s" if copied else "already staged"
-                print(f"dsreg: {dataset} -> {path} ({how})", file=sys.stderr)
-            if args.command == "run":
-                _exec(command, fds, staged_root(cache, args.root))
-            print(f"export DSREG_ROOT={staged_root(cache, args.root)}" if args.export else "\n".join(map(str, paths)))
-        finally:
-            for fd in fds:
-                os.close(fd)
-    except DsregError as err:
-        print(f"dsreg: error: {err}", file=sys.stderr)
-        return EXIT_ERROR
-    return EXIT_OK
-
-
-def _size(text: str) -> int:
+def budget(text: str) -> int:
     """A budget: a byte count (`0` empties the cache) or a size with a unit (`200GB`)."""
     return int(text) if text.strip().isdigit() else parse_size(text)
-
-
-def _exec(command: list[str], fds: list[int], dsreg_root: str) -> None:
-    """Replace this process by `command`; it inherits the in-use locks, so the copies stay held until it exits."""
-    for fd in fds:
-        os.set_inheritable(fd, True)
-    os.environ["DSREG_ROOT"] = dsreg_root
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        os.execvp(command[0], command)  # noqa: S606 - the user's own command, as typed
-    except OSError as err:
-        raise DsregError(f"cannot run {command[0]!r}: {err.strerror}", fix="check the command after `--`") from None
-
-
-def _print_usage(cache: Path, as_json: bool) -> int:
-    rows = cache_usage(cache)
-    if as_json:
-        print(json.dumps(rows, indent=2))
-        return EXIT_OK
-    for row in rows:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(row["last_used"]))
-        flag = "  in use" if row["in_use"] else ""
-        print(f"{row['name']}/{row['config']}:{row['version']}  {human_bytes(row['bytes'])}  last used {when}{flag}")
-    print(f"total {human_bytes(sum(r['bytes'] for r in rows))} in {len(rows)} version(s) under {cache}")
-    return EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -146,6 +146,47 @@ def test_cache_verb_stages_a_prepared_dataset(capsys, prepared, tmp_path) -> Non
     assert code == EXIT_OK and json.loads(out)[0]["name"] == "cifar10"
 
 
+def test_cache_takes_json_like_every_command(capsys, prepared, tmp_path) -> None:
+    node = str(tmp_path / "node")
+    code, out, _ = run(capsys, "cache", "stage", "cifar10", "--cache", node, "--json")
+    assert code == EXIT_OK
+    data = json.loads(out)
+    assert data["staged"][0]["path"] == str(tmp_path / "node" / "cifar10" / "python" / "1.0.0")
+    assert data["dsreg_root"].startswith(node + ":") and data["staged"][0]["copied"] is True
+    code, out, _ = run(capsys, "cache", "gc", "--cache", node, "--budget", "0", "--json")
+    assert code == EXIT_OK and json.loads(out)["removed"] == [data["staged"][0]["path"]]
+    code, _, err = run(capsys, "cache", "usage", "--cache", str(tmp_path / "node"), "--root", "/nowhere", "--json")
+    assert code == EXIT_OK
+    code, _, err = run(capsys, "cache", "run", "cifar10", "--cache", node)
+    assert code == EXIT_USAGE and "needs a command after `--`" in err
+    code, _, err = run(capsys, "cache", "stage", "nothing-here", "--cache", node, "--json")
+    assert code == EXIT_ERROR and json.loads(err)["error"].startswith("nothing-here is not prepared")
+
+
+def test_one_broken_recipe_breaks_only_itself(capsys, tmp_path, monkeypatch) -> None:
+    shipped = (Path(dsreg.__file__).parent.parent / "recipes" / "cifar10.yaml").read_text()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "typo.yaml").write_text(shipped.replace("name: cifar10", "name: typo").replace("license:", "licence:"))
+    monkeypatch.setenv("DSREG_RECIPES", str(mine))
+    code, out, _ = run(capsys, "list")
+    assert code == EXIT_OK
+    line = next(line for line in out.splitlines() if line.startswith("typo "))
+    assert "BROKEN" in line and "unknown key 'licence'" in line and str(mine / "typo.yaml") in line
+    assert any(line.startswith("cifar100 ") and "python, binary" in line for line in out.splitlines())
+    code, out, _ = run(capsys, "list", "--json")
+    broken = next(d for d in json.loads(out) if d["name"] == "typo")
+    assert "unknown key 'licence'" in broken["error"] and broken["path"] == str(mine / "typo.yaml")
+    assert run(capsys, "info", "cifar100")[0] == EXIT_OK
+    code, _, err = run(capsys, "info", "typo")
+    assert code == EXIT_ERROR and "typo.yaml: unknown key 'licence'" in err
+    archive = cifar.make_cifar10_python(tmp_path / "raw", train_rows=20, test_rows=5)
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    code, out, _ = run(capsys, "prepare", "cifar10", "--source", str(tmp_path / "unpacked"), "--no-check-counts")
+    assert code == EXIT_OK and "prepared at" in out
+
+
 def test_demo_prepares_verifies_and_reads_back(capsys, tmp_path) -> None:
     code, out, _ = run(capsys, "demo", "--rows", "500", "--root", str(tmp_path / "demo"), "--json")
     assert code == EXIT_OK

@@ -68,3 +68,30 @@ def test_each_recipe_reproduces_its_reference_facts() -> None:
                     k: v for k, v in {"size": source.size, "md5": source.md5, "sha256": source.sha256}.items() if v
                 }
         assert archives == ref["archives"], ref_path.name
+
+
+def test_public_functions_stay_functions_after_every_submodule_is_imported() -> None:
+    """A submodule named like a public function would replace it on import (`dsreg.prepare` was the module)."""
+    import pkgutil
+
+    submodules = {m.name for m in pkgutil.iter_modules(dsreg.__path__)}
+    assert submodules.isdisjoint(dsreg.__all__), submodules & set(dsreg.__all__)
+    code = (
+        "import importlib, pkgutil, dsreg\n"
+        "for m in pkgutil.walk_packages(dsreg.__path__, 'dsreg.'):\n"
+        "    if not m.name.startswith(('dsreg.frameworks.', 'dsreg.__main__')):\n"
+        "        importlib.import_module(m.name)\n"
+        "print(sorted(n for n in dsreg.__all__ if type(getattr(dsreg, n)).__name__ == 'module'))\n"
+        "print(callable(dsreg.prepare), callable(dsreg.open), callable(dsreg.info))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[:2] == ["[]", "True True True"]
+
+
+def test_exit_codes_live_with_the_errors_and_staging_needs_no_cli() -> None:
+    from dsreg import cli, errors
+
+    assert (cli.EXIT_OK, cli.EXIT_VERIFY_FAILED, cli.EXIT_USAGE, cli.EXIT_ERROR) == (0, 1, 2, 3)
+    assert cli.EXIT_ERROR is errors.EXIT_ERROR
+    code = "import sys, dsreg.staging; print('dsreg.cli' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

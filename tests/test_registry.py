@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 import dsreg
 from dsreg import DsregError, Features, Scalar
-from dsreg.registry import Ref, find_prepared, get_recipe, list_recipes, parse_ref
+from dsreg.publish import make_writable
+from dsreg.registry import Ref, find_prepared, get_recipe, list_recipes, parse_ref, prepared_versions
 from dsreg.roots import search_roots, writable_root
+from dsreg.versions import sort_versions
 
 FEATURES = Features({"x": Scalar()})
 
@@ -58,7 +61,7 @@ def test_prepared_datasets_are_found_across_roots_newest_version_first(
     assert find_prepared("nums/default").version == "1.10.0"
     assert find_prepared("nums/default:1.2.0").directory == a / "nums" / "default" / "1.2.0"
     assert find_prepared("nums/other").config == "other"
-    with pytest.raises(DsregError, match="versions that exist: 1.2.0, 1.10.0"):
+    with pytest.raises(DsregError, match=r"versions that exist: 1\.2\.0, 1\.10\.0"):
         find_prepared("nums/default:3.0.0")
     with pytest.raises(DsregError, match="dsreg prepare cifar10"):
         find_prepared("cifar10")
@@ -70,3 +73,76 @@ def test_a_staging_cache_first_in_the_path_never_receives_preparations(tmp_path:
     monkeypatch.setenv("DSREG_ROOT", f"{cache}:{shared}")
     assert writable_root() == shared
     assert search_roots()[0] == cache  # but loading still prefers the local copy
+
+
+def _publish(root: Path, name: str, version: str = "1.0.0", config: str = "default") -> Path:
+    dsreg.write_dataset(name, {"train": [{"x": 1}]}, FEATURES, root=root, version=version, config=config)
+    return root / name / config / version
+
+
+def test_open_reads_only_the_one_manifest_it_needs(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(12):
+        _publish(root, f"neighbour-{i}")
+    damaged = _publish(root, "damaged")
+    make_writable(damaged)
+    (damaged / "manifest.json").write_text("{ truncated")
+    wanted = _publish(root, "wanted")
+    import dsreg.registry as registry
+
+    calls: list[Path] = []
+    real = registry.read_manifest
+    monkeypatch.setattr(registry, "read_manifest", lambda d: calls.append(Path(d)) or real(d))
+    assert len(dsreg.open("wanted", "train")) == 1
+    assert calls == [wanted]  # neither the neighbours nor the damaged one were read
+    with pytest.raises(DsregError, match="manifest is not valid JSON"):
+        dsreg.open("damaged")  # a damaged manifest is an error, never "not prepared"
+
+
+def test_prereleases_sort_below_their_release(root: Path) -> None:
+    assert sort_versions(["1.0.0", "1.10.0", "1.0.0-rc1", "1.2.0"]) == ["1.0.0-rc1", "1.0.0", "1.2.0", "1.10.0"]
+    _publish(root, "nums", "1.0.0")
+    _publish(root, "nums", "1.0.0-rc1")
+    assert find_prepared("nums").version == "1.0.0"
+    assert find_prepared("nums:1.0.0-rc1").version == "1.0.0-rc1"
+
+
+def test_a_manifest_that_describes_another_place_is_refused(root: Path) -> None:
+    directory = _publish(root, "nums")
+    moved = root / "other" / "default" / "1.0.0"
+    moved.parent.mkdir(parents=True)
+    directory.rename(moved)
+    with pytest.raises(
+        DsregError, match=re.escape("manifest describes nums/default:1.0.0 but lies at other/default/1.0.0")
+    ):
+        find_prepared("other")
+
+
+def test_in_progress_and_removed_directories_are_not_versions(root: Path) -> None:
+    _publish(root, "nums", "1.0.0")
+    (root / "nums" / "default" / "2.0.0.incomplete-abc").mkdir()
+    (root / "nums" / "default" / "3.0.0.removing-abc").mkdir()
+    assert prepared_versions("nums", "default") == ["1.0.0"]
+
+
+def _broken_recipe_dir(tmp_path: Path) -> Path:
+    shipped = (Path(dsreg.__file__).parent.parent / "recipes" / "cifar10.yaml").read_text()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "typo.yaml").write_text(shipped.replace("name: cifar10", "name: typo").replace("homepage:", "homepage_:"))
+    (mine / "misnamed.yaml").write_text(shipped.replace("version: 1.0.0", "version: 9.0.0"))
+    return mine
+
+
+def test_one_broken_recipe_breaks_only_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DSREG_RECIPES", str(_broken_recipe_dir(tmp_path)))
+    assert get_recipe("cifar10").name == "cifar10" and get_recipe("cifar100").name == "cifar100"
+    with pytest.raises(DsregError, match="unknown key 'homepage_'") as err:
+        get_recipe("typo")
+    assert err.value.path == str(tmp_path / "mine" / "typo.yaml")
+    with pytest.raises(DsregError, match=r"recipe declares name 'cifar10' but its file is called 'misnamed\.yaml'"):
+        get_recipe("misnamed")
+    broken: list[DsregError] = []
+    assert set(list_recipes(broken)) == {"cifar10", "cifar100"}
+    assert sorted(Path(str(e.path)).name for e in broken) == ["misnamed.yaml", "typo.yaml"]
+    with pytest.raises(DsregError, match="misnamed"):
+        list_recipes()  # without a list to collect them, browsing every recipe is strict

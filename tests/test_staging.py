@@ -157,7 +157,7 @@ def test_dataset_larger_than_the_budget_is_refused_with_sizes(tmp_path: Path) ->
 def test_concurrent_stagers_make_one_valid_copy(tmp_path: Path) -> None:
     m = make(tmp_path / "shared", rows=20000)
     cache = tmp_path / "cache"
-    cmd = [sys.executable, "-m", "dsreg.staging", "stage", str(m.directory), "--cache", str(cache)]
+    cmd = [sys.executable, "-m", "dsreg", "cache", "stage", str(m.directory), "--cache", str(cache)]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
     results = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, results
@@ -193,7 +193,7 @@ def test_run_holds_the_copies_in_use_while_the_command_runs(tmp_path: Path) -> N
         "import os; from dsreg.staging import cache_usage; "
         f"print(os.environ['DSREG_ROOT']); print(cache_usage({str(cache)!r})[0]['in_use'])"
     )
-    cmd = [sys.executable, "-m", "dsreg.staging", "run", str(m.directory), "--cache", str(cache)]
+    cmd = [sys.executable, "-m", "dsreg", "cache", "run", str(m.directory), "--cache", str(cache)]
     out = subprocess.run([*cmd, "--", sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [f"{cache}:{tmp_path / 'root'}", "True"]

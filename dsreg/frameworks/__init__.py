@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 from typing import TYPE_CHECKING, Any
 
 from dsreg.errors import DsregError
@@ -50,6 +51,16 @@ def resolve(framework: str) -> str:
             fix=f"pip install 'dsreg[{extra}]'",
         )
     return name
+
+
+def adapter_options(framework: str) -> set[str]:
+    """The keywords a framework's adapter takes: its module's `options()`, else the keywords of its `adapt`."""
+    module = importlib.import_module(f"dsreg.frameworks.{resolve(framework)}")
+    if hasattr(module, "options"):
+        names: set[str] = module.options()
+        return names
+    params = inspect.signature(module.adapt).parameters.values()
+    return {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)} - {"loader"}
 
 
 def adapt(framework: str, loader: Loader, **kwargs: Any) -> Any:

@@ -19,6 +19,7 @@ while the current one is in use.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, cast
 
@@ -211,6 +212,17 @@ class TorchLoader(DataLoader):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.loader.load_state_dict(state)
+
+
+# DataLoader arguments that TorchLoader sets itself, or that its batch sampler excludes
+_FIXED = frozenset({"self", "dataset", "batch_size", "shuffle", "sampler", "batch_sampler", "collate_fn", "drop_last"})
+
+
+def options() -> set[str]:
+    """The keywords `adapt` takes: TorchLoader's own, and the DataLoader arguments it passes on."""
+    own = inspect.signature(TorchLoader.__init__).parameters.values()
+    base = inspect.signature(DataLoader.__init__).parameters
+    return {p.name for p in own if p.kind is p.KEYWORD_ONLY} | (set(base) - _FIXED)
 
 
 def adapt(loader: Loader, **kwargs: Any) -> TorchLoader:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import os
 from collections.abc import Sequence
 from typing import Any
 
-from dsreg.frameworks import adapt, resolve
+from dsreg.errors import DsregError
+from dsreg.frameworks import adapt, adapter_options, resolve
 from dsreg.loading.dataset import open_dataset
 from dsreg.loading.loader import Loader, Transform
 
@@ -39,6 +42,7 @@ def load(
     keras, hf/datasets). Sampling options go to `Loader`; `transform`, `num_workers`, `device` and any other
     keyword go to the framework's adapter, which applies `transform` to batches in its own types."""
     module = resolve(framework)  # fail on a missing framework before touching any data
+    _check_keywords(module, adapter_kwargs)
     dataset = open_dataset(name, split, version=version, root=root, columns=columns)
     loader = Loader(
         dataset,
@@ -57,3 +61,20 @@ def load(
     options = {"transform": transform, "num_workers": num_workers, "device": device}
     adapter_kwargs.update({k: v for k, v in options.items() if v})
     return adapt(module, loader, **adapter_kwargs)
+
+
+def _check_keywords(framework: str, given: dict[str, Any]) -> None:
+    """Refuse keywords that neither `load` nor the framework's adapter takes, naming the valid ones."""
+    if not given:
+        return
+    own = [p.name for p in inspect.signature(load).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    valid = sorted({*own, *adapter_options(framework)})
+    unknown = sorted(set(given) - set(valid))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], valid, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise DsregError(
+            f"load() got unknown keyword argument{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))}{hint}",
+            fix=f"keywords load takes for framework {framework!r}: {', '.join(valid)}",
+        )

@@ -61,7 +61,7 @@ def test_open_by_reference_path_and_version(cifar: Manifest) -> None:
     assert by_ref.manifest.directory == cifar.directory and len(by_ref) == 500
     assert len(open_dataset("cifar", "test", version="1.0.0")) == 500
     assert len(open_dataset(str(cifar.directory), "test")) == 500
-    with pytest.raises(DsregError, match="has no version 2.0.0; versions that exist: 1.0.0"):
+    with pytest.raises(DsregError, match=r"has no version 2\.0\.0; versions that exist: 1\.0\.0"):
         open_dataset("cifar", version="2.0.0")
     with pytest.raises(DsregError, match=r"names version 1\.0\.0"):
         open_dataset("cifar:1.0.0", version="2.0.0")
