@@ -22,6 +22,10 @@ from dsreg.sizes import human_bytes
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "EXIT_VERIFY_FAILED", "build_parser", "main"]
 
 
+class UsageError(DsregError):
+    """A command used wrongly in a way argparse cannot see (exit code 2, like argparse's own errors)."""
+
+
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
@@ -249,6 +253,47 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_rm(args: argparse.Namespace) -> int:
+    from dsreg.lifecycle import check_may_remove, locate, remove
+
+    manifest = locate(args.name, args.root)
+    assert manifest.directory is not None  # read_manifest attaches it
+    check_may_remove(manifest.directory)
+    what = (
+        f"{manifest.full_name} at {manifest.directory} ({manifest.rows:,} rows, {human_bytes(manifest.bytes)}, "
+        f"prepared by {manifest.created.get('user')}@{manifest.created.get('host')} on {manifest.created.get('time')})"
+    )
+    if not args.yes:
+        if args.json or not sys.stdin.isatty():
+            raise UsageError(f"refusing to remove {manifest.full_name} without confirmation", fix="pass --yes")
+        answer = input(f"remove {what}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing removed", file=sys.stderr)
+            return EXIT_ERROR
+    removed = remove(args.name, args.root)
+    _emit(args, {"removed": removed.full_name, "path": str(removed.directory)}, f"removed {what}")
+    return EXIT_OK
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    from dsreg.lifecycle import collect
+
+    removed, notes = collect(args.root, older_than_days=args.older_than, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    data = {
+        "dry_run": args.dry_run,
+        "removed": [
+            {"path": str(g.path), "kind": g.kind, "bytes": g.bytes, "age_days": round(g.age_days, 1)} for g in removed
+        ],
+        "notes": notes,
+    }
+    lines = [f"{verb} {g.kind} {g.path} ({human_bytes(g.bytes)}, {g.age_days:.1f} days old)" for g in removed]
+    lines.append(f"{verb} {len(removed)} item(s), {human_bytes(sum(g.bytes for g in removed))}")
+    lines += [f"note: {n}" for n in notes]
+    _emit(args, data, "\n".join(lines))
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from dsreg.demo import run_demo
 
@@ -297,6 +342,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ls", parents=[common], help="browse prepared datasets on the shared filesystem")
     p.add_argument("path", nargs="?", help="a root to browse (default: the search roots)")
     p.set_defaults(func=cmd_ls)
+    p = sub.add_parser("rm", parents=[common], help="remove a published version (asks first; --yes to not ask)")
+    p.add_argument("name", help="NAME/CONFIG:VERSION, exactly")
+    p.add_argument("--yes", "-y", action="store_true", help="remove without asking")
+    p.set_defaults(func=cmd_rm)
+    p = sub.add_parser("gc", parents=[common], help="remove stale preparation work and unreferenced downloads")
+    p.add_argument("--older-than", type=float, default=7.0, metavar="DAYS", help="only what is untouched this long")
+    p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    p.set_defaults(func=cmd_gc)
     p = sub.add_parser("demo", parents=[common], help="prepare, verify and read a generated CIFAR-10 with no network")
     p.add_argument("--rows", type=int, default=None, help="train rows to generate (default: the official 50,000)")
     p.set_defaults(func=cmd_demo)
@@ -311,6 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_command(parser, args, command)
     try:
         code: int = args.func(args)
+    except UsageError as err:
+        parser.error(str(err))
     except DsregError as err:
         if getattr(args, "json", False):
             print(json.dumps({"error": err.problem, "path": err.path, "fix": err.fix}), file=sys.stderr)

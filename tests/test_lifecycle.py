@@ -1,0 +1,199 @@
+"""`dsreg rm` and `dsreg gc`: confirmation, ownership, the preparation lock, races with readers and preparers."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dsreg
+from dsreg import lifecycle
+from dsreg.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
+from dsreg.lock import FileLock
+from dsreg.manifest import Manifest
+from dsreg.preparation import Progress, prepare
+from dsreg.testing import cifar
+
+FEATURES = dsreg.Features({"x": dsreg.Scalar()})
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(args))
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _publish(root: Path, name: str = "nums", version: str = "1.0.0", rows: int = 3) -> Manifest:
+    return dsreg.write_dataset(name, {"train": [{"x": i} for i in range(rows)]}, FEATURES, root=root, version=version)
+
+
+@pytest.fixture
+def unpacked(tmp_path: Path) -> Path:
+    archive = cifar.make_cifar10_python(tmp_path / "raw", train_rows=40, test_rows=10)
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    return tmp_path / "unpacked"
+
+
+def test_rm_asks_unless_yes_and_removes_only_that_version(capsys, root, monkeypatch) -> None:
+    _publish(root, version="1.0.0")
+    _publish(root, version="1.1.0")
+    code, _, err = run(capsys, "rm", "nums/default:1.0.0")  # stdin is not a terminal under pytest
+    assert code == EXIT_USAGE and "without confirmation" in err and "--yes" in err
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    code, out, err = run(capsys, "rm", "nums/default:1.0.0")
+    assert code == EXIT_ERROR and "remove nums/default:1.0.0 at" in out and "nothing removed" in err
+    assert (root / "nums" / "default" / "1.0.0").is_dir()
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    code, out, _ = run(capsys, "rm", "nums/default:1.0.0")
+    assert code == EXIT_OK and "removed nums/default:1.0.0" in out
+    assert sorted(p.name for p in (root / "nums" / "default").iterdir()) == ["1.1.0"]
+    code, _, err = run(capsys, "info", "nums:1.0.0")
+    assert code == EXIT_ERROR and "versions that exist: 1.1.0" in err
+    code, _, err = run(capsys, "rm", "nums/default:1.0.0", "--yes")
+    assert code == EXIT_ERROR and "not prepared" in err and "versions that exist: 1.1.0" in err
+    code, _, err = run(capsys, "rm", "nums", "--yes")
+    assert code == EXIT_ERROR and "NAME/CONFIG:VERSION" in err
+    code, out, _ = run(capsys, "rm", "nums/default:1.1.0", "--yes", "--json")
+    assert code == EXIT_OK and json.loads(out)["removed"] == "nums/default:1.1.0"
+
+
+def test_rm_refuses_a_version_of_someone_else_unless_the_directory_is_group_writable(capsys, root, monkeypatch) -> None:
+    manifest = _publish(root)
+    assert manifest.directory is not None
+    owner = manifest.directory.stat().st_uid
+    monkeypatch.setattr(lifecycle.os, "getuid", lambda: owner + 4242)
+    monkeypatch.setattr(lifecycle.os, "getgroups", lambda: [])
+    monkeypatch.setattr(lifecycle.os, "getgid", lambda: manifest.directory.parent.stat().st_gid + 4242)
+    code, _, err = run(capsys, "rm", "nums/default:1.0.0", "--yes")
+    assert code == EXIT_ERROR and "do not own this version" in err and "chmod g+w" in err
+    assert manifest.directory.is_dir()
+    parent = manifest.directory.parent
+    parent.chmod(parent.stat().st_mode | 0o020)
+    monkeypatch.setattr(lifecycle.os, "getgroups", lambda: [parent.stat().st_gid])
+    assert run(capsys, "rm", "nums/default:1.0.0", "--yes")[0] == EXIT_OK
+    assert not manifest.directory.exists()
+
+
+def test_rm_refuses_while_a_preparation_holds_the_lock(capsys, root) -> None:
+    manifest = _publish(root)
+    assert manifest.directory is not None
+    lock = FileLock(manifest.directory.with_name("1.0.0.lock"))
+    lock.acquire()
+    try:
+        code, _, err = run(capsys, "rm", "nums/default:1.0.0", "--yes")
+        assert code == EXIT_ERROR and "is being prepared right now" in err and "nothing was removed" in err
+        assert (manifest.directory / "manifest.json").is_file()
+    finally:
+        lock.release()
+    assert run(capsys, "rm", "nums/default:1.0.0", "--yes")[0] == EXIT_OK
+
+
+def test_rm_racing_a_reader_never_serves_other_data(root) -> None:
+    _publish(root, rows=1000)
+    early = dsreg.open("nums", "train")
+    assert early.take(np.arange(1000))["x"].sum() == sum(range(1000))  # its shards are mapped now
+    late = dsreg.open("nums", "train")  # manifest read, no shard opened yet
+    lifecycle.remove("nums/default:1.0.0")
+    assert not (root / "nums" / "default" / "1.0.0").exists()
+    assert list(early.take([999, 0, 500])["x"]) == [999, 0, 500]  # an open reader keeps reading what it had
+    with pytest.raises(dsreg.DsregError, match="shard file is missing"):
+        late.take([0])  # a reader that had not opened the shards yet gets a clear error
+    with pytest.raises(dsreg.DsregError, match="not prepared"):
+        dsreg.open("nums", "train")
+
+
+def test_rm_racing_a_preparer_leaves_one_complete_version(root, unpacked, monkeypatch) -> None:
+    first = prepare("cifar10", source=unpacked, check_counts=False)
+    assert first.directory is not None
+    real = lifecycle._rename_aside
+    report = Progress()
+    results: list[Manifest] = []
+
+    def prepare_meanwhile(directory: Path) -> Path:
+        # rm holds the version lock here: the preparer started now must wait, then prepare afresh
+        worker = threading.Thread(
+            target=lambda: results.append(
+                prepare("cifar10", source=unpacked, check_counts=False, report=report, lock_timeout=60)
+            )
+        )
+        worker.start()
+        time.sleep(1.0)
+        assert not results, "the preparer must wait for the lock rm holds"
+        aside = real(directory)
+        prepare_meanwhile.worker = worker  # type: ignore[attr-defined]
+        return aside
+
+    monkeypatch.setattr(lifecycle, "_rename_aside", prepare_meanwhile)
+    lifecycle.remove("cifar10/python:1.0.0")
+    prepare_meanwhile.worker.join(60)  # type: ignore[attr-defined]
+    (again,) = results
+    assert report.reused is False and again.directory == first.directory
+    assert dsreg.verify("cifar10", deep=True)[1] == []
+    assert [p.name for p in first.directory.parent.iterdir() if not p.name.endswith(".lock")] == ["1.0.0"]
+
+
+def _age(path: Path, days: float) -> None:
+    stamp = time.time() - days * 86400
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            os.utime(os.path.join(dirpath, name), (stamp, stamp))
+    os.utime(path, (stamp, stamp))
+
+
+def test_gc_removes_stale_work_and_unreferenced_downloads_only(
+    capsys, root, tmp_path, monkeypatch, fake_recipe
+) -> None:
+    archive = cifar.make_cifar10_python(tmp_path / "raw", train_rows=40, test_rows=10)
+    fake_recipe(
+        tmp_path / "recipes", "cifar10", "python", archive, ["http://127.0.0.1:9/x"], rows={"train": 40, "test": 10}
+    )
+    monkeypatch.setenv("DSREG_RECIPES", str(tmp_path / "recipes"))
+    prepared = prepare("cifar10", source=archive)
+    used = prepared.sources[0]["sha256"]
+    downloads = root / "downloads" / "sha256"
+    kept_download = downloads / used  # a prepared version's manifest references it
+    in_progress = downloads / ("2" * 64)  # work in progress references it
+    orphan = downloads / ("0" * 64)
+    fresh_orphan = downloads / ("1" * 64)
+    for d in (kept_download, in_progress, orphan, fresh_orphan):
+        d.mkdir(parents=True)
+        (d / "archive.tar.gz").write_bytes(b"x" * 100)
+    stale = root / "cifar10" / "python" / "2.0.0.incomplete-abc"
+    fresh = root / "cifar10" / "python" / "3.0.0.incomplete-def"
+    locked = root / "cifar10" / "python" / "4.0.0.incomplete-ghi"
+    for d in (stale, fresh, locked):
+        (d / "_tasks").mkdir(parents=True)
+        (d / "_tasks" / "part.arrow").write_bytes(b"y" * 10)
+    (fresh / "_state.json").write_text(json.dumps({"sources": [{"sha256": "2" * 64}]}))
+    for d in (kept_download, in_progress, orphan, stale, locked):
+        _age(d, 30)
+    lock = FileLock(root / "cifar10" / "python" / "4.0.0.lock")
+    lock.acquire()
+    try:
+        code, out, _ = run(capsys, "gc", "--older-than", "7", "--dry-run")
+        assert code == EXIT_OK
+        assert f"would remove stale work {stale}" in out and f"would remove unreferenced download {orphan}" in out
+        assert "would remove 2 item(s)" in out and f"kept {locked}: its preparation lock is held" in out
+        assert stale.exists() and orphan.exists()
+        code, out, _ = run(capsys, "gc", "--json")
+    finally:
+        lock.release()
+    data = json.loads(out)
+    assert sorted(r["path"] for r in data["removed"]) == sorted([str(stale), str(orphan)])
+    assert not stale.exists() and not orphan.exists()
+    for survivor in (fresh, locked, kept_download, in_progress, fresh_orphan, prepared.directory):
+        assert survivor is not None and survivor.exists()
+    assert dsreg.verify("cifar10")[1] == []
