@@ -12,6 +12,7 @@ from typing import Any
 from dsreg.errors import DsregError
 from dsreg.manifest import Manifest, Problem, read_manifest, verify_manifest
 from dsreg.preparation import prepare
+from dsreg.provenance import of_manifest
 from dsreg.registry import (
     NotPreparedError,
     Ref,
@@ -137,6 +138,7 @@ def info(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, Any
                 s.name: {"rows": s.rows, "bytes": s.bytes, "shards": len(s.shards)} for s in manifest.splits.values()
             },
             "sources": manifest.sources,
+            "provenance": of_manifest(manifest),
         }
     else:
         result["prepared"] = None

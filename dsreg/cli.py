@@ -17,6 +17,7 @@ from typing import Any
 
 from dsreg.cli_cache import add_cache_parser, check_command, split_command
 from dsreg.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, EXIT_VERIFY_FAILED, DsregError
+from dsreg.provenance import MEANING, of_manifest
 from dsreg.sizes import human_bytes
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "EXIT_VERIFY_FAILED", "build_parser", "main"]
@@ -75,6 +76,11 @@ def cmd_list_readers(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _provenance(kind: str | None) -> str:
+    """A provenance as `dsreg ls`/`info`/`prepare` print it: the kind and what it means."""
+    return f"{kind} ({MEANING[kind]})" if kind else "written (by write_dataset, not from a recipe's sources)"
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from dsreg.api import info
 
@@ -115,6 +121,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         digest = f"sha256 {src['sha256']}" if src.get("sha256") else f"md5 {src['md5']}" if src.get("md5") else ""
         lines.append(f"source {src['name']}: {src['filename']} ({where}) {digest}".rstrip())
     lines.append(f"prepared at: {prepared['path']}" if prepared else "prepared: no (run `dsreg prepare`)")
+    if prepared:
+        lines.append(f"provenance: {_provenance(prepared.get('provenance'))}")
     if data.get("citation"):
         lines.append("citation:\n" + "\n".join("  " + c for c in data["citation"].rstrip().splitlines()))
     _emit(args, data, "\n".join(lines))
@@ -187,8 +195,13 @@ def cmd_prepare(args: argparse.Namespace) -> int:
             s.name: {"rows": s.rows, "bytes": s.bytes, "shards": len(s.shards)} for s in manifest.splits.values()
         },
         "seconds": round(seconds, 3),
+        "provenance": of_manifest(manifest),
+        "note": report.note,
     }
+    if report.note and not args.json:
+        print(f"dsreg: note: {report.note}", file=sys.stderr)
     text = [f"{manifest.full_name} {'already prepared' if report.reused else 'prepared'} at {manifest.directory}"]
+    text.append(f"  provenance: {_provenance(of_manifest(manifest))}")
     for s in manifest.splits.values():
         text.append(f"  {s.name}: {s.rows:,} rows, {len(s.shards)} shards, {human_bytes(s.bytes)}")
     if not report.reused:
@@ -227,6 +240,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
             "splits": {s.name: s.rows for s in m.splits.values()},
             "prepared_by": f"{m.created.get('user')}@{m.created.get('host')}",
             "created": m.created.get("time"),
+            "provenance": of_manifest(m),
             "path": str(m.directory),
         }
         for m in manifests
@@ -236,6 +250,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
             f"{m.name}/{m.config}:{m.version}",
             f"{m.rows:,}",
             human_bytes(m.bytes),
+            of_manifest(m) or "written",
             f"{m.created.get('user')}@{m.created.get('host')}",
             str(m.created.get("time")),
         ]
@@ -243,7 +258,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
     ]
     where = ", ".join(map(str, search_roots(args.path or args.root)))
     text = (
-        _table(rows, ["DATASET", "ROWS", "SIZE", "PREPARED BY", "WHEN"]) if rows else f"nothing prepared under {where}"
+        _table(rows, ["DATASET", "ROWS", "SIZE", "PROVENANCE", "PREPARED BY", "WHEN"])
+        if rows
+        else f"nothing prepared under {where}"
     )
     for err in broken:
         directory = Path(str(err.path)).parent

@@ -3,6 +3,9 @@
 Generates the vendor's `cifar-10-python.tar.gz` layout (full size by default, fake pixels), prepares
 it from a local unpacked copy, verifies every shard, and reads a shuffled epoch back through
 `dsreg.load`, checking values against what was generated.
+
+The result is published as `demo-cifar10`, never under the real corpus's name, and its manifest records
+its provenance as `generated`: a later `dsreg prepare cifar10` on the same root prepares the real data.
 """
 
 from __future__ import annotations
@@ -19,10 +22,21 @@ import numpy as np
 from dsreg.errors import DsregError
 from dsreg.manifest import verify_manifest
 from dsreg.preparation import Progress, prepare
+from dsreg.recipe import Recipe, RecipeConfig
+from dsreg.registry import get_recipe
 from dsreg.roots import writable_root
 from dsreg.testing.cifar import expected_cifar, make_cifar10_python
 
 OFFICIAL_TRAIN, OFFICIAL_TEST = 50_000, 10_000
+DEMO_NAME = "demo-cifar10"
+
+
+def demo_config() -> RecipeConfig:
+    """The CIFAR-10 recipe's `python` config under the demo's own name, so generated data never takes the
+    real corpus's place."""
+    recipe = get_recipe("cifar10")
+    description = f"Generated stand-in for CIFAR-10 made by `dsreg demo` (fake pixels). {recipe.description}"
+    return Recipe(recipe.path, {**recipe.data, "name": DEMO_NAME, "description": description}).config("python")
 
 
 def _raw_copy(raw: Path, train_rows: int, test_rows: int) -> Path:
@@ -35,12 +49,12 @@ def _raw_copy(raw: Path, train_rows: int, test_rows: int) -> Path:
     return unpacked
 
 
-def _torch_epoch(version: str, base: Path, say: Callable[[str], None]) -> float | None:
+def _torch_epoch(dataset: str, base: Path, say: Callable[[str], None]) -> float | None:
     """One shuffled epoch as torch tensors, when PyTorch is installed (the `torch` extra)."""
     from dsreg.loading import load
 
     try:
-        loader = load(f"cifar10/python:{version}", "train", "torch", root=base, batch_size=256, shuffle=True)
+        loader = load(dataset, "train", "torch", root=base, batch_size=256, shuffle=True)
     except DsregError as err:
         say(f"   (skipping the PyTorch epoch: {err.problem})")
         return None
@@ -70,15 +84,17 @@ def run_demo(
     say(f"   unpacked copy at {source} ({time.perf_counter() - t0:.1f} s)")
 
     t1 = time.perf_counter()
-    say("2. dsreg prepare cifar10/python --source <that copy>")
+    say(f"2. preparing {DEMO_NAME}/python from that copy: the cifar10 recipe under the demo's own name, recorded")
+    say("   as generated, so it never stands in for the real cifar10")
     report = Progress()
     manifest = prepare(
-        "cifar10/python",
+        demo_config(),
         source=source,
         root=base,
         check_counts=rows is None,
         report=report,
         log=lambda m: say("   " + m),
+        generated=True,
     )
     prepare_s = time.perf_counter() - t1
     for split in manifest.splits.values():
@@ -88,16 +104,16 @@ def run_demo(
     problems = verify_manifest(manifest, deep=True)
     say(f"3. dsreg verify --deep: {problems or 'OK'} ({time.perf_counter() - t2:.2f} s)")
 
-    say("4. dsreg.load('cifar10', 'train', 'numpy', batch_size=256, shuffle=True): one epoch")
-    loader = load(f"cifar10/python:{manifest.version}", "train", "numpy", root=base, batch_size=256, shuffle=True)
+    say(f"4. dsreg.load({DEMO_NAME!r}, 'train', 'numpy', batch_size=256, shuffle=True): one epoch")
+    loader = load(manifest.full_name, "train", "numpy", root=base, batch_size=256, shuffle=True)
     t3 = time.perf_counter()
     seen = sum(len(batch["label"]) for batch in loader)
     epoch_s = time.perf_counter() - t3
     say(f"   {seen:,} images in {epoch_s * 1000:.0f} ms ({seen / max(epoch_s, 1e-9):,.0f} images/s)")
 
-    torch_s = _torch_epoch(manifest.version, base, say)
+    torch_s = _torch_epoch(manifest.full_name, base, say)
 
-    ds = open_dataset(f"cifar10/python:{manifest.version}", "test", root=base)
+    ds = open_dataset(manifest.full_name, "test", root=base)
     expected = expected_cifar("cifar10", "test", test_rows)
     picks = np.arange(0, len(ds), max(1, len(ds) // 50))
     got = ds.take(picks)
@@ -111,6 +127,7 @@ def run_demo(
     return {
         "dataset": manifest.full_name,
         "path": str(manifest.directory),
+        "provenance": manifest.provenance,
         "rows": {s.name: s.rows for s in manifest.splits.values()},
         "reused": report.reused,
         "prepare_seconds": round(prepare_s, 3),

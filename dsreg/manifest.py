@@ -69,6 +69,7 @@ class Manifest:
     sources: list[dict[str, Any]] = field(default_factory=list)
     supervised_keys: tuple[str, str] | None = None
     evaluation: dict[str, Any] = field(default_factory=dict)
+    provenance: str | None = None
     directory: Path | None = None
 
     @property
@@ -107,6 +108,7 @@ class Manifest:
             "created": self.created,
             "metadata": self.metadata,
             "sources": self.sources,
+            **({"provenance": self.provenance} if self.provenance else {}),
             "features": self.features.to_json(),
             "supervised_keys": list(self.supervised_keys) if self.supervised_keys else None,
             "evaluation": self.evaluation,
@@ -195,6 +197,7 @@ def manifest_from_json(data: Any, manifest_path: Path) -> Manifest:
         sources=data.get("sources", []),
         supervised_keys=(keys[0], keys[1]) if keys else None,
         evaluation=data.get("evaluation") or {},
+        provenance=data.get("provenance"),
         directory=manifest_path.parent,
     )
 

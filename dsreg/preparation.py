@@ -22,6 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from dsreg import provenance
 from dsreg.errors import DsregError
 from dsreg.features import Features
 from dsreg.lock import FileLock
@@ -66,6 +67,7 @@ class Progress:
     tasks_run: int = 0
     reused: bool = False
     sources: list[dict[str, Any]] = field(default_factory=list)
+    note: str | None = None  # e.g. an existing version is of weaker provenance than what was offered
 
 
 def run_task(spec: TaskSpec, trees: Mapping[str, SourceTree] | None = None) -> bool:
@@ -120,8 +122,10 @@ def _build_id(config: RecipeConfig, sources: Mapping[str, ResolvedSource]) -> st
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _config_for(ref: str) -> RecipeConfig:
+def _config_for(ref: str | RecipeConfig) -> RecipeConfig:
     """The resolved recipe config a reference names; a version other than the recipe's is refused."""
+    if isinstance(ref, RecipeConfig):
+        return ref
     parsed = parse_ref(ref)
     config = get_recipe(parsed.name).config(parsed.config)
     if parsed.version and parsed.version != config.version:
@@ -146,8 +150,23 @@ def _published(build: VersionBuild, config: RecipeConfig) -> Manifest | None:
     return existing
 
 
+def _records(resolved: Mapping[str, ResolvedSource], generated: bool) -> list[dict[str, Any]]:
+    """The manifest's source records: what was used, and how it was obtained (its provenance)."""
+    return [
+        {**src.to_json(), "provenance": provenance.of_source(src.spec, src.origin, generated=generated)}
+        for src in resolved.values()
+    ]
+
+
+def _weaker_note(existing: Manifest, config: RecipeConfig, source: object, generated: bool) -> str | None:
+    """What to tell when the published version was made from weaker sources than those offered now."""
+    offered = provenance.offered(config.sources, None if source is None else str(source), generated=generated)
+    again = f"dsreg prepare {config.name}/{config.config}" + (f" --source {source}" if source is not None else "")
+    return provenance.weaker_note(config.full_name, provenance.of_manifest(existing), offered, replace=again)
+
+
 def prepare(
-    ref: str,
+    ref: str | RecipeConfig,
     *,
     source: str | os.PathLike[str] | None = None,
     root: str | os.PathLike[str] | None = None,
@@ -158,10 +177,13 @@ def prepare(
     stale_after: float = 120.0,
     report: Progress | None = None,
     log: Callable[[str], None] | None = None,
+    generated: bool = False,
 ) -> Manifest:
-    """Prepare `name[/config][:version]` under the first writable root and return its manifest.
+    """Prepare `name[/config][:version]` (or a resolved recipe config) under the first writable root and return
+    its manifest. `generated` records the sources as synthetic (`dsreg demo`).
 
-    Already published with the same recipe → returned as is. A crash leaves a resumable
+    Already published with the same recipe → returned as is (with a note in `report` if what is offered now
+    has stronger provenance than what it was made from). A crash leaves a resumable
     `.incomplete-<id>` directory; the next call with the same inputs finishes it, reusing the tasks
     that finished (including those run by `prepare_tasks` array elements).
     """
@@ -184,10 +206,11 @@ def prepare(
         existing = _published(build, config)
         if existing is not None:
             report.reused = True
+            report.note = _weaker_note(existing, config, source, generated)
             say(f"{config.full_name} is already prepared at {build.final}")
             return existing
         resolved = resolve_sources(config.sources, downloads_dir(base), local=source, progress=progress)
-        report.sources = [s.to_json() for s in resolved.values()]
+        report.sources = _records(resolved, generated)
         work = build.start(_build_id(config, resolved))
         _record_inputs(work, config, report.sources)
         parts = _run_all(config, reader, resolved, work, workers, report, say)
@@ -206,6 +229,7 @@ def prepare(
             sources=report.sources,
             supervised_keys=config.supervised_keys,
             evaluation=config.evaluation,
+            provenance=provenance.weakest(s["provenance"] for s in report.sources),
         )
         published = build.publish(manifest, scratch=[TASKS_DIR, STATE_NAME])
         say(f"published {config.full_name} at {build.final}")
@@ -244,7 +268,7 @@ def prepare_tasks(
         say(f"{config.full_name} is already prepared at {build.final}")
         return report
     resolved = resolve_sources(config.sources, downloads_dir(base), local=source, progress=progress)
-    report.sources = [s.to_json() for s in resolved.values()]
+    report.sources = _records(resolved, generated=False)
     work = build.start(_build_id(config, resolved), clean=False)
     _record_inputs(work, config, report.sources)
     _run_all(config, reader, resolved, work, 1, report, say, select=lambda number: number % count == index)

@@ -187,15 +187,6 @@ def test_one_broken_recipe_breaks_only_itself(capsys, tmp_path, monkeypatch) -> 
     assert code == EXIT_OK and "prepared at" in out
 
 
-def test_demo_prepares_verifies_and_reads_back(capsys, tmp_path) -> None:
-    code, out, _ = run(capsys, "demo", "--rows", "500", "--root", str(tmp_path / "demo"), "--json")
-    assert code == EXIT_OK
-    result = json.loads(out)
-    assert result["verified"] is True and result["rows"] == {"train": 500, "test": 100}
-    code, out, _ = run(capsys, "demo", "--rows", "500", "--root", str(tmp_path / "demo"), "--json")
-    assert json.loads(out)["reused"] is True
-
-
 def test_info_on_an_unknown_name_suggests_the_close_recipe(capsys) -> None:
     code, _, err = run(capsys, "info", "cifar11")
     assert code == EXIT_ERROR and "Did you mean" in err
