@@ -26,7 +26,7 @@ import yaml
 from dsreg.errors import DsregError
 from dsreg.loading.dataset import open_dataset
 from dsreg.manifest import Manifest
-from dsreg.prepare import Progress, prepare, prepare_tasks
+from dsreg.preparation import Progress, prepare, prepare_tasks
 from dsreg.readers import Reader, get_reader
 from dsreg.recipe import RecipeConfig, load_recipe
 from dsreg.registry import get_recipe, parse_ref

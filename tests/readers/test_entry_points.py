@@ -16,7 +16,7 @@ import yaml
 import dsreg
 from dsreg.cli import main
 from dsreg.errors import DsregError
-from dsreg.prepare import prepare
+from dsreg.preparation import prepare
 from dsreg.readers import ENTRY_POINT_GROUP, get_reader, reader_infos, reload_readers
 from dsreg.readers.cifar import CifarBinary, CifarPython
 from dsreg.testing import lab_reader
