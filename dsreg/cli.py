@@ -22,6 +22,8 @@ from dsreg.sizes import human_bytes
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "EXIT_VERIFY_FAILED", "build_parser", "main"]
 
+STORAGE_FORMATS = ("arrow", "zarr", "hdf5")  # dsreg.storage.FORMATS, named here so the CLI starts without pyarrow
+
 
 class UsageError(DsregError):
     """A command used wrongly in a way argparse cannot see (exit code 2, like argparse's own errors)."""
@@ -152,7 +154,15 @@ def cmd_prepare_array(args: argparse.Namespace) -> int:
     index, count = _array_element(args.array)
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
     report = prepare_tasks(
-        args.name, index, count, source=args.source, root=args.root, report=Progress(), log=log, progress=False
+        args.name,
+        index,
+        count,
+        source=args.source,
+        root=args.root,
+        storage=args.storage,
+        report=Progress(),
+        log=log,
+        progress=False,
     )
     data = {
         "array": [index, count],
@@ -182,6 +192,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         check_counts=not args.no_check_counts,
         progress=not args.json and sys.stderr.isatty(),
         lock_timeout=args.lock_timeout,
+        storage=args.storage,
         report=report,
         log=log,
     )
@@ -346,6 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-check-counts", action="store_true", help="publish even if split sizes differ from the recipe's"
     )
     p.add_argument("--lock-timeout", type=float, default=None, help="seconds to wait for another preparer")
+    p.add_argument(
+        "--storage",
+        choices=STORAGE_FORMATS,
+        default=None,
+        help="shard format, overriding the recipe's `storage` (default: the recipe's, else arrow)",
+    )
     p.add_argument(
         "--array",
         metavar="INDEX/COUNT|slurm",

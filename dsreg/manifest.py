@@ -19,7 +19,7 @@ import jsonschema
 
 from dsreg.errors import DsregError
 from dsreg.features import Features
-from dsreg.storage import sha256_file
+from dsreg.storage import DEFAULT_FORMAT, get_format, sha256_shard, shard_bytes
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -40,6 +40,7 @@ class ShardInfo:
 class SplitInfo:
     name: str
     shards: tuple[ShardInfo, ...]
+    format: str = DEFAULT_FORMAT
 
     @property
     def rows(self) -> int:
@@ -50,7 +51,12 @@ class SplitInfo:
         return sum(s.bytes for s in self.shards)
 
     def to_json(self) -> dict[str, Any]:
-        return {"rows": self.rows, "bytes": self.bytes, "shards": [s.to_json() for s in self.shards]}
+        return {
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "format": self.format,
+            "shards": [s.to_json() for s in self.shards],
+        }
 
 
 @dataclass(frozen=True)
@@ -178,7 +184,12 @@ def manifest_from_json(data: Any, manifest_path: Path) -> Manifest:
         for shard in split["shards"]:
             _check_relative(shard["path"], manifest_path)
             shards.append(ShardInfo(shard["path"], shard["rows"], shard["bytes"], shard["sha256"]))
-        splits[split_name] = SplitInfo(split_name, tuple(shards))
+        fmt = split.get("format", DEFAULT_FORMAT)  # manifests older than the storage seam are all Arrow
+        try:
+            get_format(fmt)
+        except DsregError as err:
+            raise DsregError(f"split {split_name!r}: {err.problem}", path=manifest_path, fix="upgrade dsreg") from None
+        splits[split_name] = SplitInfo(split_name, tuple(shards), fmt)
     keys = data.get("supervised_keys")
     features = Features.from_json(data["features"])
     for key in keys or ():
@@ -232,7 +243,7 @@ def verify_manifest(manifest: Manifest, *, deep: bool = False) -> list[Problem]:
         for shard in split.shards:
             path = manifest.shard_path(shard)
             try:
-                size = path.stat().st_size
+                size = shard_bytes(path)
             except FileNotFoundError:
                 problems.append(Problem(str(path), "missing"))
                 continue
@@ -240,7 +251,7 @@ def verify_manifest(manifest: Manifest, *, deep: bool = False) -> list[Problem]:
                 problems.append(Problem(str(path), f"size {size} bytes, manifest says {shard.bytes} (truncated?)"))
                 continue
             if deep:
-                digest = sha256_file(path)
+                digest = sha256_shard(path)
                 if digest != shard.sha256:
                     problems.append(Problem(str(path), f"sha256 {digest} does not match manifest {shard.sha256}"))
     return problems

@@ -35,7 +35,7 @@ from dsreg.roots import downloads_dir, writable_root
 from dsreg.sources import ResolvedSource, resolve_sources
 from dsreg.sourcetree import SourceTree
 from dsreg.steps import apply_steps
-from dsreg.storage import ShardWriter, WrittenShard
+from dsreg.storage import DEFAULT_FORMAT, WrittenShard, get_format
 from dsreg.version import __version__
 
 TASKS_DIR = "_tasks"
@@ -56,6 +56,7 @@ class TaskSpec:
     task: str
     out_dir: str
     shard_size: int
+    storage: str = DEFAULT_FORMAT
 
 
 @dataclass
@@ -91,7 +92,7 @@ def _run_task_locked(spec: TaskSpec, out: Path, trees: Mapping[str, SourceTree])
     if partial.exists():
         shutil.rmtree(partial)
     reader = get_reader(spec.reader)(spec.reader_args, spec.features)
-    writer = ShardWriter(partial, "part", spec.features, spec.shard_size)
+    writer = get_format(spec.storage).writer(partial, "part", spec.features, spec.shard_size)
     items = apply_steps(spec.steps, iter(reader.read(trees, spec.split, spec.split_args, spec.task)))
     for item in items:
         if isinstance(item, pa.RecordBatch):
@@ -122,12 +123,13 @@ def _build_id(config: RecipeConfig, sources: Mapping[str, ResolvedSource]) -> st
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _config_for(ref: str | RecipeConfig) -> RecipeConfig:
-    """The resolved recipe config a reference names; a version other than the recipe's is refused."""
+def _config_for(ref: str | RecipeConfig, storage: str | None = None) -> RecipeConfig:
+    """The resolved recipe config a reference names (in `storage`, if given, instead of the recipe's format);
+    a version other than the recipe's is refused."""
     if isinstance(ref, RecipeConfig):
-        return ref
+        return ref.with_storage(storage)
     parsed = parse_ref(ref)
-    config = get_recipe(parsed.name).config(parsed.config)
+    config = get_recipe(parsed.name).config(parsed.config).with_storage(storage)
     if parsed.version and parsed.version != config.version:
         raise DsregError(
             f"the {config.name} recipe is at version {config.version}, not {parsed.version}",
@@ -175,6 +177,7 @@ def prepare(
     progress: bool = False,
     lock_timeout: float | None = None,
     stale_after: float = 120.0,
+    storage: str | None = None,
     report: Progress | None = None,
     log: Callable[[str], None] | None = None,
     generated: bool = False,
@@ -185,11 +188,12 @@ def prepare(
     Already published with the same recipe → returned as is (with a note in `report` if what is offered now
     has stronger provenance than what it was made from). A crash leaves a resumable
     `.incomplete-<id>` directory; the next call with the same inputs finishes it, reusing the tasks
-    that finished (including those run by `prepare_tasks` array elements).
+    that finished (including those run by `prepare_tasks` array elements). `storage` (arrow, zarr, hdf5)
+    overrides the recipe's shard format.
     """
     say = log or (lambda _msg: None)
     report = report if report is not None else Progress()
-    config = _config_for(ref)
+    config = _config_for(ref, storage)
     if workers < 1:
         raise DsregError(f"--workers must be at least 1, got {workers}")
     base = writable_root(root)
@@ -221,7 +225,7 @@ def prepare(
             config=config.config,
             version=config.version,
             features=config.features,
-            splits=build.finalize_shards(parts),
+            splits=build.finalize_shards(parts, config.storage),
             recipe_digest=config.digest,
             dsreg_version=__version__,
             created=created_stamp(),
@@ -244,6 +248,7 @@ def prepare_tasks(
     source: str | os.PathLike[str] | None = None,
     root: str | os.PathLike[str] | None = None,
     progress: bool = False,
+    storage: str | None = None,
     report: Progress | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Progress:
@@ -259,7 +264,7 @@ def prepare_tasks(
         )
     say = log or (lambda _msg: None)
     report = report if report is not None else Progress()
-    config = _config_for(ref)
+    config = _config_for(ref, storage)
     base = writable_root(root)
     reader = get_reader(config.reader)(config.reader_args, config.features)
     build = VersionBuild(base, config.name, config.config, config.version)
@@ -321,6 +326,7 @@ def _run_all(
                     task=task,
                     out_dir=str(out),
                     shard_size=config.shard_size,
+                    storage=config.storage,
                 )
             )
         report.tasks_total += len(tasks)

@@ -23,7 +23,7 @@ from typing import Any
 from dsreg.errors import DsregError
 from dsreg.lock import FileLock
 from dsreg.manifest import MANIFEST_NAME, Manifest, ShardInfo, SplitInfo, read_manifest
-from dsreg.storage import WrittenShard
+from dsreg.storage import DEFAULT_FORMAT, WrittenShard, get_format
 
 PLAN_NAME = "_finalize.json"
 
@@ -119,12 +119,15 @@ class VersionBuild:
         self.work.mkdir(parents=True, exist_ok=True)
         return self.work
 
-    def finalize_shards(self, parts: Mapping[str, Sequence[WrittenShard]]) -> dict[str, SplitInfo]:
-        """Move each split's parts to `<split>/<index>-of-<count>.arrow`, resumably.
+    def finalize_shards(
+        self, parts: Mapping[str, Sequence[WrittenShard]], storage: str = DEFAULT_FORMAT
+    ) -> dict[str, SplitInfo]:
+        """Move each split's parts to `<split>/<index>-of-<count><suffix>` (the format's suffix), resumably.
 
         The move plan is written first; a rerun after a crash completes the plan instead of redoing it.
         """
         plan_path = self.work / PLAN_NAME
+        suffix = get_format(storage).suffix
         if plan_path.exists():
             plan = json.loads(plan_path.read_text(encoding="utf-8"))
         else:
@@ -134,7 +137,7 @@ class VersionBuild:
                 plan[split] = [
                     {
                         "from": str(s.path.relative_to(self.work)),
-                        "path": f"{split}/{i:05d}-of-{count:05d}.arrow",
+                        "path": f"{split}/{i:05d}-of-{count:05d}{suffix}",
                         "rows": s.rows,
                         "bytes": s.bytes,
                         "sha256": s.sha256,
@@ -158,7 +161,7 @@ class VersionBuild:
                         fix="delete this incomplete directory and prepare again",
                     )
             infos = tuple(ShardInfo(e["path"], e["rows"], e["bytes"], e["sha256"]) for e in entries)
-            splits[split] = SplitInfo(split, infos)
+            splits[split] = SplitInfo(split, infos, storage)
         return splits
 
     def publish(self, manifest: Manifest, scratch: Sequence[str] = ()) -> Manifest:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import yaml
 from dsreg.errors import DsregError
 from dsreg.features import Features
 from dsreg.sizes import parse_size
+from dsreg.storage import DEFAULT_FORMAT, get_format
 
 _OVERRIDABLE = (
     "description",
@@ -33,6 +34,7 @@ _OVERRIDABLE = (
     "supervised_keys",
     "evaluation",
     "shard_size",
+    "storage",
 )
 DEFAULT_SHARD_SIZE = "256MiB"
 
@@ -120,10 +122,22 @@ class RecipeConfig:
     shard_size: int
     digest: str
     path: Path
+    storage: str = DEFAULT_FORMAT
 
     @property
     def full_name(self) -> str:
         return f"{self.name}/{self.config}:{self.version}"
+
+    def with_storage(self, storage: str | None) -> RecipeConfig:
+        """This config written in another storage format (`dsreg prepare --storage`); None keeps the recipe's.
+
+        The digest changes with the format, so a version published in one format is never reused as another.
+        """
+        if storage is None or storage == self.storage:
+            return self
+        get_format(storage)
+        digest = hashlib.sha256(f"{self.digest}:storage={storage}".encode()).hexdigest()
+        return replace(self, storage=storage, digest=digest)
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -248,6 +262,7 @@ def _resolve(path: Path, config: str, data: dict[str, Any]) -> RecipeConfig:
         supervised_keys=(keys[0], keys[1]) if keys else None,
         evaluation=dict(data.get("evaluation") or {}),
         shard_size=parse_size(data.get("shard_size", DEFAULT_SHARD_SIZE)),
+        storage=data.get("storage", DEFAULT_FORMAT),
         digest=hashlib.sha256(canonical.encode()).hexdigest(),
         path=path,
     )

@@ -38,6 +38,7 @@ from dsreg.publish import make_read_only, make_writable
 from dsreg.registry import find_prepared
 from dsreg.roots import STAGING_MARKER, search_roots
 from dsreg.sizes import human_bytes, parse_size
+from dsreg.storage.base import fsync_tree, remove_shard, shard_bytes, shard_files
 
 STATE_DIR = STAGING_MARKER
 INCOMPLETE = ".incomplete-"
@@ -280,20 +281,37 @@ def _make_room(v: _Version, manifest: Manifest, digest: str, budget_bytes: int |
         (v.work / RESERVATION).write_text(json.dumps({"bytes": need, "manifest_sha256": digest}), encoding="utf-8")
 
 
-def _copy_shard(src: Path, dst: Path, shard: ShardInfo, verify: bool) -> None:
-    """Copy one shard to a `.part` name, hashing while copying (one read), and rename it once it checks."""
-    part = dst.with_name(dst.name + ".part")
-    part.parent.mkdir(parents=True, exist_ok=True)
+def _copy_file(src: Path, dst: Path, verify: bool) -> tuple[int, str]:
+    """Copy one file, hashing while copying (one read) when `verify`; returns its size and hex sha256."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        while block := fin.read(CHUNK):
+            if verify:
+                digest.update(block)
+            fout.write(block)
+        fout.flush()
+        os.fsync(fout.fileno())
+        return fout.tell(), digest.hexdigest()
+
+
+def _copy_shard(src: Path, dst: Path, shard: ShardInfo, verify: bool) -> None:
+    """Copy one shard (a file, or a directory such as a zarr group) to a `.part` name, checking its size and
+    sha256 (a directory's over its canonical file listing, as `dsreg.storage` defines it), then rename it."""
+    part = dst.with_name(dst.name + ".part")
+    remove_shard(part)
+    part.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with open(src, "rb") as fin, open(part, "wb") as fout:
-            while block := fin.read(CHUNK):
-                if verify:
-                    digest.update(block)
-                fout.write(block)
-            fout.flush()
-            os.fsync(fout.fileno())
-            size = fout.tell()
+        if src.is_dir():
+            listing, size = hashlib.sha256(), 0
+            for rel, full in shard_files(src):
+                n, hexdigest = _copy_file(full, part / rel, verify)
+                size += n
+                listing.update(f"{rel}\0{hexdigest}\n".encode())
+            fsync_tree(part)
+            digest = listing.hexdigest()
+        else:
+            size, digest = _copy_file(src, part, verify)
     except OSError as err:
         raise DsregError(
             f"cannot stage shard {shard.path}: {err.strerror}",
@@ -302,12 +320,12 @@ def _copy_shard(src: Path, dst: Path, shard: ShardInfo, verify: bool) -> None:
         ) from None
     if size != shard.bytes:
         problem = f"size {size} bytes, manifest says {shard.bytes}"
-    elif verify and digest.hexdigest() != shard.sha256:
-        problem = f"sha256 {digest.hexdigest()} does not match manifest {shard.sha256}"
+    elif verify and digest != shard.sha256:
+        problem = f"sha256 {digest} does not match manifest {shard.sha256}"
     else:
         os.replace(part, dst)
         return
-    part.unlink()
+    remove_shard(part)
     raise DsregError(
         f"shard {shard.path} is corrupt on the shared filesystem ({problem}); nothing was staged",
         path=src,
@@ -322,7 +340,7 @@ def _copy(manifest: Manifest, v: _Version, text: bytes, verify: bool) -> None:
         for split in manifest.splits.values():
             for shard in split.shards:
                 dst = v.work / shard.path
-                if dst.is_file() and dst.stat().st_size == shard.bytes:
+                if dst.exists() and shard_bytes(dst) == shard.bytes:
                     continue
                 _copy_shard(manifest.shard_path(shard), dst, shard, verify)
         (v.work / RESERVATION).unlink()

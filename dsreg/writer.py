@@ -19,7 +19,7 @@ from dsreg.publish import VersionBuild, created_stamp, wait_message
 from dsreg.recipe import DEFAULT_SHARD_SIZE
 from dsreg.roots import writable_root
 from dsreg.sizes import parse_size
-from dsreg.storage import ShardWriter, WrittenShard
+from dsreg.storage import DEFAULT_FORMAT, WrittenShard, get_format
 from dsreg.version import __version__
 
 
@@ -38,11 +38,13 @@ def write_dataset(
     supervised_keys: tuple[str, str] | None = None,
     evaluation: Mapping[str, Any] | None = None,
     shard_size: str | int = DEFAULT_SHARD_SIZE,
+    storage: str = DEFAULT_FORMAT,
 ) -> Manifest:
     """Write `splits` (split name → iterable of example dicts) as `name/config:version` under `root`.
 
     Returns the published manifest. If that version is already published with the same schema and
-    metadata, it is returned untouched; if it differs, a DsregError asks for a new version.
+    metadata, it is returned untouched; if it differs, a DsregError asks for a new version. `storage` is the
+    shard format: arrow (default), zarr or hdf5.
     """
     from dsreg.registry import parse_ref
 
@@ -51,6 +53,7 @@ def write_dataset(
     for key in supervised_keys or ():
         feats[key]  # raises a DsregError naming the columns
     target = shard_size if isinstance(shard_size, int) else parse_size(shard_size)
+    fmt = get_format(storage)
     meta = {"description": description, "homepage": homepage, "license": license, "citation": citation}
     spec = {
         "name": name,
@@ -61,6 +64,8 @@ def write_dataset(
         "splits": sorted(splits),
         "shard_size": target,
     }
+    if storage != DEFAULT_FORMAT:  # digests of Arrow datasets stay those written before the format existed
+        spec["storage"] = storage
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
     base = writable_root(root)
     with VersionBuild(base, name, config, version, on_wait=wait_message(f"{name}/{config}:{version}")) as build:
@@ -76,7 +81,7 @@ def write_dataset(
         work = build.start(digest[:12], resume=False)
         parts: dict[str, list[WrittenShard]] = {}
         for split, examples in splits.items():
-            writer = ShardWriter(work / "_parts" / split, "part", feats, target)
+            writer = fmt.writer(work / "_parts" / split, "part", feats, target)
             for example in examples:
                 writer.write(example)
             parts[split] = writer.close()
@@ -85,7 +90,7 @@ def write_dataset(
             config=config,
             version=version,
             features=feats,
-            splits=build.finalize_shards(parts),
+            splits=build.finalize_shards(parts, storage),
             recipe_digest=digest,
             dsreg_version=__version__,
             created=created_stamp(),

@@ -218,3 +218,37 @@ def test_prolog_script_stages_and_prints_the_root_to_export(tmp_path: Path) -> N
     cache = tmp_path / "job" / "dsreg"
     assert out.stdout == f"export DSREG_ROOT={cache}:{shared}\n"
     assert staged_names(cache) == ["toy"]
+
+
+@pytest.mark.parametrize("storage", ["zarr", "hdf5"])
+def test_directory_and_hdf5_shards_stage_verified(tmp_path: Path, storage: str) -> None:
+    import numpy as np
+
+    import dsreg
+
+    shared, cache = tmp_path / "shared", tmp_path / "cache"
+    examples = {"train": ({"x": i} for i in range(50)), "test": ({"x": -i} for i in range(10))}
+    m = write_dataset("fmt", examples, Features({"x": Scalar()}), root=shared, storage=storage)
+    copy = staging.stage(m, cache)
+    assert verify_manifest(read_manifest(copy), deep=True) == []
+    assert dsreg.open(copy, "train").take(np.arange(50))["x"].tolist() == list(range(50))
+    assert staging.stage(m, cache) == copy  # a hit: sizes of directory shards are summed, not stat'ed
+
+
+def test_a_corrupt_file_inside_a_zarr_shard_is_never_staged(tmp_path: Path) -> None:
+    from dsreg.storage.base import shard_files
+
+    shared, cache = tmp_path / "shared", tmp_path / "cache"
+    m = write_dataset(
+        "z", {"train": ({"x": i} for i in range(50))}, Features({"x": Scalar()}), root=shared, storage="zarr"
+    )
+    shard = m.shard_path(m.splits["train"].shards[0])
+    _, chunk = next((rel, p) for rel, p in shard_files(shard) if "/c/" in rel)
+    chunk.chmod(0o644)
+    data = bytearray(chunk.read_bytes())
+    data[3] ^= 0xFF
+    chunk.write_bytes(bytes(data))
+    with pytest.raises(DsregError, match="corrupt") as err:
+        staging.stage(m, cache)
+    assert str(shard) in str(err.value)
+    assert not (cache / "z" / "default" / "1.0.0").exists() and leftovers(cache) == []

@@ -1,9 +1,11 @@
 """Random access to the rows of a split expression, read batch-first from memory-mapped shards.
 
 A `Dataset` maps its row numbers to (shard, record batch, row) with a few `searchsorted` calls and
-gathers each column with one numpy fancy index per record batch, on zero-copy views of the mapped
-Arrow buffers (never `pyarrow.Table.take` on chunked columns, which is two orders of magnitude slower).
-Shards are opened on first use, so opening ten million rows costs what reading the manifest costs.
+hands each piece to the shard's reader, picked from the split's storage format in the manifest. For Arrow
+shards that is one numpy fancy index per record batch, on zero-copy views of the mapped buffers (never
+`pyarrow.Table.take` on chunked columns, which is two orders of magnitude slower); zarr and HDF5 shards are
+one batch each, gathered by their readers (`dsreg.storage`). Shards are opened on first use, so opening
+ten million rows costs what reading the manifest costs.
 
 Mapped pages count toward the process's RSS, and one random row can map far more than itself (fault-around,
 large page-cache folios: up to 2 MiB here). When the mapped shards are larger than `max_resident_bytes`, the
@@ -29,7 +31,7 @@ from dsreg.features import EncodedImage, Feature, Features, Text
 from dsreg.features import Sequence as SequenceFeature
 from dsreg.loading.splits import parse_split
 from dsreg.manifest import MANIFEST_NAME, Manifest, ShardInfo, read_manifest
-from dsreg.storage.arrow_shards import ShardReader
+from dsreg.storage import ShardReaderBase, get_format
 
 Batch = dict[str, np.ndarray]
 _ITER_CHUNK = 1024
@@ -108,17 +110,19 @@ class Dataset:
         segments = [s for s in parse_split(split, {n: s.rows for n, s in manifest.splits.items()}) if s.rows]
         base: dict[str, int] = {}
         self._shards: list[ShardInfo] = []
+        self._formats: list[str] = []
         offsets = [0]
         for name in dict.fromkeys(s.split for s in segments):
             base[name] = offsets[-1]
             for shard in manifest.splits[name].shards:
                 self._shards.append(shard)
+                self._formats.append(manifest.splits[name].format)
                 offsets.append(offsets[-1] + shard.rows)
         self._shard_offsets = np.asarray(offsets, dtype=np.int64)
         self._seg_start = np.asarray([base[s.split] + s.start for s in segments], dtype=np.int64)
         self._seg_rows = np.asarray([s.rows for s in segments], dtype=np.int64)
         self._seg_offsets = np.concatenate([[0], np.cumsum(self._seg_rows)]).astype(np.int64)
-        self._readers: dict[int, ShardReader] = {}
+        self._readers: dict[int, ShardReaderBase] = {}
         self._length_cache: dict[str, np.ndarray] = {}
         self._mapped_bytes = sum(s.bytes for s in self._shards)
         self._resident_base = _shared_resident()
@@ -176,8 +180,7 @@ class Dataset:
         if column not in self._length_cache:
             feature = self.manifest.features[column]
             parts = [
-                _lengths(feature, self._reader(s).arrow_column(column, b).slice(lo, hi - lo))
-                for s, b, lo, hi in self._ordered_pieces()
+                _lengths(feature, self._reader(s).arrow(column, b, lo, hi)) for s, b, lo, hi in self._ordered_pieces()
             ]
             self._length_cache[column] = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
         return self._length_cache[column]
@@ -193,9 +196,11 @@ class Dataset:
         return np.concatenate(parts)
 
     def arrow_tables(self) -> list[pa.Table]:
-        """The selected columns as zero-copy slices of the memory-mapped record batches, in dataset order."""
+        """The selected columns as Arrow tables, in dataset order: zero-copy slices of the memory-mapped record
+        batches for Arrow shards, rebuilt from the stored arrays for zarr and HDF5 shards."""
+        schema = self.features.arrow_schema()
         return [
-            pa.Table.from_batches([self._reader(s).batches[b].select(self.column_names).slice(lo, hi - lo)])
+            pa.Table.from_arrays([self._reader(s).arrow(n, b, lo, hi) for n in self.column_names], schema=schema)
             for s, b, lo, hi in self._ordered_pieces()
         ]
 
@@ -236,7 +241,7 @@ class Dataset:
             local = stored if positions is None else stored[positions]
             local = local - self._shard_offsets[shard]
             reader = self._reader(shard)
-            if len(reader.batches) == 1:
+            if len(reader.batch_offsets) == 2:
                 pieces.append((positions, shard, 0, local))
                 continue
             for sub, batch in _groups(np.searchsorted(reader.batch_offsets, local, side="right") - 1):
@@ -246,11 +251,7 @@ class Dataset:
         return pieces
 
     def _gather(self, shard: int, batch: int, name: str, rows: np.ndarray) -> np.ndarray:
-        reader = self._reader(shard)
-        feature = self.features[name]
-        if feature.fixed_shape:
-            return np.take(reader.column(name, batch), rows, axis=0)
-        return feature.to_numpy(reader.arrow_column(name, batch).take(pa.array(rows)))
+        return self._reader(shard).take(name, batch, rows)
 
     def _ordered_pieces(self) -> Iterator[tuple[int, int, int, int]]:
         """``(shard, record batch, first row, end row)`` covering the dataset's rows in order."""
@@ -277,11 +278,11 @@ class Dataset:
             for reader in self._readers.values():
                 reader.release_pages()
 
-    def _reader(self, shard: int) -> ShardReader:
+    def _reader(self, shard: int) -> ShardReaderBase:
         reader = self._readers.get(shard)
         if reader is None:
             info = self._shards[shard]
-            reader = ShardReader(self.manifest.shard_path(info), self.manifest.features)
+            reader = get_format(self._formats[shard]).reader(self.manifest.shard_path(info), self.manifest.features)
             if reader.num_rows != info.rows:
                 raise DsregError(
                     f"shard has {reader.num_rows} rows, the manifest says {info.rows}",

@@ -7,114 +7,29 @@ the Arrow schema metadata, so a shard is self-describing for other Arrow tools.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import mmap
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from dsreg.errors import DsregError
 from dsreg.features import Features
+from dsreg.storage.base import BatchingWriter, ShardReaderBase
 
-ROWS_PER_ENCODE = 1024
 MAX_BATCH_BYTES = 256 << 20
 
 
-def sha256_file(path: str | os.PathLike[str], chunk: int = 8 << 20) -> str:
-    """Hex sha256 of a file, read in chunks so huge shards and archives stay out of memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+class ShardWriter(BatchingWriter):
+    """Arrow IPC shards `<prefix>-NNNNN.arrow`, each a few record batches of at most MAX_BATCH_BYTES."""
 
+    suffix = ".arrow"
 
-@dataclass(frozen=True)
-class WrittenShard:
-    """A finished shard file: where it is and what the manifest records about it."""
-
-    path: Path
-    rows: int
-    bytes: int
-    sha256: str
-
-
-class ShardWriter:
-    """Write example dicts into shards of about `target_bytes` each, named `<prefix>-NNNNN.arrow`.
-
-    Output is a pure function of the examples, the features and `target_bytes`: batches are encoded
-    in fixed-size row groups and a shard is cut at the first group that reaches the target, so the
-    same input always gives byte-identical files. Each shard is written to a temporary name, synced
-    and renamed, so a crash never leaves a half shard under a final name.
-    """
-
-    def __init__(self, directory: str | os.PathLike[str], prefix: str, features: Features, target_bytes: int):
-        if target_bytes <= 0:
-            raise DsregError(f"shard target size must be positive, got {target_bytes}")
-        self.directory = Path(directory)
-        self.prefix = prefix
-        self.features = features
-        self.target_bytes = target_bytes
-        self.schema = features.arrow_schema().with_metadata(
-            {"dsreg.features": json.dumps(features.to_json(), sort_keys=True)}
-        )
-        self._rows: list[Mapping[str, Any]] = []
-        self._batches: list[pa.RecordBatch] = []
-        self._pending_bytes = 0
-        self.shards: list[WrittenShard] = []
-        self.directory.mkdir(parents=True, exist_ok=True)
-
-    def write(self, example: Mapping[str, Any]) -> None:
-        self._rows.append(example)
-        if len(self._rows) >= ROWS_PER_ENCODE:
-            self._encode_rows()
-
-    def write_batch(self, batch: pa.RecordBatch) -> None:
-        """Append an already-encoded record batch (the fast path for readers that parse whole arrays)."""
-        self._encode_rows()
-        if batch.schema.remove_metadata() != self.schema.remove_metadata():
-            raise DsregError(
-                f"record batch schema {batch.schema} does not match the features schema {self.schema}",
-                fix="encode batches with Features.encode_batch",
-            )
-        for start in range(0, batch.num_rows, ROWS_PER_ENCODE):
-            self._add_batch(batch.slice(start, ROWS_PER_ENCODE))
-
-    def close(self) -> list[WrittenShard]:
-        """Flush what is buffered and return every shard written, in order."""
-        self._encode_rows()
-        if self._batches:
-            self._flush()
-        return self.shards
-
-    def _encode_rows(self) -> None:
-        if self._rows:
-            rows, self._rows = self._rows, []
-            self._add_batch(self.features.encode_batch(rows))
-
-    def _add_batch(self, batch: pa.RecordBatch) -> None:
-        self._batches.append(batch)
-        self._pending_bytes += batch.nbytes
-        if self._pending_bytes >= self.target_bytes:
-            self._flush()
-
-    def _flush(self) -> None:
-        table = pa.Table.from_batches(self._batches, schema=self.schema).combine_chunks()
-        self._batches, self._pending_bytes = [], 0
-        path = self.directory / f"{self.prefix}-{len(self.shards):05d}.arrow"
-        tmp = path.with_name(path.name + ".tmp")
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, self.schema) as writer:
+    def _write(self, table: pa.Table, path: Path) -> None:
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, self.schema) as writer:
             writer.write_table(table, max_chunksize=_rows_per_record_batch(table))
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        self.shards.append(WrittenShard(path, table.num_rows, path.stat().st_size, sha256_file(path)))
 
 
 def _rows_per_record_batch(table: pa.Table) -> int:
@@ -125,7 +40,7 @@ def _rows_per_record_batch(table: pa.Table) -> int:
     return max(1, int(MAX_BATCH_BYTES // per_row))
 
 
-class ShardReader:
+class ShardReader(ShardReaderBase):
     """A memory-mapped shard: record batches, their row offsets and numpy views of their columns."""
 
     def __init__(self, path: str | os.PathLike[str], features: Features | None = None):
@@ -158,18 +73,24 @@ class ShardReader:
         np.cumsum(sizes, out=self.batch_offsets[1:])
         self._numpy: dict[tuple[str, int], np.ndarray] = {}
 
-    @property
-    def num_rows(self) -> int:
-        return int(self.batch_offsets[-1])
-
-    def column(self, name: str, batch_index: int) -> np.ndarray:
+    def column(self, name: str, batch: int) -> np.ndarray:
         """The numpy form of one column of one record batch (cached; a view for fixed-shape features)."""
-        key = (name, batch_index)
+        key = (name, batch)
         arr = self._numpy.get(key)
         if arr is None:
-            arr = self.features[name].to_numpy(self.batches[batch_index].column(name))
+            arr = self.features[name].to_numpy(self.batches[batch].column(name))
             self._numpy[key] = arr
         return arr
+
+    def take(self, name: str, batch: int, rows: np.ndarray) -> np.ndarray:
+        """A vectorised gather on the mapped buffers for fixed-shape columns; Arrow's take for ragged ones."""
+        feature = self.features[name]
+        if feature.fixed_shape:
+            return np.take(self.column(name, batch), rows, axis=0)
+        return feature.to_numpy(self.batches[batch].column(name).take(pa.array(rows)))
+
+    def arrow(self, name: str, batch: int, start: int, stop: int) -> pa.Array:
+        return self.batches[batch].column(name).slice(start, stop - start)
 
     def release_pages(self) -> None:
         """Drop this process's mapped pages of the shard (they stay in the page cache; views stay valid).

@@ -1,0 +1,212 @@
+"""What every storage format shares: the written-shard record, hashing of file and directory shards, the
+size-cut batching writer, and the random-access reader interface the loader gathers through.
+
+A shard is one file (Arrow IPC, HDF5) or one directory (a zarr group). A directory's sha256 is the sha256 of
+its canonical listing: for every file under it, sorted by relative POSIX path, the line
+``<relative path>\\0<hex sha256 of the file>\\n``; its byte size is the sum of its files' sizes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from dsreg.errors import DsregError
+from dsreg.features import Features
+
+ROWS_PER_ENCODE = 1024
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 8 << 20) -> str:
+    """Hex sha256 of a file, read in chunks so huge shards and archives stay out of memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shard_files(path: str | os.PathLike[str]) -> list[tuple[str, Path]]:
+    """The files of a directory shard as ``(relative POSIX path, path)``, in canonical (sorted) order."""
+    top = Path(path)
+    found = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames.sort()
+        for name in filenames:
+            full = Path(dirpath, name)
+            found.append((full.relative_to(top).as_posix(), full))
+    return sorted(found)
+
+
+def sha256_shard(path: str | os.PathLike[str]) -> str:
+    """The sha256 a manifest records for a shard: of the file, or of a directory's canonical listing."""
+    if not os.path.isdir(path):
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    for rel, full in shard_files(path):
+        digest.update(f"{rel}\0{sha256_file(full)}\n".encode())
+    return digest.hexdigest()
+
+
+def shard_bytes(path: str | os.PathLike[str]) -> int:
+    """The byte size of a shard: the file's, or the sum of a directory's files."""
+    if not os.path.isdir(path):
+        return os.stat(path).st_size
+    return sum(full.stat().st_size for _, full in shard_files(path))
+
+
+def fsync_tree(path: Path) -> None:
+    """Flush a shard (file, or every file and directory of a directory shard) to stable storage."""
+    targets = [full for _, full in shard_files(path)] if path.is_dir() else [path]
+    for full in targets:
+        with open(full, "rb") as f:
+            os.fsync(f.fileno())
+    if path.is_dir():
+        for dirpath, _, _ in os.walk(path):
+            fd = os.open(dirpath, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def remove_shard(path: Path) -> None:
+    """Remove a file or directory shard left by an interrupted write (no error if absent)."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def features_json(features: Features) -> str:
+    """The features as canonical JSON, as every format stores them in its shard metadata."""
+    return json.dumps(features.to_json(), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class WrittenShard:
+    """A finished shard (file or directory): where it is and what the manifest records about it."""
+
+    path: Path
+    rows: int
+    bytes: int
+    sha256: str
+
+
+class BatchingWriter(ABC):
+    """Write example dicts into shards of about `target_bytes` each, named `<prefix>-NNNNN<suffix>`.
+
+    Output is a pure function of the examples, the features and `target_bytes`: batches are encoded in
+    fixed-size row groups and a shard is cut at the first group that reaches the target, so the same input
+    always gives byte-identical shards. Each shard is written under a temporary name, synced and renamed, so
+    a crash never leaves a half shard under a final name. A format implements `suffix` and `_write`.
+    """
+
+    suffix: str = ""
+
+    def __init__(self, directory: str | os.PathLike[str], prefix: str, features: Features, target_bytes: int):
+        if target_bytes <= 0:
+            raise DsregError(f"shard target size must be positive, got {target_bytes}")
+        self.directory = Path(directory)
+        self.prefix = prefix
+        self.features = features
+        self.target_bytes = target_bytes
+        self.schema = features.arrow_schema().with_metadata({"dsreg.features": features_json(features)})
+        self._rows: list[Mapping[str, Any]] = []
+        self._batches: list[pa.RecordBatch] = []
+        self._pending_bytes = 0
+        self.shards: list[WrittenShard] = []
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def write(self, example: Mapping[str, Any]) -> None:
+        self._rows.append(example)
+        if len(self._rows) >= ROWS_PER_ENCODE:
+            self._encode_rows()
+
+    def write_batch(self, batch: pa.RecordBatch) -> None:
+        """Append an already-encoded record batch (the fast path for readers that parse whole arrays)."""
+        self._encode_rows()
+        if batch.schema.remove_metadata() != self.schema.remove_metadata():
+            raise DsregError(
+                f"record batch schema {batch.schema} does not match the features schema {self.schema}",
+                fix="encode batches with Features.encode_batch",
+            )
+        for start in range(0, batch.num_rows, ROWS_PER_ENCODE):
+            self._add_batch(batch.slice(start, ROWS_PER_ENCODE))
+
+    def close(self) -> list[WrittenShard]:
+        """Flush what is buffered and return every shard written, in order."""
+        self._encode_rows()
+        if self._batches:
+            self._flush()
+        return self.shards
+
+    def _encode_rows(self) -> None:
+        if self._rows:
+            rows, self._rows = self._rows, []
+            self._add_batch(self.features.encode_batch(rows))
+
+    def _add_batch(self, batch: pa.RecordBatch) -> None:
+        self._batches.append(batch)
+        self._pending_bytes += batch.nbytes
+        if self._pending_bytes >= self.target_bytes:
+            self._flush()
+
+    def _flush(self) -> None:
+        table = pa.Table.from_batches(self._batches, schema=self.schema).combine_chunks()
+        self._batches, self._pending_bytes = [], 0
+        path = self.directory / f"{self.prefix}-{len(self.shards):05d}{self.suffix}"
+        tmp = path.with_name(path.name + ".tmp")
+        remove_shard(tmp)
+        self._write(table, tmp)
+        fsync_tree(tmp)
+        remove_shard(path)
+        os.replace(tmp, path)
+        self.shards.append(WrittenShard(path, table.num_rows, shard_bytes(path), sha256_shard(path)))
+
+    @abstractmethod
+    def _write(self, table: pa.Table, path: Path) -> None:
+        """Write `table` (one chunk per column) as one shard at `path`, byte-for-byte deterministically."""
+
+
+class ShardReaderBase(ABC):
+    """Random access to one shard: its rows in one or more batches (Arrow record batches; one for chunked formats).
+
+    `batch_offsets[b]` is the first row of batch `b`; `take` gathers rows of one batch in each column's numpy
+    form (`Feature.to_numpy`), `column` is a whole batch of a fixed-shape column, `arrow` a contiguous slice
+    of a column as an Arrow array of the feature's Arrow type.
+    """
+
+    path: Path
+    features: Features
+    batch_offsets: np.ndarray
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.batch_offsets[-1])
+
+    @abstractmethod
+    def take(self, name: str, batch: int, rows: np.ndarray) -> np.ndarray:
+        """Rows `rows` (numbers within `batch`) of column `name`, in the feature's numpy form."""
+
+    @abstractmethod
+    def column(self, name: str, batch: int) -> np.ndarray:
+        """The numpy form of one whole batch of a column (a view where the format allows)."""
+
+    @abstractmethod
+    def arrow(self, name: str, batch: int, start: int, stop: int) -> pa.Array:
+        """Rows ``start:stop`` of `batch` of column `name` as an Arrow array of the feature's Arrow type."""
+
+    @abstractmethod
+    def release_pages(self) -> None:
+        """Drop this process's resident pages or cached blocks of the shard (views taken earlier stay valid)."""

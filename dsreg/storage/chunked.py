@@ -1,0 +1,165 @@
+"""The shared reader of the chunked formats (zarr, HDF5): columns stored as leaves (see `columns`), one
+batch per shard, gathers rebuilt into each feature's Arrow type and numpy form.
+
+Fixed-shape features (scalars, class labels, tensors, images) take a fast path: one indexed read of their
+leaf, already in the numpy batch form. Everything else is rebuilt as Arrow and converted by the feature, so
+any feature reads back exactly as from an Arrow shard.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from dsreg.errors import DsregError
+from dsreg.features import Features
+from dsreg.storage.base import ShardReaderBase
+from dsreg.storage.columns import Leaf, is_fixed, node_name, take, take_ranges
+
+BLOCK_CACHE_BYTES = 256 << 20
+
+
+class ArrayLeaf:
+    """A leaf held as a numpy array (a view of a mapped file, or read into memory)."""
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.array.shape)
+
+    def take(self, idx: np.ndarray) -> np.ndarray:
+        return np.take(self.array, idx, axis=0)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        return self.array[start:stop]
+
+
+class BlockCache:
+    """Least-recently-used blocks of one shard's leaves, bounded in bytes."""
+
+    def __init__(self, budget: int = BLOCK_CACHE_BYTES):
+        self.budget = budget
+        self.bytes = 0
+        self._blocks: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+
+    def get(self, key: tuple[str, int], load: Callable[[], np.ndarray]) -> np.ndarray:
+        block = self._blocks.get(key)
+        if block is not None:
+            self._blocks.move_to_end(key)
+            return block
+        block = load()
+        self._blocks[key] = block
+        self.bytes += block.nbytes
+        while self.bytes > self.budget and len(self._blocks) > 1:
+            _, old = self._blocks.popitem(last=False)
+            self.bytes -= old.nbytes
+        return block
+
+    def clear(self) -> None:
+        self._blocks.clear()
+        self.bytes = 0
+
+
+class BlockLeaf:
+    """A leaf read block by block (`block` rows at a time, e.g. one zarr chunk) through a shared cache."""
+
+    def __init__(
+        self,
+        key: str,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        block: int,
+        read_block: Callable[[int, int], np.ndarray],
+        cache: BlockCache,
+    ):
+        self.key, self._shape, self.dtype, self.block = key, shape, dtype, max(int(block), 1)
+        self._read_block, self._cache = read_block, cache
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    def _get(self, b: int) -> np.ndarray:
+        lo = b * self.block
+        hi = min(lo + self.block, self._shape[0])
+        return self._cache.get((self.key, b), lambda: self._read_block(lo, hi))
+
+    def take(self, idx: np.ndarray) -> np.ndarray:
+        out = np.empty((len(idx), *self._shape[1:]), dtype=self.dtype)
+        if len(idx) == 0:
+            return out
+        blocks = idx // self.block
+        order = np.argsort(blocks, kind="stable")
+        cuts = np.flatnonzero(np.diff(blocks[order])) + 1
+        for part in np.split(order, cuts):
+            b = int(blocks[part[0]])
+            out[part] = self._get(b)[idx[part] - b * self.block]
+        return out
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        if stop <= start:
+            return np.empty((0, *self._shape[1:]), dtype=self.dtype)
+        first, last = start // self.block, (stop - 1) // self.block
+        parts = [self._get(b) for b in range(first, last + 1)]
+        joined = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        base = first * self.block
+        return joined[start - base : stop - base]
+
+
+class LeafShardReader(ShardReaderBase):
+    """A shard of a chunked format: one batch of `rows` rows whose columns are leaves opened on demand."""
+
+    def __init__(self, path: Path, features: Features, rows: int):
+        self.path = path
+        self.features = features
+        self.batch_offsets = np.asarray([0, rows], dtype=np.int64)
+        self._leaves: dict[str, Leaf] = {}
+        self._types = {name: features[name].arrow_type() for name in features.names()}
+
+    @abstractmethod
+    def _open_leaf(self, key: str) -> Leaf:
+        """The stored array `key` (a path such as ``image`` or ``text/offsets``)."""
+
+    def _leaf(self, key: str) -> Leaf:
+        leaf = self._leaves.get(key)
+        if leaf is None:
+            leaf = self._open_leaf(key)
+            self._leaves[key] = leaf
+        return leaf
+
+    def _fast(self, name: str) -> bool:
+        feature = self.features[name]
+        return feature.fixed_shape and is_fixed(self._types[name])
+
+    def _batch(self, batch: int) -> None:
+        if batch != 0:
+            raise DsregError(f"a {type(self).__name__} shard has one batch, not {batch + 1}", path=self.path)
+
+    def take(self, name: str, batch: int, rows: np.ndarray) -> np.ndarray:
+        self._batch(batch)
+        rows = np.asarray(rows, dtype=np.int64)
+        feature = self.features[name]
+        if self._fast(name):
+            shape = tuple(int(d or 0) for d in feature.example_shape())
+            return self._leaf(node_name(name)).take(rows).reshape((len(rows), *shape))
+        return feature.to_numpy(take(self._types[name], self._leaf, node_name(name), rows))
+
+    def column(self, name: str, batch: int) -> np.ndarray:
+        self._batch(batch)
+        feature = self.features[name]
+        if self._fast(name):
+            shape = tuple(int(d or 0) for d in feature.example_shape())
+            return self._leaf(node_name(name)).read(0, self.num_rows).reshape((self.num_rows, *shape))
+        return feature.to_numpy(self.arrow(name, batch, 0, self.num_rows))
+
+    def arrow(self, name: str, batch: int, start: int, stop: int) -> pa.Array:
+        self._batch(batch)
+        one = np.asarray([start]), np.asarray([stop])
+        return take_ranges(self._types[name], self._leaf, node_name(name), *one)

@@ -1,0 +1,108 @@
+"""zarr v3 shards: one zarr group (a directory) per shard, one sharded, uncompressed array per stored array.
+
+Columns are laid out as in `dsreg.storage.columns` (a fixed-shape feature is one array of shape
+``(rows, *shape)``; variable-length columns are flat values plus int64 offsets). Each array is written as a
+single zarr shard file of inner chunks of about `CHUNK_BYTES`, so a random row costs one ranged read of one
+inner chunk, locally or from an object store. The group attribute `dsreg` holds the features and row count.
+
+Bytes are deterministic (zarr metadata carries no times; arrays are written whole, in a fixed order). The
+shard's sha256 is that of its canonical file listing (see `dsreg.storage.base`). Reading works from a local
+path or any fsspec URL (``s3://…``); inner chunks are cached per shard, least recently used first.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from dsreg.errors import DsregError
+from dsreg.features import Features
+from dsreg.storage.base import BatchingWriter
+from dsreg.storage.chunked import BlockCache, BlockLeaf, LeafShardReader
+from dsreg.storage.columns import Leaf
+from dsreg.storage.hdf5_shards import chunk_rows, table_leaves
+
+CHUNK_BYTES = 256 << 10
+
+
+def _zarr() -> Any:
+    try:
+        import zarr
+    except ImportError:
+        raise DsregError("the zarr storage format needs zarr>=3", fix="pip install 'dsreg[storage]'") from None
+    return zarr
+
+
+def open_store(location: str | os.PathLike[str], *, write: bool = False) -> Any:
+    """A zarr store for a local directory or an fsspec URL."""
+    zarr = _zarr()
+    text = os.fspath(location)
+    if "://" in text and not text.startswith("file://"):
+        return zarr.storage.FsspecStore.from_url(text, read_only=not write)
+    return zarr.storage.LocalStore(text.removeprefix("file://"), read_only=not write)
+
+
+class ZarrShardWriter(BatchingWriter):
+    """zarr v3 shards `<prefix>-NNNNN.zarr/` (directories)."""
+
+    suffix = ".zarr"
+
+    def _write(self, table: pa.Table, path: Path) -> None:
+        zarr = _zarr()
+        leaves = table_leaves(table, self.features)
+        meta = {"features": self.features.to_json(), "rows": table.num_rows}
+        group = zarr.create_group(open_store(path, write=True), zarr_format=3, attributes={"dsreg": meta})
+        for key, values in leaves.items():
+            rows = chunk_rows(values.shape, values.dtype.itemsize, CHUNK_BYTES)
+            chunks = (rows, *values.shape[1:])
+            outer = (max(rows, -(-values.shape[0] // rows) * rows), *values.shape[1:])
+            array = group.create_array(
+                key,
+                shape=values.shape,
+                dtype=values.dtype,
+                chunks=chunks,
+                shards=outer,
+                compressors=None,
+                filters=None,
+                fill_value=np.zeros((), dtype=values.dtype)[()],
+            )
+            if values.size:
+                array[...] = values
+
+
+class ZarrShardReader(LeafShardReader):
+    """A zarr shard at a local path or an fsspec URL; leaves read chunk by chunk through a bounded cache."""
+
+    def __init__(self, location: str | os.PathLike[str], features: Features | None = None):
+        zarr = _zarr()
+        self.location = os.fspath(location)
+        try:
+            self._group = zarr.open_group(store=open_store(self.location), mode="r", zarr_format=3)
+            meta = self._group.attrs["dsreg"]
+            rows = int(meta["rows"])
+            stored = features or Features.from_json(meta["features"])
+        except (FileNotFoundError, KeyError, ValueError, TypeError, OSError) as err:
+            raise DsregError(
+                f"not a readable dsreg zarr shard ({type(err).__name__}: {err})",
+                path=self.location,
+                fix="run `dsreg verify --deep` and re-prepare the dataset",
+            ) from None
+        self._cache = BlockCache()
+        super().__init__(Path(self.location), stored, rows)
+
+    def _open_leaf(self, key: str) -> Leaf:
+        try:
+            array = self._group[key]
+        except KeyError:
+            raise DsregError(f"shard has no array {key!r}", path=self.location, fix="re-prepare the dataset") from None
+        shape = tuple(int(d) for d in array.shape)
+        return BlockLeaf(
+            key, shape, np.dtype(array.dtype), array.chunks[0], lambda lo, hi: np.asarray(array[lo:hi]), self._cache
+        )
+
+    def release_pages(self) -> None:
+        self._cache.clear()
