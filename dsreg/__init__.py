@@ -33,6 +33,7 @@ _EXPORTS = {
     "Image": "dsreg.features",
     "Scalar": "dsreg.features",
     "Sequence": "dsreg.features",
+    "Struct": "dsreg.features",
     "Tensor": "dsreg.features",
     "Text": "dsreg.features",
 }
@@ -49,6 +50,7 @@ __all__ = [
     "Loader",
     "Scalar",
     "Sequence",
+    "Struct",
     "Tensor",
     "Text",
     "__version__",
@@ -72,6 +74,7 @@ if TYPE_CHECKING:
         Image,
         Scalar,
         Sequence,
+        Struct,
         Tensor,
         Text,
     )

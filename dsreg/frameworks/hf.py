@@ -13,7 +13,10 @@ Features map onto `datasets.Features` whose Arrow storage is the shards' storage
 class labels → `ClassLabel` (names kept), scalars → `Value`, fixed-shape tensors and images → nested
 fixed-length `List`s (``List(List(List(Value("uint8"), 3), 32), 32)`` for a 32×32×3 image: the same flat
 buffer, seen with its shape), text → `Value("large_string")`, encoded images → `Value("large_binary")`,
-sequences and audio → `LargeList(Value(dtype))`. (`Array3D` would need offset buffers larger than the pixels.)
+sequences and audio → `LargeList` of their element's feature (``LargeList(ClassLabel(names=…))`` for a sequence of
+labels, ``LargeList(LargeList(Value("int32")))`` for a sequence of sequences), structs → dicts of their fields'
+features (a sequence of structs is ``LargeList({…})``: rows read back as lists of dicts). Kinds are looked up in
+`HF_FEATURES`. (`Array3D` would need offset buffers larger than the pixels.)
 
 HF's numpy/torch formatting walks nested lists row by row (~2 s per 256 CIFAR images); with
 ``flat_tensors=True`` tensors are one flat ``List(Value, length=size)`` each, which it formats at full speed
@@ -35,44 +38,104 @@ import numpy as np
 import pyarrow as pa
 
 from dsreg.errors import DsregError
-from dsreg.features import ClassLabel, EncodedImage, Feature, Features, Scalar, Tensor, Text
+from dsreg.features import ClassLabel, Feature, Features, Struct, Tensor
 from dsreg.features import Sequence as SequenceFeature
 from dsreg.loading.loader import Loader
 from dsreg.loading.sampler import RangeSampler
 
 
+def _class_label(feature: Feature, flat_tensors: bool) -> Any:
+    assert isinstance(feature, ClassLabel)
+    return datasets.ClassLabel(names=list(feature.names))
+
+
+def _value(feature: Feature, flat_tensors: bool) -> Any:
+    return datasets.Value(str(feature.numpy_dtype()))
+
+
+def _tensor(feature: Feature, flat_tensors: bool) -> Any:
+    assert isinstance(feature, Tensor)
+    nested: Any = datasets.Value(feature.dtype)
+    for dim in (feature.size,) if flat_tensors else reversed(feature.shape):
+        nested = datasets.List(nested, length=dim)
+    return nested
+
+
+def _sequence(feature: Feature, flat_tensors: bool) -> Any:
+    assert isinstance(feature, SequenceFeature)
+    return datasets.LargeList(hf_feature(feature.feature, flat_tensors))
+
+
+def _struct(feature: Feature, flat_tensors: bool) -> Any:
+    assert isinstance(feature, Struct)
+    return {name: hf_feature(f, flat_tensors) for name, f in feature.fields.items()}
+
+
+# dsreg feature kind → the `datasets` feature with the same Arrow storage (sequences and structs recurse)
+HF_FEATURES: dict[str, Callable[[Feature, bool], Any]] = {
+    "class_label": _class_label,
+    "scalar": _value,
+    "tensor": _tensor,
+    "image": _tensor,
+    "text": lambda feature, flat: datasets.Value("large_string"),
+    "encoded_image": lambda feature, flat: datasets.Value("large_binary"),
+    "sequence": _sequence,
+    "audio": _sequence,
+    "struct": _struct,
+}
+
+
 def hf_feature(feature: Feature, flat_tensors: bool = False) -> Any:
     """The `datasets` feature whose Arrow storage type is the dsreg feature's (up to the tensor's nesting)."""
-    if isinstance(feature, ClassLabel):
-        return datasets.ClassLabel(names=list(feature.names))
-    if isinstance(feature, Scalar):
-        return datasets.Value(feature.dtype)
-    if isinstance(feature, Tensor):
-        nested: Any = datasets.Value(feature.dtype)
-        for dim in (feature.size,) if flat_tensors else reversed(feature.shape):
-            nested = datasets.List(nested, length=dim)
-        return nested
-    if isinstance(feature, Text):
-        return datasets.Value("large_string")
-    if isinstance(feature, EncodedImage):
-        return datasets.Value("large_binary")
-    if isinstance(feature, SequenceFeature):
-        return datasets.LargeList(datasets.Value(feature.dtype))
-    raise DsregError(f"no Hugging Face feature for a {feature.kind} column", fix="select other columns")
+    convert = HF_FEATURES.get(feature.kind)
+    if convert is None:
+        raise DsregError(f"no Hugging Face feature for a {feature.kind} column", fix="select other columns")
+    return convert(feature, flat_tensors)
 
 
 def hf_features(features: Features, flat_tensors: bool = False) -> datasets.Features:
     return datasets.Features({name: hf_feature(feature, flat_tensors) for name, feature in features.items()})
 
 
-def _view(feature: Feature, column: pa.Array, flat_tensors: bool) -> pa.Array:
-    """A tensor column's flat fixed-size list re-seen as nested fixed-size lists of its shape (zero-copy)."""
-    if not isinstance(feature, Tensor) or len(feature.shape) == 1 or flat_tensors:
+def _view_tensor(feature: Feature, column: pa.Array, flat_tensors: bool) -> pa.Array:
+    assert isinstance(feature, Tensor)
+    if len(feature.shape) == 1 or flat_tensors:
         return column
     nested = column.flatten()  # a slice of the values buffer, honouring the batch's offset
     for dim in reversed(feature.shape):
         nested = pa.FixedSizeListArray.from_arrays(nested, dim)
     return nested
+
+
+def _view_sequence(feature: Feature, column: pa.Array, flat_tensors: bool) -> pa.Array:
+    assert isinstance(feature, SequenceFeature)
+    values = _view(feature.feature, column.values, flat_tensors)
+    return column if values is column.values else pa.LargeListArray.from_arrays(column.offsets, values)
+
+
+def _view_struct(feature: Feature, column: pa.Array, flat_tensors: bool) -> pa.Array:
+    assert isinstance(feature, Struct)
+    fields = [column.field(i) for i in range(len(feature.fields))]
+    views = [_view(f, child, flat_tensors) for f, child in zip(feature.fields.values(), fields, strict=True)]
+    if all(v is c for v, c in zip(views, fields, strict=True)):
+        return column
+    return pa.StructArray.from_arrays(views, names=list(feature.fields))
+
+
+# feature kind → how its Arrow column is re-seen with the storage of its `datasets` feature (others: as is)
+VIEWS: dict[str, Callable[[Feature, pa.Array, bool], pa.Array]] = {
+    "tensor": _view_tensor,
+    "image": _view_tensor,
+    "sequence": _view_sequence,
+    "audio": _view_sequence,
+    "struct": _view_struct,
+}
+
+
+def _view(feature: Feature, column: pa.Array, flat_tensors: bool) -> pa.Array:
+    """Tensors' flat fixed-size lists re-seen as nested fixed-size lists of their shape (zero-copy), at any depth."""
+    view = VIEWS.get(feature.kind)
+    return column if view is None else view(feature, column, flat_tensors)
 
 
 def _table(loader: Loader, schema: pa.Schema, flat_tensors: bool) -> pa.Table:

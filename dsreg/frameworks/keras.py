@@ -2,7 +2,9 @@
 
 ``x`` and ``y`` are the manifest's supervised keys unless named explicitly (a name gives an array, a list of
 names a dict of arrays). Batches are numpy arrays, which every backend accepts; sequence columns are
-right-padded with zeros to the batch's longest row, since Keras has no ragged inputs on most backends.
+right-padded to the batch's longest row on every ragged axis, since Keras has no ragged inputs on most backends
+(numbers with 0, text with "" and bytes with b"", looked up by kind in `PADS`; mask on the pad value). A struct
+column, or a sequence of structs, is a dict of its fields' arrays.
 
 Keras may ask for batches out of order (``workers`` > 1, or ``fit(shuffle=True)`` shuffling batch order), so
 ``ds[i]`` computes batch ``i`` of the current epoch straight from the sampler (a pure function of (seed, epoch,
@@ -18,12 +20,32 @@ from typing import Any
 import keras
 
 from dsreg.errors import DsregError
-from dsreg.features import Sequence as SequenceFeature
+from dsreg.features import Features
 from dsreg.loading.dataset import Batch
 from dsreg.loading.loader import Loader
-from dsreg.loading.padding import pad_sequences
+from dsreg.loading.padding import pad_ragged
+from dsreg.loading.ragged import Node, Ragged, flatten
 
 Columns = str | Sequence[str]
+# leaf feature kind → the value ragged axes are padded with (0 for every numeric kind)
+PADS: dict[str, Any] = {"text": "", "encoded_image": b""}
+
+
+def dense(ragged: Ragged) -> Any:
+    """A column's ragged form as what Keras accepts: a padded array, or a dict of them for a struct."""
+    if isinstance(ragged, Node):
+        return {name: dense(child) for name, child in ragged.fields.items()}
+    if not ragged.splits:
+        return ragged.values
+    return pad_ragged(ragged.values, ragged.splits, PADS.get(ragged.feature.kind, 0))
+
+
+def _densify(batch: Batch, features: Features) -> dict[str, Any]:
+    """Every ragged column of `features` padded (columns a loader transform added pass through)."""
+    return {
+        name: dense(flatten(features[name], values)) if name in features and not features[name].fixed_shape else values
+        for name, values in batch.items()
+    }
 
 
 class LoaderPyDataset(keras.utils.PyDataset):
@@ -41,8 +63,6 @@ class LoaderPyDataset(keras.utils.PyDataset):
         self.loader = loader
         self.x, self.y = x, y
         self.transform = transform
-        features = loader.dataset.features
-        self._padded = [name for name, f in features.items() if isinstance(f, SequenceFeature)]
         self._served: set[int] = set()
 
     def __len__(self) -> int:
@@ -51,9 +71,7 @@ class LoaderPyDataset(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> tuple[Any, ...]:
         batch = self.loader.fetch(self.loader.sampler.batch(self.loader.epoch, int(index)))
         self._served.add(int(index))
-        for name in self._padded:
-            if name in batch:
-                batch[name] = pad_sequences(batch[name])[0]
+        batch = _densify(batch, self.loader.dataset.features)
         if self.transform is not None:
             batch = self.transform(batch)
         inputs = _pick(batch, self.x)

@@ -7,7 +7,12 @@ Batches come from the loader (so shuffling, rank partition, bucketing and resume
 - text and encoded images → ``TensorSpec((B,), tf.string)`` (UTF-8 text, raw bytes);
 - sequences and audio → ``RaggedTensorSpec((B, None), dtype, ragged_rank=1, row_splits_dtype=tf.int64)``: ragged
   rather than padded, so no pad value is invented and nothing is copied beyond the batch; call ``.to_tensor()``
-  to pad.
+  to pad. A sequence of sequences adds a ragged axis (``(B, None, None)``, ``ragged_rank=2``), a sequence of
+  tensors keeps their uniform shape after the ragged axes (``(B, None, *shape)``, ``ragged_rank=1``);
+- structs → a dict of their fields' specs; a sequence of structs → a dict of ragged fields sharing row splits.
+
+Leaf dtypes are looked up by feature kind in `DTYPES`; the wire format between the generator and tf is, per
+leaf, its flat values and its row splits (`dsreg.loading.ragged`).
 
 ``B`` is the batch size when every batch is full (last batch ``drop`` or ``pad``, or class-balanced batches),
 else None. The loader's cursor counts batches *delivered* to the consumer, not batches prefetched, so
@@ -23,10 +28,10 @@ import numpy as np
 import tensorflow as tf
 
 from dsreg.errors import DsregError
-from dsreg.features import Feature, Features
-from dsreg.features import Sequence as SequenceFeature
+from dsreg.features import Feature
 from dsreg.loading.balance import BalancedSampler
 from dsreg.loading.loader import Loader
+from dsreg.loading.ragged import Leaf, Node, Ragged, flatten, layout, leaves
 from dsreg.loading.sampler import RangeSampler
 
 Element = dict[str, Any]
@@ -42,46 +47,68 @@ def static_batch_size(loader: Loader) -> int | None:
     return None
 
 
-def _ragged(feature: Feature) -> bool:
-    return isinstance(feature, SequenceFeature)
-
-
-def _dtype(feature: Feature) -> tf.DType:
-    if isinstance(feature, SequenceFeature):
-        return tf.as_dtype(np.dtype(feature.dtype))
-    if feature.numpy_dtype() == np.dtype(object):
-        return tf.string  # text (UTF-8) and encoded images (raw bytes)
+# leaf feature kind → its tf dtype (given the leaf feature); sequences and structs compose these
+def _numeric(feature: Feature) -> tf.DType:
     return tf.as_dtype(feature.numpy_dtype())
 
 
-def _spec(feature: Feature, batch: int | None) -> tf.TypeSpec:
-    if _ragged(feature):
-        return tf.RaggedTensorSpec([batch, None], _dtype(feature), ragged_rank=1, row_splits_dtype=tf.int64)
-    return tf.TensorSpec([batch, *feature.example_shape()], _dtype(feature))
+def _string(feature: Feature) -> tf.DType:
+    return tf.string  # UTF-8 text and raw bytes alike
 
 
-def _wire_signature(features: Features, batch: int | None) -> tuple[Element, Element]:
-    """What the generator yields: dense columns, and ragged columns as ``(flat values, row splits)``."""
-    dense = {name: _spec(f, batch) for name, f in features.items() if not _ragged(f)}
-    splits = None if batch is None else batch + 1
-    ragged = {
-        name: (tf.TensorSpec([None], _dtype(f)), tf.TensorSpec([splits], tf.int64))
-        for name, f in features.items()
-        if _ragged(f)
-    }
-    return dense, ragged
+DTYPES: dict[str, Callable[[Feature], tf.DType]] = {
+    "scalar": _numeric,
+    "class_label": _numeric,
+    "tensor": _numeric,
+    "image": _numeric,
+    "text": _string,
+    "encoded_image": _string,
+}
 
 
-def _to_wire(batch: dict[str, np.ndarray], ragged: dict[str, np.dtype[Any]]) -> tuple[Element, Element]:
-    """Split a numpy batch into dense columns and ragged ``(values, row_splits)`` pairs (one concatenation each)."""
-    dense = {k: v for k, v in batch.items() if k not in ragged}
-    pairs = {}
-    for name, dtype in ragged.items():
-        rows = batch[name]
-        splits = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum([r.size for r in rows], out=splits[1:])
-        pairs[name] = (np.concatenate([np.zeros(0, dtype), *rows]), splits)
-    return dense, pairs
+def _dtype(leaf: Leaf) -> tf.DType:
+    kind = DTYPES.get(leaf.feature.kind)
+    if kind is None:
+        raise DsregError(f"no TensorFlow dtype for a {leaf.feature.kind} value", fix="select other columns")
+    return kind(leaf.feature)
+
+
+def _spec(ragged: Ragged, batch: int | None) -> Any:
+    """The element spec of one column: a TensorSpec, a RaggedTensorSpec, or a dict of them for a struct."""
+    if isinstance(ragged, Node):
+        return {name: _spec(child, batch) for name, child in ragged.fields.items()}
+    shape = [batch, *([None] * len(ragged.splits)), *ragged.values.shape[1:]]
+    if not ragged.splits:
+        return tf.TensorSpec(shape, _dtype(ragged))
+    return tf.RaggedTensorSpec(shape, _dtype(ragged), ragged_rank=len(ragged.splits), row_splits_dtype=tf.int64)
+
+
+def _wire_spec(ragged: Ragged, batch: int | None) -> tuple[tf.TensorSpec, ...]:
+    """What the generator yields for one column: per leaf, its flat values then its row splits."""
+    specs: list[tf.TensorSpec] = []
+    for _, leaf in leaves(ragged):
+        if not leaf.splits:
+            specs.append(tf.TensorSpec([batch, *leaf.values.shape[1:]], _dtype(leaf)))
+            continue
+        specs.append(tf.TensorSpec([None, *leaf.values.shape[1:]], _dtype(leaf)))
+        specs.append(tf.TensorSpec([None if batch is None else batch + 1], tf.int64))
+        specs.extend(tf.TensorSpec([None], tf.int64) for _ in leaf.splits[1:])
+    return tuple(specs)
+
+
+def _to_wire(ragged: Ragged) -> tuple[np.ndarray, ...]:
+    return tuple(part for _, leaf in leaves(ragged) for part in (leaf.values, *leaf.splits))
+
+
+def _assemble(parts: list[tf.Tensor], ragged: Ragged) -> Any:
+    """Rebuild one column from its wire tensors (consumed from the front of `parts`), following `ragged`."""
+    if isinstance(ragged, Node):
+        return {name: _assemble(parts, child) for name, child in ragged.fields.items()}
+    values = parts.pop(0)
+    if not ragged.splits:
+        return values
+    splits = [parts.pop(0) for _ in ragged.splits]
+    return tf.RaggedTensor.from_nested_row_splits(values, splits, validate=False)
 
 
 def adapt(
@@ -106,35 +133,38 @@ def adapt(
         )
     buffer = tf.data.AUTOTUNE if prefetch is None else prefetch
     features = loader.dataset.features
-    ragged = {name: np.dtype(f.dtype) for name, f in features.items() if isinstance(f, SequenceFeature)}
+    layouts = {name: layout(f) for name, f in features.items()}
     if loader.transform is not None and output_signature is None:
         raise DsregError(
             "the loader has a numpy transform, so the batches' spec cannot be derived from the features",
             fix="pass output_signature= (a dict of tf.TensorSpec), or give the transform to the tf adapter instead",
         )
     if output_signature is not None:
-        ragged = {}
-        wire: tuple[Element, Element] = (dict(output_signature), {})
+        layouts = {}
+        wire: Element = dict(output_signature)
     else:
-        wire = _wire_signature(features, static_batch_size(loader))
+        batch = static_batch_size(loader)
+        wire = {name: _wire_spec(ragged, batch) for name, ragged in layouts.items()}
 
-    def batches() -> Iterator[tuple[Element, Element]]:
+    def batches() -> Iterator[Element]:
         epoch, start = loader.begin_epoch()
         for indices in loader.batch_indices(epoch, start):
-            yield _to_wire(loader.fetch(indices), ragged)
+            batch = loader.fetch(indices)
+            if not layouts:
+                yield batch
+                continue
+            yield {name: _to_wire(flatten(features[name], batch[name])) for name in layouts}
 
-    def assemble(dense: Element, pairs: Element) -> Element:
-        out = dict(dense)
-        for name, (values, splits) in pairs.items():
-            out[name] = tf.RaggedTensor.from_row_splits(values, splits, validate=False)
-        return {name: out[name] for name in order}
+    def assemble(element: Element) -> Element:
+        if not layouts:  # the user's signature, in the user's order
+            return {name: element[name] for name in wire}
+        return {name: _assemble(list(element[name]), ragged) for name, ragged in layouts.items()}
 
     def deliver(element: Any) -> Any:
         # runs on the consumer's side of the prefetch buffer, so it counts batches actually handed out
         with tf.control_dependencies([tf.py_function(loader.advance, [], [])]):
             return tf.nest.map_structure(tf.identity, element, expand_composites=True)
 
-    order = list(output_signature) if output_signature is not None else features.names()
     dataset = tf.data.Dataset.from_generator(batches, output_signature=wire).map(assemble)
     if transform is not None:
         dataset = dataset.map(transform, num_parallel_calls=num_workers if num_workers > 0 else tf.data.AUTOTUNE)

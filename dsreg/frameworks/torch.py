@@ -4,8 +4,13 @@ Batches are fetched whole: the batch sampler hands a batch of row indices to ``_
 does one vectorized gather, and the collate function turns numpy arrays into tensors without copying
 them (``torch.from_numpy``). Workers are worth it only for decoding (``EncodedImage`` decodes with
 ``torchvision.io`` in the collate step, which runs in the workers); fixed-shape data reads fastest with
-``num_workers=0``. Sequence columns are right-padded into ``(batch, max_len)`` tensors with a
-``<name>_lengths`` tensor beside them; text and bytes stay Python lists.
+``num_workers=0``. Columns convert by feature kind (`LEAVES`): numbers, class labels, tensors and images
+become tensors; text and bytes stay Python lists. A sequence column is right-padded with `pad_value` on every
+ragged axis — ``(batch, L1, …, Ld, *shape)`` — with its lengths beside it: ``<name>_lengths`` ``(batch,)`` for
+the first axis, ``<name>_lengths_2`` ``(batch, L1)`` for the second, and so on (zero under padding). A struct
+becomes a dict of its fields, converted the same way; lengths of the axes a struct's field adds go inside
+that dict (``<field>_lengths_2``…), those of the sequences around the struct beside it. Sequences of strings
+or bytes are nested lists.
 
 The returned `TorchLoader` follows the Lightning/accelerate conventions — ``len()``, a batch sampler
 with ``set_epoch`` — and carries the dsreg loader's ``state_dict``/``load_state_dict``, counted in
@@ -29,11 +34,12 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from torch.utils.data import Sampler as TorchSampler
 
+from dsreg.errors import DsregError
 from dsreg.features import Features
-from dsreg.features import Sequence as SequenceFeature
 from dsreg.loading.dataset import Batch, Dataset
 from dsreg.loading.loader import Loader, Transform
-from dsreg.loading.padding import pad_sequences
+from dsreg.loading.padding import axis_lengths, nested_lists, pad_ragged
+from dsreg.loading.ragged import Leaf, Node, Ragged, flatten
 
 Decoder = Callable[[np.ndarray], Any]
 TensorBatch = dict[str, Any]
@@ -50,6 +56,47 @@ def decode_images(values: np.ndarray) -> torch.Tensor | list[torch.Tensor]:
 
 
 DECODERS: dict[str, Decoder] = {"encoded_image": decode_images}
+
+
+def _tensor(leaf: Leaf, pad_value: Any) -> torch.Tensor:
+    return torch.from_numpy(pad_ragged(leaf.values, leaf.splits, pad_value) if leaf.splits else leaf.values)
+
+
+def _lists(leaf: Leaf, pad_value: Any) -> list[Any]:
+    return nested_lists(leaf.values, leaf.splits)
+
+
+# leaf feature kind → its torch form (given the leaf and the pad value); sequences and structs compose these
+LEAVES: dict[str, Callable[[Leaf, Any], Any]] = {
+    "scalar": _tensor,
+    "class_label": _tensor,
+    "tensor": _tensor,
+    "image": _tensor,
+    "text": _lists,
+    "encoded_image": _lists,
+}
+
+
+def lengths_name(name: str, axis: int) -> str:
+    """The key of the lengths of ragged axis `axis` (1-based) of column or field `name`."""
+    return f"{name}_lengths" if axis == 1 else f"{name}_lengths_{axis}"
+
+
+def convert(ragged: Ragged, name: str, pad_value: Any, out: TensorBatch, outer_axes: int = 0) -> None:
+    """Put the torch form of `ragged` into `out` under `name`, with the lengths of its axes past `outer_axes`."""
+    if isinstance(ragged, Node):
+        fields: TensorBatch = {}
+        for field, child in ragged.fields.items():
+            convert(child, field, pad_value, fields, len(ragged.splits))
+        out[name] = fields
+    else:
+        leaf = LEAVES.get(ragged.feature.kind)
+        if leaf is None:
+            raise DsregError(f"no torch form for a {ragged.feature.kind} value in column {name!r}")
+        out[name] = leaf(ragged, pad_value)
+    lengths = axis_lengths(ragged.splits)
+    for axis in range(outer_axes + 1, len(lengths) + 1):
+        out[lengths_name(name, axis)] = torch.from_numpy(lengths[axis - 1])
 
 
 class BatchRows(TorchDataset[Batch]):
@@ -71,7 +118,7 @@ class BatchRows(TorchDataset[Batch]):
 
 
 class Collate:
-    """numpy batch → tensors (in the worker): decode by feature kind, pad sequences, then `transform`."""
+    """numpy batch → tensors (in the worker): decode by feature kind, else convert (`convert`), then `transform`."""
 
     def __init__(
         self,
@@ -92,13 +139,8 @@ class Collate:
             decoder = self.decoders.get(feature.kind)
             if decoder is not None:
                 out[name] = decoder(values)
-            elif feature.fixed_shape:
-                out[name] = torch.from_numpy(values)
-            elif isinstance(feature, SequenceFeature):
-                padded, lengths = pad_sequences(values, pad_value=self.pad_value, dtype=np.dtype(feature.dtype))
-                out[name], out[f"{name}_lengths"] = torch.from_numpy(padded), torch.from_numpy(lengths)
             else:
-                out[name] = values.tolist()
+                convert(flatten(feature, values), name, self.pad_value, out)
         return self.transform(out) if self.transform is not None else out
 
 

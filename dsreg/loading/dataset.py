@@ -24,11 +24,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from dsreg.errors import DsregError
-from dsreg.features import EncodedImage, Feature, Features, Text
-from dsreg.features import Sequence as SequenceFeature
+from dsreg.features import Feature, Features
 from dsreg.loading.splits import parse_split
 from dsreg.manifest import MANIFEST_NAME, Manifest, ShardInfo, read_manifest
 from dsreg.storage import ShardReaderBase, get_format
@@ -71,17 +69,7 @@ def _fixed_shape(feature: Feature) -> tuple[int, ...]:
 
 def _lengths(feature: Feature, column: pa.Array) -> np.ndarray:
     """Per-row lengths of a ragged column: elements of a sequence, characters of a text, bytes of a blob."""
-    if isinstance(feature, SequenceFeature):
-        out = pc.list_value_length(column)
-    elif isinstance(feature, Text):
-        out = pc.utf8_length(column)
-    elif isinstance(feature, EncodedImage):
-        out = pc.binary_length(column)
-    else:
-        raise DsregError(
-            f"a {feature.kind} column has no per-row length", fix="use a sequence, audio, text or encoded_image column"
-        )
-    return np.asarray(out.to_numpy(zero_copy_only=False), dtype=np.int64)
+    return feature.lengths(column)
 
 
 class Dataset:

@@ -18,8 +18,6 @@ from typing import Any
 import numpy as np
 
 from dsreg.errors import DsregError
-from dsreg.features import Sequence as SequenceFeature
-from dsreg.features import Text
 from dsreg.loading.balance import BalancedSampler
 from dsreg.loading.buckets import BucketSampler
 from dsreg.loading.dataset import Batch, Dataset
@@ -42,7 +40,7 @@ def last_batch_policy(last_batch: str | None, drop_last: bool) -> str:
 def _length_column(dataset: Dataset, column: str | None) -> str:
     if column is not None:
         return column
-    ragged = [n for n, f in dataset.features.items() if isinstance(f, (SequenceFeature, Text))]
+    ragged = [n for n, f in dataset.features.items() if f.length_unit in ("elements", "characters")]
     if len(ragged) != 1:
         raise DsregError(
             f"max_tokens needs to know which column's length to budget ({len(ragged)} candidates: {ragged})",

@@ -1,7 +1,9 @@
-"""Padding ragged batches (object arrays of 1-D arrays) into dense 2-D arrays, in one vectorized copy."""
+"""Padding ragged batches into dense arrays, one vectorized copy per ragged axis."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,3 +21,32 @@ def pad_sequences(
     if width:
         padded[np.arange(width) < lengths[:, None]] = np.concatenate(rows)
     return padded, lengths
+
+
+def pad_ragged(values: np.ndarray, splits: Sequence[np.ndarray], pad_value: Any = 0) -> np.ndarray:
+    """Flat ``(N, *shape)`` values with row splits per ragged axis (outermost first) as one dense
+    ``(batch, L1, …, Ld, *shape)`` array, right-padded with `pad_value` on every ragged axis."""
+    out = values
+    for row_splits in reversed(splits):
+        lengths = np.diff(row_splits)
+        width = int(lengths.max()) if lengths.size else 0
+        dense = np.full((lengths.size, width, *out.shape[1:]), pad_value, dtype=out.dtype)
+        if width:
+            dense[np.arange(width) < lengths[:, None]] = out
+        out = dense
+    return out
+
+
+def axis_lengths(splits: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The lengths along each ragged axis, padded like the values: axis k's lengths have shape
+    ``(batch, L1, …, L(k-1))`` (zero where an outer axis is padding)."""
+    return [pad_ragged(np.diff(splits[k]), splits[:k], 0) for k in range(len(splits))]
+
+
+def nested_lists(values: np.ndarray, splits: Sequence[np.ndarray]) -> list[Any]:
+    """Flat values with row splits as nested python lists (for strings and bytes, which no tensor holds)."""
+    out: list[Any] = values.tolist()
+    for row_splits in reversed(splits):
+        bounds = row_splits.tolist()
+        out = [out[a:b] for a, b in itertools.pairwise(bounds)]
+    return out

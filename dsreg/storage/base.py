@@ -125,6 +125,7 @@ class BatchingWriter(ABC):
         self._rows: list[Mapping[str, Any]] = []
         self._batches: list[pa.RecordBatch] = []
         self._pending_bytes = 0
+        self._rows_added = 0  # rows handed to shards so far: an encoding error names the row in the split
         self.shards: list[WrittenShard] = []
         self.directory.mkdir(parents=True, exist_ok=True)
 
@@ -154,10 +155,11 @@ class BatchingWriter(ABC):
     def _encode_rows(self) -> None:
         if self._rows:
             rows, self._rows = self._rows, []
-            self._add_batch(self.features.encode_batch(rows))
+            self._add_batch(self.features.encode_batch(rows, first_row=self._rows_added))
 
     def _add_batch(self, batch: pa.RecordBatch) -> None:
         self._batches.append(batch)
+        self._rows_added += batch.num_rows
         self._pending_bytes += batch.nbytes
         if self._pending_bytes >= self.target_bytes:
             self._flush()
