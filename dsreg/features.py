@@ -134,8 +134,11 @@ def _first_bad(values: Any, target: np.dtype[Any], shape: tuple[int, ...]) -> Ba
         if row.shape != shape:
             return BadValue(i, "", f"values do not have shape {list(shape)} (got shape {list(row.shape)})")
         with np.errstate(invalid="ignore", over="ignore"):
-            if not np.all(_exact(row, row.astype(target))):
-                return BadValue(i, "", f"{_show(value)} does not fit {target} exactly")
+            kept = np.broadcast_to(_exact(row, row.astype(target)), row.shape)
+        if not np.all(kept):
+            first = int(np.flatnonzero(~kept)[0])
+            at = f" at index {[int(d) for d in np.unravel_index(first, shape)]}" if shape else ""
+            return BadValue(i, "", f"{_show(row.flat[first])}{at} does not fit {target} exactly")
     return BadValue(0, "", f"values cannot be stored as {target} of shape {list(shape)}")
 
 
@@ -264,6 +267,7 @@ class Scalar(Feature):
         return _number_items(value, row, (), self.kind)
 
     def join(self, parts: list[Any]) -> Any:
+        parts = [p for p in parts if len(p)]  # an empty list is float64 to numpy; it must not promote ints
         return np.concatenate(parts) if parts else np.zeros(0, dtype=self.dtype)
 
     def to_numpy(self, column: pa.Array) -> np.ndarray:
@@ -367,6 +371,7 @@ class Tensor(Feature):
         return _number_items(value, row, self.shape, self.kind)
 
     def join(self, parts: list[Any]) -> Any:
+        parts = [p for p in parts if len(p)]  # an empty list is float64 to numpy; it must not promote ints
         return np.concatenate(parts) if parts else np.zeros((0, *self.shape), dtype=self.dtype)
 
     def to_numpy(self, column: pa.Array) -> np.ndarray:

@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from dsreg import Audio, ClassLabel, DsregError, EncodedImage, Features, Image, Scalar, Sequence, Tensor, Text
+from dsreg import Audio, ClassLabel, DsregError, EncodedImage, Features, Image, Scalar, Sequence, Struct, Tensor, Text
 from dsreg.features import feature_from_json
 
 ALL = Features(
@@ -124,3 +124,150 @@ def test_numpy_views_handle_bools_offsets_and_empty_columns() -> None:
 def test_class_label_names_must_be_given_by_keyword() -> None:
     with pytest.raises(TypeError):
         ClassLabel(("cat", "dog"))  # type: ignore[misc]
+
+
+PHONE = Struct({"start": Scalar("float32"), "end": Scalar("float32"), "phone": ClassLabel(names=("aa", "b"))})
+NESTED = Features(
+    {
+        "tags": Sequence(ClassLabel(names=("NOUN", "VERB"))),
+        "words": Sequence(Text()),
+        "phones": Sequence(PHONE),
+        "refs": Sequence(Sequence(Scalar("int16"))),
+        "boxes": Sequence(Tensor(shape=(2, 2), dtype="uint8")),
+        "meta": Struct({"speaker": Text(), "turns": Sequence(Scalar("int32"))}),
+    }
+)
+
+
+def _nested_rows() -> list[dict]:
+    return [
+        {
+            "tags": [i % 2] * i,
+            "words": [f"w{k}" for k in range(i)],
+            "phones": [{"start": k, "end": k + 0.5, "phone": k % 2} for k in range(i)],
+            "refs": [list(range(k)) for k in range(i)],
+            "boxes": np.full((i, 2, 2), i, np.uint8),
+            "meta": {"speaker": f"s{i}", "turns": [i] * (i % 2)},
+        }
+        for i in range(4)
+    ]
+
+
+def test_nested_json_form_round_trips_and_keeps_the_short_form() -> None:
+    spec = NESTED.to_json()
+    assert spec["tags"] == {"type": "sequence", "feature": {"type": "class_label", "names": ["NOUN", "VERB"]}}
+    assert spec["refs"] == {"type": "sequence", "feature": {"type": "sequence", "dtype": "int16"}}
+    assert spec["phones"]["feature"]["fields"]["phone"] == {"type": "class_label", "names": ["aa", "b"]}
+    assert Features.from_json(spec) == NESTED
+    assert Sequence(dtype="int32").to_json() == {"type": "sequence", "dtype": "int32"}  # what manifests hold
+    assert feature_from_json({"type": "sequence", "dtype": "int8"}) == Sequence(Scalar("int8"))
+    assert feature_from_json({"type": "sequence"}) == Sequence(dtype="int32")
+    assert Audio(sample_rate=8000).dtype == "float32" and Audio() != Sequence(dtype="float32")
+
+
+def test_nested_arrow_types_are_native_lists_and_structs() -> None:
+    schema = NESTED.arrow_schema()
+    assert schema.field("tags").type == pa.large_list(pa.int64())
+    assert schema.field("refs").type == pa.large_list(pa.large_list(pa.int16()))
+    assert schema.field("boxes").type == pa.large_list(pa.list_(pa.uint8(), 4))
+    phone = pa.struct([("start", pa.float32()), ("end", pa.float32()), ("phone", pa.int64())])
+    assert schema.field("phones").type == pa.large_list(phone)
+    assert schema.field("meta").type == pa.struct(
+        [("speaker", pa.large_string()), ("turns", pa.large_list(pa.int32()))]
+    )
+    assert NESTED.encode_batch(_nested_rows()).schema == schema
+
+
+def test_nested_numpy_forms_are_views_of_the_batch() -> None:
+    batch = NESTED.encode_batch(_nested_rows()).slice(1, 3)
+    tags = NESTED["tags"].to_numpy(batch.column("tags"))
+    assert [t.tolist() for t in tags] == [[1], [0, 0], [1, 1, 1]] and tags[0].dtype == np.int64
+    values = batch.column("tags").values
+    assert all(np.shares_memory(t, np.frombuffer(values.buffers()[1], np.int64)) for t in tags if t.size)
+    phones = NESTED["phones"].to_numpy(batch.column("phones"))
+    assert list(phones[1]) == ["start", "end", "phone"]
+    assert phones[1]["end"].tolist() == [0.5, 1.5] and phones[1]["phone"].dtype == np.int64
+    refs = NESTED["refs"].to_numpy(batch.column("refs"))
+    assert refs[2].dtype == object and [r.tolist() for r in refs[2]] == [[], [0], [0, 1]]
+    boxes = NESTED["boxes"].to_numpy(batch.column("boxes"))
+    assert boxes[2].shape == (3, 2, 2) and (boxes[2] == 3).all()
+    words = NESTED["words"].to_numpy(batch.column("words"))
+    assert words[1].tolist() == ["w0", "w1"] and words[1].dtype == object
+    meta = NESTED["meta"].to_numpy(batch.column("meta"))
+    assert meta[0]["speaker"] == "s1" and meta[0]["turns"].tolist() == [1] and meta[1]["turns"].size == 0
+
+
+def test_sequences_of_structs_accept_a_dict_of_lists() -> None:
+    feats = Features({"phones": Sequence(PHONE)})
+    as_dicts = feats.encode_batch(
+        [{"phones": [{"start": 0, "end": 1, "phone": 1}, {"start": 1, "end": 2, "phone": 0}]}]
+    )
+    as_columns = feats.encode_batch([{"phones": {"start": [0, 1], "end": np.array([1, 2]), "phone": [1, 0]}}])
+    assert as_dicts.equals(as_columns)
+    with pytest.raises(DsregError, match=r"row 0: the struct's fields have different lengths"):
+        feats.encode_batch([{"phones": {"start": [0, 1], "end": [1], "phone": [1, 0]}}])
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("tags", [0, 2], r"column 'tags', row 2, at tags\[1\]: label 2 is not a class index"),
+        ("tags", "NOUN", r"column 'tags', row 2: expected a list of class_label values, got 'NOUN'"),
+        ("tags", [0, "x"], r"column 'tags', row 2, at tags\[1\]: expected a number"),
+        ("words", ["a", 3], r"column 'words', row 2, at words\[1\]: expected a str, got 3"),
+        (
+            "phones",
+            [{"start": 0, "end": "z", "phone": 0}],
+            r"at phones\[0\]\.end: expected a number \(float32\), got 'z'",
+        ),
+        ("phones", [{"start": 0, "end": 1}], r"at phones\[0\]: struct keys do not match \(missing \['phone'\]"),
+        ("refs", [[1], [2, 1.5]], r"at refs\[1\]\[1\]: 1\.5 does not fit int16 exactly"),
+        ("refs", [[1], [70000]], r"at refs\[1\]\[0\]: 70000 does not fit int16 exactly"),
+        ("refs", [None], r"at refs\[0\]: expected a list of scalar values, got None"),
+        ("boxes", np.zeros((2, 2, 3)), r"column 'boxes', row 2: elements do not have shape \[2, 2\]"),
+        ("boxes", [[[1, 2], [3, -1]]], r"at boxes\[0\]: -1 at index \[1, 1\] does not fit uint8"),
+        ("meta", {"speaker": b"s", "turns": []}, r"column 'meta', row 2, at meta\.speaker: expected a str"),
+        ("meta", ["s", []], r"column 'meta', row 2: expected a dict with keys \['speaker', 'turns'\]"),
+    ],
+)
+def test_bad_nested_values_name_the_column_row_and_key_path(column: str, value: object, message: str) -> None:
+    rows = _nested_rows()
+    rows[2][column] = value
+    with pytest.raises(DsregError, match=message):
+        NESTED.encode_batch(rows)
+
+
+def test_scalars_refuse_values_their_dtype_would_change() -> None:
+    feats = Features({"x": Scalar("uint8"), "flag": Scalar("bool")})
+    assert feats.encode_batch([{"x": 255.0, "flag": 1}]).column("x").to_pylist() == [255]
+    with pytest.raises(DsregError, match=r"column 'x', row 1: 256 does not fit uint8"):
+        feats.encode_batch([{"x": 1, "flag": True}, {"x": 256, "flag": False}])
+    with pytest.raises(DsregError, match=r"column 'flag', row 0: 2 does not fit bool"):
+        feats.encode_batch([{"x": 1, "flag": 2}])
+    with pytest.raises(DsregError, match=r"column 'x', row 0: nan does not fit uint8"):
+        feats.encode_batch([{"x": float("nan"), "flag": True}])
+
+
+@pytest.mark.parametrize(
+    ("spec", "message", "path"),
+    [
+        ({"type": "sequence", "feature": {"type": "texts"}}, "unknown feature type 'texts'", "features.x.feature.type"),
+        (
+            {"type": "sequence", "dtype": "int8", "feature": {"type": "text"}},
+            "both 'feature' and 'dtype'",
+            "features.x",
+        ),
+        ({"type": "sequence", "dtype": "int3"}, "unknown dtype 'int3'", "features.x.dtype"),
+        (
+            {"type": "struct", "fields": {"a": {"type": "sequence", "feature": {"type": "tensor", "shape": [0]}}}},
+            "not a fixed positive shape",
+            "features.x.fields.a.feature",
+        ),
+        ({"type": "struct", "fields": {}}, "non-empty mapping", "features.x.fields"),
+        ({"type": "struct", "names": ["a"]}, r"unknown key\(s\) \['names'\]", "features.x"),
+    ],
+)
+def test_bad_nested_specs_name_the_key_path(spec: dict, message: str, path: str) -> None:
+    with pytest.raises(DsregError, match=message) as info:
+        feature_from_json(spec, "features.x")
+    assert path in str(info.value)
