@@ -179,7 +179,7 @@ class Feature:
         """`to_arrow` for composing features: a bad value raises `BadValue`."""
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def items(self, value: Any, row: int) -> Any:
+    def row_items(self, value: Any, row: int) -> Any:
         """One row's value of a sequence of this feature, as a sized collection of elements to encode."""
         if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple, np.ndarray)):
             raise BadValue(row, "", f"expected a list of {self.kind} values, got {_show(value)}")
@@ -263,7 +263,7 @@ class Scalar(Feature):
     def encode(self, values: Seq[Any] | np.ndarray) -> pa.Array:
         return pa.array(_numbers(values, self.dtype, ()), type=self.arrow_type())
 
-    def items(self, value: Any, row: int) -> Any:
+    def row_items(self, value: Any, row: int) -> Any:
         return _number_items(value, row, (), self.kind)
 
     def join(self, parts: list[Any]) -> Any:
@@ -367,7 +367,7 @@ class Tensor(Feature):
         flat = np.ascontiguousarray(_numbers(values, self.dtype, self.shape)).reshape(-1)
         return pa.FixedSizeListArray.from_arrays(pa.array(flat), self.size)
 
-    def items(self, value: Any, row: int) -> Any:
+    def row_items(self, value: Any, row: int) -> Any:
         return _number_items(value, row, self.shape, self.kind)
 
     def join(self, parts: list[Any]) -> Any:
@@ -499,7 +499,7 @@ class Sequence(Feature):
 
     def encode(self, values: Seq[Any] | np.ndarray) -> pa.Array:
         element = self.feature
-        parts = [element.items(value, i) for i, value in enumerate(values)]
+        parts = [element.row_items(value, i) for i, value in enumerate(values)]
         offsets = np.zeros(len(parts) + 1, dtype=np.int64)
         np.cumsum([len(p) for p in parts], out=offsets[1:])
         try:
@@ -600,12 +600,12 @@ class Struct(Feature):
             missing, extra = sorted(set(self.fields) - set(value)), sorted(set(value) - set(self.fields))
             raise BadValue(row, "", f"struct keys do not match (missing {missing}, unexpected {extra})")
 
-    def items(self, value: Any, row: int) -> Any:
+    def row_items(self, value: Any, row: int) -> Any:
         """A list of dicts, or a dict of equally long lists (the numpy form `Dataset.take` returns)."""
         if not isinstance(value, Mapping):
-            return super().items(value, row)
+            return super().row_items(value, row)
         self._check_keys(value, row)
-        columns = {name: list(Feature.items(f, value[name], row)) for name, f in self.fields.items()}
+        columns = {name: list(Feature.row_items(f, value[name], row)) for name, f in self.fields.items()}
         sizes = {name: len(c) for name, c in columns.items()}
         if len(set(sizes.values())) > 1:
             raise BadValue(row, "", f"the struct's fields have different lengths {sizes}")

@@ -86,3 +86,19 @@ def test_bad_names_and_keys_are_refused(root: Path) -> None:
         dsreg.write_dataset("Bad Name", {"train": rows(1)}, FEATURES, root=root)
     with pytest.raises(DsregError, match="no column 'target'"):
         dsreg.write_dataset("toy", {"train": rows(1)}, FEATURES, root=root, supervised_keys=("image", "target"))
+
+
+def test_a_bad_nested_value_names_its_column_row_and_path_and_publishes_nothing(root: Path) -> None:
+    phone = dsreg.Struct({"start": dsreg.Scalar("float32"), "phone": ClassLabel(names=("a", "b"))})
+    features = Features({"phones": dsreg.Sequence(phone)})
+
+    def examples():
+        for i in range(1500):
+            phones = [{"start": k / 2, "phone": k % 2} for k in range(i % 4)]
+            if i == 1301:
+                phones[1]["phone"] = 2  # not a class of the two names
+            yield {"phones": phones}
+
+    with pytest.raises(DsregError, match=r"column 'phones', row 1301, at phones\[1\]\.phone: label 2 is not a class"):
+        dsreg.write_dataset("phones", {"train": examples()}, features, root=root)
+    assert not (root / "phones" / "default" / "1.0.0").exists()

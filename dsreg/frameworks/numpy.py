@@ -1,4 +1,8 @@
-"""The numpy adapter: the loader itself, an iterator of dicts of numpy arrays."""
+"""The numpy adapter: the loader itself, an iterator of dicts of numpy arrays.
+
+Columns come in each feature kind's numpy form as `Dataset.take` returns it (see `dsreg.features`): nothing to
+convert, so no kind table here.
+"""
 
 from __future__ import annotations
 

@@ -43,11 +43,10 @@ FEATURES = Features(
         ),
         "refs": Sequence(Sequence(Scalar("int32"))),
         "polygons": Sequence(Struct({"points": Sequence(Tensor(shape=(2,), dtype="int16")), "text": Text()})),
-        "frames": Sequence(Tensor(shape=(2,), dtype="float32")),
-        "meta": Struct({"speaker": Text(), "age": Scalar("int16")}),
+        "frames": Sequence(Tensor(shape=(2, 2), dtype="float32")),
+        "meta": Struct({"speaker": Text(), "age": Scalar("int16"), "pose": Tensor(shape=(2, 2), dtype="int8")}),
     }
 )
-RAGGED = ["tokens", "tags", "words", "phones", "refs", "polygons", "frames"]
 
 
 def png(pixels: np.ndarray) -> bytes:
@@ -85,8 +84,8 @@ def row(i: int) -> dict[str, Any]:
             {"points": [[i % 100, k], [k, 2 * k], [k + 1, i % 7]][: 1 + (i + k) % 3], "text": f"p{k}"}
             for k in range(i % 3)
         ],
-        "frames": [[i + k, -k / 2] for k in range(i % 3)],
-        "meta": {"speaker": f"spk{i % 7}", "age": 20 + i % 50},
+        "frames": [[[i + k, -k / 2], [k, 0.25]] for k in range(i % 3)],
+        "meta": {"speaker": f"spk{i % 7}", "age": 20 + i % 50, "pose": [[i % 5, -1], [2, i % 3]]},
     }
 
 
@@ -94,7 +93,7 @@ def written(i: int) -> dict[str, Any]:
     """Row `i` as handed to `write_dataset`: numpy arrays and the struct-of-arrays form in some rows."""
     value = row(i)
     value["tokens"] = np.asarray(value["tokens"], dtype=np.int64) if i % 2 else value["tokens"]
-    value["frames"] = np.asarray(value["frames"], dtype=np.float64).reshape(-1, 2)
+    value["frames"] = np.asarray(value["frames"], dtype=np.float64).reshape(-1, 2, 2)
     if i % 2:
         phones = value["phones"]
         value["phones"] = {key: [p[key] for p in phones] for key in ("start", "end", "phone")}
@@ -132,8 +131,12 @@ def expected(i: int) -> dict[str, Any]:
             "points": objects([np.asarray(p["points"], dtype=np.int16).reshape(-1, 2) for p in r["polygons"]]),
             "text": objects([p["text"] for p in r["polygons"]]),
         },
-        "frames": np.asarray(r["frames"], dtype=np.float32).reshape(-1, 2),
-        "meta": {"speaker": r["meta"]["speaker"], "age": np.int16(r["meta"]["age"])},
+        "frames": np.asarray(r["frames"], dtype=np.float32).reshape(-1, 2, 2),
+        "meta": {
+            "speaker": r["meta"]["speaker"],
+            "age": np.int16(r["meta"]["age"]),
+            "pose": np.asarray(r["meta"]["pose"], dtype=np.int8),
+        },
     }
 
 
@@ -292,11 +295,12 @@ def torch_expected(batch_ids: list[int], pad: int) -> dict[str, Any]:
             "text": field("polygons", "text"),
         },
         "polygons_lengths": lengths("polygons"),
-        "frames": dense(col("frames"), 1, np.float32, pad, (2,)),
+        "frames": dense(col("frames"), 1, np.float32, pad, (2, 2)),
         "frames_lengths": lengths("frames"),
         "meta": {
             "speaker": [r["meta"]["speaker"] for r in rows],
             "age": np.asarray([r["meta"]["age"] for r in rows], dtype=np.int16),
+            "pose": np.asarray([r["meta"]["pose"] for r in rows], dtype=np.int8),
         },
     }
 
@@ -356,8 +360,12 @@ def tf_spec(tf: Any, batch: int | None) -> dict[str, Any]:
         },
         "refs": ragged(tf.int32, [None, None]),
         "polygons": {"points": ragged(tf.int16, [None, None, 2]), "text": ragged(tf.string, [None])},
-        "frames": ragged(tf.float32, [None, 2]),
-        "meta": {"speaker": tf.TensorSpec([batch], tf.string), "age": tf.TensorSpec([batch], tf.int16)},
+        "frames": ragged(tf.float32, [None, 2, 2]),
+        "meta": {
+            "speaker": tf.TensorSpec([batch], tf.string),
+            "age": tf.TensorSpec([batch], tf.int16),
+            "pose": tf.TensorSpec([batch, 2, 2], tf.int8),
+        },
     }
 
 
@@ -385,13 +393,13 @@ def test_tf_ragged_specs_and_values(dataset_dir: Path) -> None:
         rows = [row(i) for i in ids(indices)]
         assert list(batch) == FEATURES.names()
         for name in ("tokens", "tags", "words", "refs", "frames"):
-            want = [[list(map(float, x)) for x in r[name]] if name == "frames" else r[name] for r in rows]
-            assert as_lists(batch[name]) == want, name
+            assert as_lists(batch[name]) == [r[name] for r in rows], name
         assert as_lists(batch["phones"]["start"]) == [[p["start"] for p in r["phones"]] for r in rows]
         assert as_lists(batch["phones"]["phone"]) == [[p["phone"] for p in r["phones"]] for r in rows]
         assert as_lists(batch["polygons"]["points"]) == [[p["points"] for p in r["polygons"]] for r in rows]
         assert as_lists(batch["polygons"]["text"]) == [[p["text"] for p in r["polygons"]] for r in rows]
         assert as_lists(batch["meta"]["speaker"]) == [r["meta"]["speaker"] for r in rows]
+        assert as_lists(batch["meta"]["pose"]) == [r["meta"]["pose"] for r in rows]
         assert as_lists(batch["emb"]) == [r["emb"] for r in rows]
         assert [bytes(b) for b in batch["png"].numpy()] == [r["png"] for r in rows]
 
@@ -407,7 +415,7 @@ def test_keras_gets_padded_arrays_that_fit_accepts(dataset_dir: Path) -> None:
     assert x["refs"].dtype == np.int32 and x["refs"].shape == dense([r["refs"] for r in rows], 2, np.int32).shape
     np.testing.assert_array_equal(x["refs"], dense([r["refs"] for r in rows], 2, np.int32))
     np.testing.assert_array_equal(x["tags"], dense([r["tags"] for r in rows], 1, np.int64))
-    np.testing.assert_array_equal(x["frames"], dense([r["frames"] for r in rows], 1, np.float32, 0, (2,)))
+    np.testing.assert_array_equal(x["frames"], dense([r["frames"] for r in rows], 1, np.float32, 0, (2, 2)))
     assert x["words"].tolist() == dense([r["words"] for r in rows], 1, object, "").tolist()
     assert sorted(x["phones"]) == ["end", "phone", "start"]
     np.testing.assert_array_equal(
@@ -416,6 +424,7 @@ def test_keras_gets_padded_arrays_that_fit_accepts(dataset_dir: Path) -> None:
     points = dense([[p["points"] for p in r["polygons"]] for r in rows], 2, np.int16, 0, (2,))
     np.testing.assert_array_equal(x["polygons"]["points"], points)
     assert x["meta"]["speaker"].tolist() == [r["meta"]["speaker"] for r in rows]
+    np.testing.assert_array_equal(x["meta"]["pose"], [r["meta"]["pose"] for r in rows])
 
     # the supervised keys (tags → label) train a model straight from the adapter
     tags = load(dataset_dir, SPLIT, "keras", batch_size=100)
@@ -450,14 +459,17 @@ def test_hf_features_and_rows(dataset_dir: Path) -> None:
             "polygons": large_list(
                 {"points": large_list(hf_list(value("int16"), length=2)), "text": value("large_string")}
             ),
-            "frames": large_list(hf_list(value("float32"), length=2)),
-            "meta": {"speaker": value("large_string"), "age": value("int16")},
+            "frames": large_list(hf_list(hf_list(value("float32"), length=2), length=2)),
+            "meta": {
+                "speaker": value("large_string"),
+                "age": value("int16"),
+                "pose": hf_list(hf_list(value("int8"), length=2), length=2),
+            },
         }
     )
     assert len(hf) == TRAIN + TEST
     for position in (0, 3, 5, TRAIN - 1, TRAIN, TRAIN + 7):
         got, want = hf[position], row(split_index(position))
         for name in FEATURES.names():
-            expect = [[float(v) for v in f] for f in want[name]] if name == "frames" else want[name]
-            assert got[name] == expect, f"{name}@{position}"
+            assert got[name] == want[name], f"{name}@{position}"
     assert hf.features["tags"].feature.int2str(hf[2]["tags"]) == [TAGS[(2 + k) % 3] for k in range(2)]
