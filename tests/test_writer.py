@@ -95,10 +95,10 @@ def test_a_bad_nested_value_names_its_column_row_and_path_and_publishes_nothing(
     def examples():
         for i in range(1500):
             phones = [{"start": k / 2, "phone": k % 2} for k in range(i % 4)]
-            if i == 1301:
+            if i == 1302:
                 phones[1]["phone"] = 2  # not a class of the two names
             yield {"phones": phones}
 
-    with pytest.raises(DsregError, match=r"column 'phones', row 1301, at phones\[1\]\.phone: label 2 is not a class"):
+    with pytest.raises(DsregError, match=r"column 'phones', row 1302, at phones\[1\]\.phone: label 2 is not a class"):
         dsreg.write_dataset("phones", {"train": examples()}, features, root=root)
     assert not (root / "phones" / "default" / "1.0.0").exists()
