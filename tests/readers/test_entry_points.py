@@ -3,6 +3,8 @@ clear errors for unknown names and broken entry points."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -149,3 +151,15 @@ def test_stale_metadata_without_dsregs_own_readers_says_to_reinstall(monkeypatch
     with pytest.raises(DsregError, match="unknown reader 'cifar_python'") as err:
         get_reader("cifar_python")
     assert "none are installed" in str(err.value) and "reinstall dsreg" in str(err.value)
+
+
+def test_a_fresh_process_finds_an_installed_package_s_reader(tmp_path: Path) -> None:
+    """As after `pip install`: nothing rescanned by hand, the new process's `dsreg list --readers` shows it."""
+    site = tmp_path / "site"
+    _install_lab_readers(site)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path])}
+    cmd = [sys.executable, "-m", "dsreg.cli", "list", "--readers", "--json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
+    (lab,) = [r for r in json.loads(out) if r["name"] == "lab_lines"]
+    assert lab["distribution"] == "lab-readers" and lab["description"].startswith("Integers, one per line")
+    assert [a["name"] for a in lab["arguments"]] == ["bug"] and lab["split_arguments"][0]["required"] is True
