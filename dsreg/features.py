@@ -264,7 +264,7 @@ class Scalar(Feature):
         return pa.array(_numbers(values, self.dtype, ()), type=self.arrow_type())
 
     def row_items(self, value: Any, row: int) -> Any:
-        return _number_items(value, row, (), self.kind)
+        return _number_items(value, row, (), self.dtype, self.kind)
 
     def join(self, parts: list[Any]) -> Any:
         parts = [p for p in parts if len(p)]  # an empty list is float64 to numpy; it must not promote ints
@@ -277,7 +277,7 @@ class Scalar(Feature):
         return np.dtype(self.dtype)
 
 
-def _number_items(value: Any, row: int, shape: tuple[int, ...], kind: str) -> np.ndarray:
+def _number_items(value: Any, row: int, shape: tuple[int, ...], dtype: str, kind: str) -> np.ndarray:
     """One row of a sequence of numbers (or of fixed-shape tensors) as an array, or BadValue naming the element."""
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple, np.ndarray)):
         raise BadValue(row, "", f"expected a list of {kind} values, got {_show(value)}")
@@ -288,7 +288,7 @@ def _number_items(value: Any, row: int, shape: tuple[int, ...], kind: str) -> np
     except (ValueError, TypeError):
         array = None
     if array is None or array.ndim != len(shape) + 1 or (array.size and array.dtype.kind not in _NUMERIC):
-        bad = _first_bad(value, np.dtype(np.float64), shape)
+        bad = _first_bad(value, np.dtype(dtype), shape)
         raise BadValue(row, f"[{bad.row}]", bad.problem)
     if array.shape[1:] != shape:
         raise BadValue(row, "", f"elements do not have shape {list(shape)} (got {list(array.shape[1:])})")
@@ -368,7 +368,7 @@ class Tensor(Feature):
         return pa.FixedSizeListArray.from_arrays(pa.array(flat), self.size)
 
     def row_items(self, value: Any, row: int) -> Any:
-        return _number_items(value, row, self.shape, self.kind)
+        return _number_items(value, row, self.shape, self.dtype, self.kind)
 
     def join(self, parts: list[Any]) -> Any:
         parts = [p for p in parts if len(p)]  # an empty list is float64 to numpy; it must not promote ints

@@ -213,7 +213,7 @@ def test_sequences_of_structs_accept_a_dict_of_lists() -> None:
     [
         ("tags", [0, 2], r"column 'tags', row 2, at tags\[1\]: label 2 is not a class index"),
         ("tags", "NOUN", r"column 'tags', row 2: expected a list of class_label values, got 'NOUN'"),
-        ("tags", [0, "x"], r"column 'tags', row 2, at tags\[1\]: expected a number"),
+        ("tags", [0, "x"], r"column 'tags', row 2, at tags\[1\]: expected a number \(int64\), got 'x'"),
         ("words", ["a", 3], r"column 'words', row 2, at words\[1\]: expected a str, got 3"),
         (
             "phones",
