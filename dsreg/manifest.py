@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -77,6 +77,7 @@ class Manifest:
     evaluation: dict[str, Any] = field(default_factory=dict)
     provenance: str | None = None
     directory: Path | None = None
+    url: str | None = None
 
     @property
     def full_name(self) -> str:
@@ -97,6 +98,12 @@ class Manifest:
             raise DsregError(
                 f"{self.full_name} has no split {name!r}", fix=f"use one of: {', '.join(self.splits)}"
             ) from None
+
+    def shard_location(self, shard: ShardInfo) -> str | Path:
+        """Where a shard is: its local path, or its URL when the manifest was read from an fsspec URL."""
+        if self.url is not None:
+            return f"{self.url.rstrip('/')}/{shard.path}"
+        return self.shard_path(shard)
 
     def shard_path(self, shard: ShardInfo) -> Path:
         if self.directory is None:
@@ -213,8 +220,37 @@ def manifest_from_json(data: Any, manifest_path: Path) -> Manifest:
     )
 
 
+def is_url(location: str | os.PathLike[str]) -> bool:
+    """Whether a location is a remote fsspec URL (``s3://…``, ``gs://…``) rather than a local path."""
+    text = os.fspath(location)
+    return "://" in text and not text.startswith("file://")
+
+
+def read_manifest_url(url: str) -> Manifest:
+    """Read and validate `<url>/manifest.json` through fsspec; its shards are then read from that URL too."""
+    import fsspec
+
+    where = f"{url.rstrip('/')}/{MANIFEST_NAME}"
+    try:
+        with fsspec.open(where, "rb") as f:
+            data = json.loads(f.read())
+    except FileNotFoundError:
+        raise DsregError("no manifest here", path=where, fix="check the URL: it names a prepared version") from None
+    except json.JSONDecodeError as err:
+        raise DsregError(f"manifest is not valid JSON ({err})", path=where, fix="re-prepare the dataset") from None
+    except (OSError, ValueError, ImportError) as err:
+        raise DsregError(
+            f"cannot read the manifest ({type(err).__name__}: {err})",
+            path=where,
+            fix="check the URL, the credentials and that the fsspec backend (e.g. s3fs) is installed",
+        ) from None
+    return replace(manifest_from_json(data, Path(where)), directory=None, url=url.rstrip("/"))
+
+
 def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
-    """Read and validate `<directory>/manifest.json`."""
+    """Read and validate `<directory>/manifest.json` (a local directory, or an fsspec URL: see `read_manifest_url`)."""
+    if is_url(directory):
+        return read_manifest_url(os.fspath(directory))
     path = Path(directory) / MANIFEST_NAME
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -28,7 +28,7 @@ import pyarrow as pa
 from dsreg.errors import DsregError
 from dsreg.features import Feature, Features
 from dsreg.loading.splits import parse_split
-from dsreg.manifest import MANIFEST_NAME, Manifest, ShardInfo, read_manifest
+from dsreg.manifest import MANIFEST_NAME, Manifest, ShardInfo, is_url, read_manifest
 from dsreg.storage import ShardReaderBase, get_format
 
 Batch = dict[str, np.ndarray]
@@ -270,7 +270,8 @@ class Dataset:
         reader = self._readers.get(shard)
         if reader is None:
             info = self._shards[shard]
-            reader = get_format(self._formats[shard]).reader(self.manifest.shard_path(info), self.manifest.features)
+            location = self.manifest.shard_location(info)
+            reader = get_format(self._formats[shard]).reader(location, self.manifest.features)
             if reader.num_rows != info.rows:
                 raise DsregError(
                     f"shard has {reader.num_rows} rows, the manifest says {info.rows}",
@@ -285,6 +286,13 @@ def _manifest(name: str | os.PathLike[str], version: str | None, root: str | os.
     """The manifest a name or a prepared directory means."""
     text = os.fspath(name)
     path = Path(text).expanduser()
+    if is_url(text):
+        manifest = read_manifest(text)
+        if version is not None and version != manifest.version:
+            raise DsregError(
+                f"{text} holds version {manifest.version}, not {version}", fix="drop version= or open that version"
+            )
+        return manifest
     if isinstance(name, os.PathLike) or (path / MANIFEST_NAME).is_file() or text.startswith(("/", ".", "~")):
         manifest = read_manifest(path)
         if version is not None and version != manifest.version:

@@ -37,6 +37,7 @@ class StorageFormat:
     writer_name: str
     reader_name: str
     directory: bool = False
+    remote: bool = False
 
     def writer(
         self, directory: str | os.PathLike[str], prefix: str, features: Features, target_bytes: int
@@ -46,6 +47,14 @@ class StorageFormat:
         return writer
 
     def reader(self, path: str | os.PathLike[str], features: Features | None = None) -> ShardReaderBase:
+        """A reader of the shard at `path` (an fsspec URL only for formats read `remote`ly)."""
+        text = os.fspath(path)
+        if not self.remote and "://" in text and not text.startswith("file://"):
+            raise DsregError(
+                f"{self.name} shards are memory-mapped, so they are read from a local filesystem, not a URL",
+                path=text,
+                fix="copy the dataset to a local or shared filesystem (or stage it), or prepare it with storage: zarr",
+            )
         cls = getattr(importlib.import_module(self.module), self.reader_name)
         reader: ShardReaderBase = cls(path, features)
         return reader
@@ -55,7 +64,7 @@ FORMATS: dict[str, StorageFormat] = {
     f.name: f
     for f in (
         StorageFormat("arrow", ".arrow", "dsreg.storage.arrow_shards", "ShardWriter", "ShardReader"),
-        StorageFormat("zarr", ".zarr", "dsreg.storage.zarr_shards", "ZarrShardWriter", "ZarrShardReader", True),
+        StorageFormat("zarr", ".zarr", "dsreg.storage.zarr_shards", "ZarrShardWriter", "ZarrShardReader", True, True),
         StorageFormat("hdf5", ".h5", "dsreg.storage.hdf5_shards", "Hdf5ShardWriter", "Hdf5ShardReader"),
     )
 }
