@@ -20,6 +20,7 @@ _EXPORTS = {
     "Dataset": "dsreg.loading.dataset",
     "Loader": "dsreg.loading.loader",
     "prepare": "dsreg.preparation",
+    "export": "dsreg.api",
     "info": "dsreg.api",
     "list_datasets": "dsreg.api",
     "verify": "dsreg.api",
@@ -54,6 +55,7 @@ __all__ = [
     "Tensor",
     "Text",
     "__version__",
+    "export",
     "info",
     "list_datasets",
     "load",
@@ -64,7 +66,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from dsreg.api import info, list_datasets, verify
+    from dsreg.api import export, info, list_datasets, verify
     from dsreg.features import (
         Audio,
         ClassLabel,

@@ -25,7 +25,7 @@ from dsreg.registry import (
     prepared_versions,
 )
 
-__all__ = ["info", "list_datasets", "prepare", "verify"]
+__all__ = ["export", "info", "list_datasets", "prepare", "verify"]
 
 
 def list_datasets(root: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
@@ -165,3 +165,22 @@ def verify(
     else:
         manifest = find_prepared(str(name), root)
     return str(manifest.directory), verify_manifest(manifest, deep=deep)
+
+
+def export(
+    name: str | os.PathLike[str],
+    split: str,
+    format: str,
+    out: str | os.PathLike[str],
+    *,
+    version: str | None = None,
+    root: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Write a split expression of a prepared dataset to `out` as one Parquet file, HDF5 file or zarr group
+    (`format`), for tools other than dsreg. Returns what was written: dataset, split, format, path, rows."""
+    from dsreg.loading.dataset import open_dataset
+    from dsreg.storage.export import export_tables
+
+    dataset = open_dataset(name, split, version=version, root=root)
+    rows = export_tables(dataset.arrow_tables(), dataset.features, format, out)
+    return {"dataset": dataset.manifest.full_name, "split": split, "format": format, "path": str(out), "rows": rows}

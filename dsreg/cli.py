@@ -1,4 +1,4 @@
-"""The `dsreg` command: list, info, prepare, verify, ls, rm, gc, cache and demo, each a thin wrapper over the library.
+"""The `dsreg` command: list, info, prepare, verify, export, ls, rm, gc, cache and demo, each a thin wrapper over the library.
 
 Human-readable output by default, `--json` for scripts. Exit codes: 0 success, 1 verification found
 problems, 2 usage error, 3 any other failure (a DsregError, printed with its fix).
@@ -22,7 +22,9 @@ from dsreg.sizes import human_bytes
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "EXIT_VERIFY_FAILED", "build_parser", "main"]
 
-STORAGE_FORMATS = ("arrow", "zarr", "hdf5")  # dsreg.storage.FORMATS, named here so the CLI starts without pyarrow
+# dsreg.storage.FORMATS and export.EXPORT_FORMATS, named here so the CLI starts without pyarrow
+STORAGE_FORMATS = ("arrow", "zarr", "hdf5")
+EXPORT_FORMATS = ("parquet", "hdf5", "zarr")
 
 
 class UsageError(DsregError):
@@ -221,6 +223,14 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from dsreg.api import export
+
+    data = export(args.name, args.split, args.format, args.out, root=args.root)
+    _emit(args, data, f"exported {data['dataset']} {data['split']} ({data['rows']:,} rows) to {data['path']}")
+    return EXIT_OK
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from dsreg.api import verify
 
@@ -373,6 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="NAME[/CONFIG][:VERSION] or a prepared version directory")
     p.add_argument("--deep", action="store_true", help="re-hash every shard against the manifest")
     p.set_defaults(func=cmd_verify)
+    p = sub.add_parser("export", parents=[common], help="write a prepared split as Parquet, HDF5 or zarr")
+    p.add_argument("name", help="NAME[/CONFIG][:VERSION] or a prepared version directory")
+    p.add_argument("split", help="a split expression, e.g. train or train[:10%%]")
+    p.add_argument("--format", required=True, choices=EXPORT_FORMATS, help="the file format to write")
+    p.add_argument("--out", required=True, type=Path, help="the file (or zarr directory) to create")
+    p.set_defaults(func=cmd_export)
     p = sub.add_parser("ls", parents=[common], help="browse prepared datasets on the shared filesystem")
     p.add_argument("path", nargs="?", help="a root to browse (default: the search roots)")
     p.set_defaults(func=cmd_ls)

@@ -106,8 +106,15 @@ def _offsets(array: pa.Array) -> np.ndarray:
     return raw[array.offset :].astype(np.int64)
 
 
-def decompose(array: pa.Array, path: str, out: dict[str, np.ndarray], row_shape: Sequence[int] = ()) -> None:
-    """Add the leaves of `array` under `path` to `out` (see the module docstring for the layout)."""
+def decompose(
+    array: pa.Array,
+    path: str,
+    out: dict[str, np.ndarray],
+    row_shape: Sequence[int] = (),
+    offsets: set[str] | None = None,
+) -> None:
+    """Add the leaves of `array` under `path` to `out` (see the module docstring for the layout); the keys of
+    offsets leaves are added to `offsets` when given (an appender rebases them)."""
     _no_nulls(array, path)
     t = array.type
     if is_fixed(t):
@@ -123,20 +130,25 @@ def decompose(array: pa.Array, path: str, out: dict[str, np.ndarray], row_shape:
         else:
             out[path] = values.reshape((len(array), width)) if lists else values
     elif pt.is_fixed_size_list(t):
-        decompose(array.flatten(), f"{path}/values", out)
+        decompose(array.flatten(), f"{path}/values", out, offsets=offsets)
     elif any(f(t) for f in _LIST):
-        offsets = _offsets(array)
-        out[f"{path}/offsets"] = offsets - offsets[0]
-        decompose(array.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0])), f"{path}/values", out)
+        bounds = _offsets(array)
+        out[f"{path}/offsets"] = bounds - bounds[0]
+        child = array.values.slice(int(bounds[0]), int(bounds[-1] - bounds[0]))
+        decompose(child, f"{path}/values", out, offsets=offsets)
+        if offsets is not None:
+            offsets.add(f"{path}/offsets")
     elif any(f(t) for f in _BYTES):
-        offsets = _offsets(array)
-        out[f"{path}/offsets"] = offsets - offsets[0]
+        bounds = _offsets(array)
+        out[f"{path}/offsets"] = bounds - bounds[0]
         buf = array.buffers()[2]
         data = np.frombuffer(buf, dtype=np.uint8) if buf is not None else np.zeros(0, dtype=np.uint8)
-        out[f"{path}/data"] = data[int(offsets[0]) : int(offsets[-1])]
+        out[f"{path}/data"] = data[int(bounds[0]) : int(bounds[-1])]
+        if offsets is not None:
+            offsets.add(f"{path}/offsets")
     elif pt.is_struct(t):
         for field, child in zip(t, array.flatten(), strict=True):
-            decompose(child, f"{path}/{node_name(field.name)}", out)
+            decompose(child, f"{path}/{node_name(field.name)}", out, offsets=offsets)
     else:
         check_type(t, path)
 

@@ -31,7 +31,7 @@ from dsreg.storage.columns import Leaf, check_type, decompose, node_name
 CHUNK_BYTES = 1 << 20
 
 
-def _h5py() -> Any:
+def h5py_module() -> Any:
     try:
         import h5py
     except ImportError:
@@ -45,14 +45,15 @@ def chunk_rows(shape: tuple[int, ...], itemsize: int, target: int = CHUNK_BYTES)
     return max(1, min(shape[0], target // row))
 
 
-def table_leaves(table: pa.Table, features: Features) -> dict[str, np.ndarray]:
-    """Every stored array of a table, in a fixed order (columns in schema order, then depth first)."""
+def table_leaves(table: pa.Table, features: Features, offsets: set[str] | None = None) -> dict[str, np.ndarray]:
+    """Every stored array of a table, in a fixed order (columns in schema order, then depth first); the keys
+    of offsets arrays are added to `offsets` when given."""
     leaves: dict[str, np.ndarray] = {}
     for name in features.names():
         feature = features[name]
         check_type(feature.arrow_type(), name)
         shape = tuple(int(d or 0) for d in feature.example_shape()) if feature.fixed_shape else ()
-        decompose(table.column(name).combine_chunks(), node_name(name), leaves, shape)
+        decompose(table.column(name).combine_chunks(), node_name(name), leaves, shape, offsets)
     return leaves
 
 
@@ -62,13 +63,13 @@ class Hdf5ShardWriter(BatchingWriter):
     suffix = ".h5"
 
     def _write(self, table: pa.Table, path: Path) -> None:
-        h5py = _h5py()
+        h5py = h5py_module()
         leaves = table_leaves(table, self.features)
-        with _create(h5py, path) as f:
+        with create_file(h5py, path) as f:
             f.attrs["dsreg.features"] = self.schema.metadata[b"dsreg.features"].decode()
             f.attrs["dsreg.rows"] = table.num_rows
             for key, values in leaves.items():
-                _make_groups(h5py, f, key)
+                make_groups(h5py, f, key)
                 f.create_dataset(
                     key,
                     data=values,
@@ -77,7 +78,7 @@ class Hdf5ShardWriter(BatchingWriter):
                 )
 
 
-def _create(h5py: Any, path: Path) -> Any:
+def create_file(h5py: Any, path: Path) -> Any:
     """A new HDF5 file whose root group carries no times and whose format is pinned to HDF5 1.10."""
     fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
     fapl.set_libver_bounds(h5py.h5f.LIBVER_V110, h5py.h5f.LIBVER_V110)
@@ -86,7 +87,7 @@ def _create(h5py: Any, path: Path) -> Any:
     return h5py.File(h5py.h5f.create(os.fsencode(path), h5py.h5f.ACC_TRUNC, fcpl=fcpl, fapl=fapl))
 
 
-def _make_groups(h5py: Any, f: Any, key: str) -> None:
+def make_groups(h5py: Any, f: Any, key: str) -> None:
     """Create the groups above `key` without modification times (h5py would stamp them)."""
     parts = key.split("/")[:-1]
     where = f
@@ -102,7 +103,7 @@ class Hdf5ShardReader(LeafShardReader):
     """An HDF5 shard, memory-mapped; datasets in the writer's layout are numpy views of the mapping."""
 
     def __init__(self, path: str | os.PathLike[str], features: Features | None = None):
-        h5py = _h5py()
+        h5py = h5py_module()
         path = Path(path)
         self._views: dict[str, tuple[int, np.dtype, tuple[int, ...]] | None] = {}
         try:
@@ -134,7 +135,7 @@ class Hdf5ShardReader(LeafShardReader):
             raise DsregError(f"shard has no dataset {key!r}", path=self.path, fix="re-prepare the dataset")
         view = self._views[key]
         if view is None:
-            with _h5py().File(self.path, "r") as f:
+            with h5py_module().File(self.path, "r") as f:
                 return ArrayLeaf(f[key][()])
         offset, dtype, shape = view
         count = int(np.prod(shape))

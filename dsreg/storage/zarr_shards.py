@@ -29,7 +29,7 @@ from dsreg.storage.hdf5_shards import chunk_rows, table_leaves
 CHUNK_BYTES = 256 << 10
 
 
-def _zarr() -> Any:
+def zarr_module() -> Any:
     try:
         import zarr
     except ImportError:
@@ -39,7 +39,7 @@ def _zarr() -> Any:
 
 def open_store(location: str | os.PathLike[str], *, write: bool = False) -> Any:
     """A zarr store for a local directory or an fsspec URL."""
-    zarr = _zarr()
+    zarr = zarr_module()
     text = os.fspath(location)
     if "://" in text and not text.startswith("file://"):
         return zarr.storage.FsspecStore.from_url(text, read_only=not write)
@@ -52,7 +52,7 @@ class ZarrShardWriter(BatchingWriter):
     suffix = ".zarr"
 
     def _write(self, table: pa.Table, path: Path) -> None:
-        zarr = _zarr()
+        zarr = zarr_module()
         leaves = table_leaves(table, self.features)
         meta = {"features": self.features.to_json(), "rows": table.num_rows}
         group = zarr.create_group(open_store(path, write=True), zarr_format=3, attributes={"dsreg": meta})
@@ -78,7 +78,7 @@ class ZarrShardReader(LeafShardReader):
     """A zarr shard at a local path or an fsspec URL; leaves read chunk by chunk through a bounded cache."""
 
     def __init__(self, location: str | os.PathLike[str], features: Features | None = None):
-        zarr = _zarr()
+        zarr = zarr_module()
         self.location = os.fspath(location)
         try:
             self._group = zarr.open_group(store=open_store(self.location), mode="r", zarr_format=3)
