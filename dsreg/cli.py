@@ -1,4 +1,5 @@
-"""The `dsreg` command: list, info, prepare, verify, export, ls, rm, gc, cache and demo, each a thin wrapper over the library.
+"""The `dsreg` command: list, info, prepare, verify, export, ls, rm, gc, cache and demo, each a thin wrapper
+over the library.
 
 Human-readable output by default, `--json` for scripts. Exit codes: 0 success, 1 verification found
 problems, 2 usage error, 3 any other failure (a DsregError, printed with its fix).
