@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dsreg.errors import DsregError
-from dsreg.manifest import Manifest, Problem, read_manifest, verify_manifest
+from dsreg.manifest import DamagedManifest, Manifest, Problem, read_manifest, verify_manifest
 from dsreg.preparation import prepare
 from dsreg.provenance import of_manifest
 from dsreg.registry import (
@@ -28,12 +28,15 @@ from dsreg.registry import (
 __all__ = ["export", "info", "list_datasets", "prepare", "verify"]
 
 
-def list_datasets(root: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+def list_datasets(
+    root: str | os.PathLike[str] | None = None, broken_manifests: list[DsregError] | None = None
+) -> list[dict[str, Any]]:
     """Every known recipe, with its configs and where each is prepared under the search roots.
 
-    A recipe file that does not load is listed with its `error` (and `path`, `fix`) instead of failing the list.
+    A recipe file that does not load is listed with its `error` (and `path`, `fix`) instead of failing the list;
+    a manifest that does not read is left out (pass a list as `broken_manifests` to collect its error).
     """
-    prepared = list_prepared(root)
+    prepared = list_prepared(root, broken_manifests)
     broken: list[DsregError] = []
     recipes = list_recipes(broken)
     out: list[dict[str, Any]] = []
@@ -159,11 +162,17 @@ def _no_such_version(ref: Ref, recipe_version: str, root: str | os.PathLike[str]
 def verify(
     name: str | os.PathLike[str], *, deep: bool = False, root: str | os.PathLike[str] | None = None
 ) -> tuple[str, list[Problem]]:
-    """Check a prepared dataset (a reference or a version directory): (its directory, problems found)."""
-    if os.path.isdir(name) and os.path.exists(os.path.join(name, "manifest.json")):
-        manifest = read_manifest(name)
-    else:
-        manifest = find_prepared(str(name), root)
+    """Check a prepared dataset (a reference or a version directory): (its directory, problems found).
+
+    A damaged manifest (bytes, JSON, schema, its own digest, structure) is a problem found, not an error."""
+    try:
+        if os.path.isdir(name) and os.path.exists(os.path.join(name, "manifest.json")):
+            manifest = read_manifest(name)
+        else:
+            manifest = find_prepared(str(name), root)
+    except DamagedManifest as err:
+        path = Path(err.path or os.fspath(name))
+        return str(path.parent), [Problem(str(path), err.problem)]
     return str(manifest.directory), verify_manifest(manifest, deep=deep)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dsreg.cli_cache import add_cache_parser, check_command, split_command
-from dsreg.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, EXIT_VERIFY_FAILED, DsregError
+from dsreg.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, EXIT_VERIFY_FAILED, DsregError, os_error
 from dsreg.provenance import MEANING, of_manifest
 from dsreg.sizes import human_bytes
 
@@ -48,7 +49,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     if args.readers:
         return cmd_list_readers(args)
-    datasets = list_datasets(args.root)
+    broken: list[DsregError] = []  # unreadable manifests (a broken recipe is an entry of its own)
+    datasets: list[dict[str, Any]] = list_datasets(args.root, broken)
     rows = [
         [
             d["name"],
@@ -58,7 +60,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         ]
         for d in datasets
     ]
-    _emit(args, datasets, _table(rows, ["NAME", "VERSION", "CONFIGS", "PREPARED"]) if rows else "no datasets")
+    text = _table(rows, ["NAME", "VERSION", "CONFIGS", "PREPARED"]) if rows else "no datasets"
+    _emit(args, datasets + _broken_json(broken), text + _broken_text(broken))
     return EXIT_OK
 
 
@@ -84,6 +87,15 @@ def cmd_list_readers(args: argparse.Namespace) -> int:
 def _provenance(kind: str | None) -> str:
     """A provenance as `dsreg ls`/`info`/`prepare` print it: the kind and what it means."""
     return f"{kind} ({MEANING[kind]})" if kind else "written (by write_dataset, not from a recipe's sources)"
+
+
+def _broken_json(broken: list[DsregError]) -> list[dict[str, Any]]:
+    return [{"path": err.path, "error": err.problem, "fix": err.fix} for err in broken]
+
+
+def _broken_text(broken: list[DsregError]) -> str:
+    """One `BROKEN` line per unreadable recipe or manifest, so one bad file is seen without hiding the rest."""
+    return "".join(f"\nBROKEN {err.path}: {err.problem}" + (f"; fix: {err.fix}" if err.fix else "") for err in broken)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -234,14 +246,32 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from dsreg.api import verify
+    from dsreg.manifest import read_manifest
 
     directory, problems = verify(args.name, deep=args.deep, root=args.root)
-    data = {"path": directory, "deep": args.deep, "ok": not problems, "problems": [vars(p) for p in problems]}
+    sealed = None if problems else read_manifest(directory).digest is not None
+    data = {
+        "path": directory,
+        "deep": args.deep,
+        "ok": not problems,
+        "manifest_digest": sealed,
+        "problems": [vars(p) for p in problems],
+    }
     if problems:
         text = f"FAIL {directory}\n" + "\n".join(f"  {p}" for p in problems)
         text += "\nfix: re-prepare the dataset (move the broken version away first), or restore it from a good copy"
     else:
-        text = f"OK {directory} ({'every shard re-hashed' if args.deep else 'sizes and presence; --deep re-hashes'})"
+        checked = (
+            "every shard re-hashed and checked against its own schema, features, rows and labels"
+            if args.deep
+            else "sizes and presence; --deep re-hashes and checks each shard's schema"
+        )
+        text = f"OK {directory} (manifest {'digest verified' if sealed else 'structure checked'}; {checked})"
+        if not sealed:
+            text += (
+                "\nnote: this manifest carries no digest (written before dsreg sealed its manifests), so a damaged "
+                "manifest field could go unnoticed where the shards cannot contradict it; re-prepare to seal it"
+            )
     _emit(args, data, text)
     return EXIT_VERIFY_FAILED if problems else EXIT_OK
 
@@ -284,11 +314,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         if rows
         else f"nothing prepared under {where}"
     )
-    for err in broken:
-        directory = Path(str(err.path)).parent
-        data.append({"path": str(directory), "error": err.problem})
-        text += f"\nBROKEN {directory}: {err.problem}" + (f"; fix: {err.fix}" if err.fix else "")
-    _emit(args, data, text)
+    _emit(args, data + _broken_json(broken), text + _broken_text(broken))
     return EXIT_OK
 
 
@@ -408,21 +434,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _report(args: argparse.Namespace, err: DsregError) -> int:
+    if getattr(args, "json", False):
+        print(json.dumps({"error": err.problem, "path": err.path, "fix": err.fix}), file=sys.stderr)
+    else:
+        print(f"dsreg: error: {err}", file=sys.stderr)
+    return EXIT_ERROR
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv, command = split_command(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(argv)
     check_command(parser, args, command)
+    if hasattr(signal, "SIGXFSZ"):
+        # past `ulimit -f` a write then fails with EFBIG, reported below, instead of killing the process
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         code: int = args.func(args)
     except UsageError as err:
         parser.error(str(err))
     except DsregError as err:
-        if getattr(args, "json", False):
-            print(json.dumps({"error": err.problem, "path": err.path, "fix": err.fix}), file=sys.stderr)
-        else:
-            print(f"dsreg: error: {err}", file=sys.stderr)
-        return EXIT_ERROR
+        return _report(args, err)
+    except OSError as err:  # disk full, file too large, permission denied... deep inside a library
+        return _report(args, os_error(err, f"dsreg {args.command} failed"))
     except KeyboardInterrupt:
         print("dsreg: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

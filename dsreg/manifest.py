@@ -3,11 +3,19 @@
 A manifest lives at `<root>/<name>/<config>/<version>/manifest.json` and describes everything the
 load side needs: features, splits and their shards (relative path, rows, bytes, sha256). It is
 validated against the JSON Schema shipped in `manifests/`, and no shard path may leave its directory.
+
+It is self-verifying: `manifest_sha256` is the sha256 of the canonical JSON of every other field
+(`canonical_json`), checked on every read, so no flipped bit or hand edit reads as a different dataset.
+On top of it, every read checks the structure (shard `k` of a split of `n` is `<split>/<k>-of-<n>.*`, no
+shard listed twice, split totals equal their shards'). Manifests written before the digest existed still
+open (their `digest` is None, and `verify` says so); the per-shard checks of the storage format, made when
+a shard is first opened and by `verify --deep`, protect them.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field, replace
@@ -17,12 +25,29 @@ from typing import Any
 
 import jsonschema
 
-from dsreg.errors import DsregError
+from dsreg.errors import DsregError, os_error
 from dsreg.features import Features
 from dsreg.storage import DEFAULT_FORMAT, get_format, sha256_shard, shard_bytes
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+DIGEST_KEY = "manifest_sha256"
+
+
+class DamagedManifest(DsregError):
+    """A manifest that exists but is not what dsreg wrote: bad bytes, JSON, schema, digest or structure.
+
+    `verify` reports it as a verification failure (exit 1) rather than as an error running the check."""
+
+
+def canonical_json(data: Any) -> bytes:
+    """The bytes a manifest digest covers: sorted keys, no whitespace, ASCII only (independent of layout)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode()
+
+
+def manifest_digest(data: dict[str, Any]) -> str:
+    """Hex sha256 of a manifest's canonical JSON, without its own digest field."""
+    return hashlib.sha256(canonical_json({k: v for k, v in data.items() if k != DIGEST_KEY})).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -78,6 +103,7 @@ class Manifest:
     provenance: str | None = None
     directory: Path | None = None
     url: str | None = None
+    digest: str | None = None  # the verified manifest_sha256 read from disk; None for manifests without one
 
     @property
     def full_name(self) -> str:
@@ -129,15 +155,20 @@ class Manifest:
         }
 
     def write(self, directory: str | os.PathLike[str]) -> Path:
-        """Write `manifest.json` into `directory` atomically (temporary file, fsync, rename)."""
+        """Write `manifest.json`, sealed with its digest, into `directory` atomically (temp file, fsync, rename)."""
         path = Path(directory) / MANIFEST_NAME
         tmp = path.with_name(MANIFEST_NAME + ".tmp")
-        text = json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        data = json.loads(json.dumps(self.to_json()))  # exactly what a reader will parse back
+        data[DIGEST_KEY] = manifest_digest(data)
+        text = json.dumps(data, indent=2, sort_keys=False) + "\n"
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as err:
+            raise os_error(err, "cannot write the manifest", path=tmp) from None
         return path
 
 
@@ -150,31 +181,82 @@ def manifest_schema() -> dict[str, Any]:
 
 @functools.cache
 def _validator() -> jsonschema.protocols.Validator:
-    """The manifest schema's validator, built once: checking the schema itself costs more than a manifest."""
+    """The schema's validator, built once (building it, and checking the schema, costs more than validating)."""
     schema = manifest_schema()
     cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
     return cls(schema)
 
 
 def _check_relative(path: str, manifest_path: Path) -> None:
     pure = PurePosixPath(path)
     if pure.is_absolute() or ".." in pure.parts or "\\" in path or not pure.parts:
-        raise DsregError(
+        raise DamagedManifest(
             f"shard path {path!r} leaves the dataset directory",
             path=manifest_path,
             fix="shard paths must be relative and stay inside the dataset directory; re-prepare the dataset",
         )
 
 
+def _check_digest(data: dict[str, Any], manifest_path: Path) -> str | None:
+    recorded = data.get(DIGEST_KEY)
+    if recorded is None:
+        return None
+    actual = manifest_digest(data)
+    if actual != recorded:
+        raise DamagedManifest(
+            f"manifest does not match its own digest (manifest_sha256 {recorded}, content hashes to {actual}): "
+            "it was damaged or edited after publishing",
+            path=manifest_path,
+            fix="restore the version from a good copy or re-prepare it (move the broken version away first); "
+            "never edit manifests by hand",
+        )
+    return actual
+
+
+def _check_structure(splits: dict[str, Any], manifest_path: Path) -> None:
+    """Each split's format is known, its shards complete and in order (shard `k` of `n` is exactly
+    `<split>/<k>-of-<n><format suffix>`), none listed twice, its totals equal to its shards'."""
+    fix = "restore the version from a good copy or re-prepare it"
+    for split_name, split in splits.items():
+        fmt = split.get("format", DEFAULT_FORMAT)  # manifests older than the storage seam are all Arrow
+        try:
+            suffix = get_format(fmt).suffix
+        except DsregError as err:
+            raise DsregError(f"split {split_name!r}: {err.problem}", path=manifest_path, fix="upgrade dsreg") from None
+        shards = split["shards"]
+        seen: set[str] = set()
+        for position, shard in enumerate(shards):
+            expected = f"{split_name}/{position:05d}-of-{len(shards):05d}{suffix}"
+            if shard["path"] in seen:
+                raise DamagedManifest(f"shard {shard['path']!r} is listed twice", path=manifest_path, fix=fix)
+            if shard["path"] != expected:
+                raise DamagedManifest(
+                    f"shard {position} of split {split_name!r} is {shard['path']!r}, expected {expected!r}: "
+                    "shards are missing, duplicated, out of order or of another split or format",
+                    path=manifest_path,
+                    fix=fix,
+                )
+            seen.add(shard["path"])
+        for total in ("rows", "bytes"):
+            parts = sum(s[total] for s in shards)
+            if split[total] != parts:
+                raise DamagedManifest(
+                    f"split {split_name!r} records {split[total]} {total} but its shards add up to {parts}",
+                    path=manifest_path,
+                    fix=fix,
+                )
+
+
 def manifest_from_json(data: Any, manifest_path: Path) -> Manifest:
-    """Validate a manifest's JSON against the schema and the path rules, then build the model."""
+    """Validate a manifest's JSON against the schema, the path rules, its own digest and its structure."""
     try:
         best = jsonschema.exceptions.best_match(_validator().iter_errors(data))
         if best is not None:
             raise best
     except jsonschema.ValidationError as err:
         where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-        raise DsregError(
+        raise DamagedManifest(
             f"manifest is invalid at {where}: {err.message}",
             path=manifest_path,
             fix="re-prepare the dataset; do not edit manifests by hand",
@@ -185,23 +267,33 @@ def manifest_from_json(data: Any, manifest_path: Path) -> Manifest:
             path=manifest_path,
             fix="upgrade dsreg",
         )
-    splits = {}
-    for split_name, split in data["splits"].items():
-        shards = []
+    for split in data["splits"].values():
         for shard in split["shards"]:
             _check_relative(shard["path"], manifest_path)
-            shards.append(ShardInfo(shard["path"], shard["rows"], shard["bytes"], shard["sha256"]))
-        fmt = split.get("format", DEFAULT_FORMAT)  # manifests older than the storage seam are all Arrow
-        try:
-            get_format(fmt)
-        except DsregError as err:
-            raise DsregError(f"split {split_name!r}: {err.problem}", path=manifest_path, fix="upgrade dsreg") from None
-        splits[split_name] = SplitInfo(split_name, tuple(shards), fmt)
+    digest = _check_digest(data, manifest_path)
+    _check_structure(data["splits"], manifest_path)
+    splits = {
+        split_name: SplitInfo(
+            split_name,
+            tuple(ShardInfo(s["path"], s["rows"], s["bytes"], s["sha256"]) for s in split["shards"]),
+            split.get("format", DEFAULT_FORMAT),
+        )
+        for split_name, split in data["splits"].items()
+    }
     keys = data.get("supervised_keys")
-    features = Features.from_json(data["features"])
+    try:
+        features = Features.from_json(data["features"])
+        features.arrow_schema()  # representable: every shape and dtype has an Arrow type
+    except (DsregError, ValueError, TypeError, KeyError, AttributeError, ArithmeticError, NotImplementedError) as err:
+        problem = err.problem if isinstance(err, DsregError) else f"{type(err).__name__}: {err}"
+        raise DamagedManifest(
+            f"manifest features are invalid: {problem}",
+            path=manifest_path,
+            fix="restore the version from a good copy or re-prepare it",
+        ) from None
     for key in keys or ():
         if key not in features:
-            raise DsregError(f"supervised key {key!r} is not a feature", path=manifest_path)
+            raise DamagedManifest(f"supervised key {key!r} is not a feature", path=manifest_path)
     return Manifest(
         name=data["name"],
         config=data["config"],
@@ -217,6 +309,7 @@ def manifest_from_json(data: Any, manifest_path: Path) -> Manifest:
         evaluation=data.get("evaluation") or {},
         provenance=data.get("provenance"),
         directory=manifest_path.parent,
+        digest=digest,
     )
 
 
@@ -237,7 +330,7 @@ def read_manifest_url(url: str) -> Manifest:
     except FileNotFoundError:
         raise DsregError("no manifest here", path=where, fix="check the URL: it names a prepared version") from None
     except json.JSONDecodeError as err:
-        raise DsregError(f"manifest is not valid JSON ({err})", path=where, fix="re-prepare the dataset") from None
+        raise DamagedManifest(f"manifest is not valid JSON ({err})", path=where, fix="re-prepare the dataset") from None
     except (OSError, ValueError, ImportError) as err:
         raise DsregError(
             f"cannot read the manifest ({type(err).__name__}: {err})",
@@ -253,12 +346,28 @@ def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
         return read_manifest_url(os.fspath(directory))
     path = Path(directory) / MANIFEST_NAME
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_no_constant)
     except FileNotFoundError:
         raise DsregError("no manifest here", path=path, fix="prepare the dataset with `dsreg prepare`") from None
-    except json.JSONDecodeError as err:
-        raise DsregError(f"manifest is not valid JSON ({err})", path=path, fix="re-prepare the dataset") from None
+    except OSError as err:
+        raise DsregError(
+            f"cannot read the manifest ({err.strerror or err})",
+            path=path,
+            fix="ask its owner to make it readable (and its directories searchable), or drop its root from DSREG_ROOT",
+        ) from None
+    except UnicodeDecodeError as err:
+        raise DamagedManifest(
+            f"manifest is not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start})",
+            path=path,
+            fix="restore the version from a good copy or re-prepare it",
+        ) from None
+    except (json.JSONDecodeError, ValueError, RecursionError) as err:
+        raise DamagedManifest(f"manifest is not valid JSON ({err})", path=path, fix="re-prepare the dataset") from None
     return manifest_from_json(data, path)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 @dataclass(frozen=True)
@@ -273,7 +382,10 @@ class Problem:
 
 
 def verify_manifest(manifest: Manifest, *, deep: bool = False) -> list[Problem]:
-    """Check every shard is present with its recorded size; with `deep`, re-hash every byte."""
+    """Check every shard is present with its recorded size; with `deep`, re-hash every byte and check each
+    shard's own schema, embedded features, row count and labels against the manifest.
+
+    The manifest's own digest and structure were checked when it was read."""
     problems: list[Problem] = []
     for split in manifest.splits.values():
         for shard in split.shards:
@@ -288,6 +400,17 @@ def verify_manifest(manifest: Manifest, *, deep: bool = False) -> list[Problem]:
                 continue
             if deep:
                 digest = sha256_shard(path)
-                if digest != shard.sha256:
-                    problems.append(Problem(str(path), f"sha256 {digest} does not match manifest {shard.sha256}"))
+                found = [] if digest == shard.sha256 else [f"sha256 {digest} does not match manifest {shard.sha256}"]
+                found += _shard_problems(path, manifest.features, shard, split.format)
+                if found:
+                    problems.append(Problem(str(path), "; ".join(found)))
     return problems
+
+
+def _shard_problems(path: Path, features: Features, shard: ShardInfo, fmt: str) -> list[str]:
+    """How the shard disagrees with the manifest, as its storage format checks it."""
+    try:
+        reader = get_format(fmt).reader(path, features)
+    except DsregError as err:
+        return [err.problem]
+    return reader.problems(features, shard.rows, shard.bytes)

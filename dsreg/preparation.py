@@ -23,15 +23,15 @@ from typing import Any
 import pyarrow as pa
 
 from dsreg import provenance
-from dsreg.errors import DsregError
+from dsreg.errors import DsregError, reports_os_errors
 from dsreg.features import Features
 from dsreg.lock import FileLock
-from dsreg.manifest import Manifest
+from dsreg.manifest import MANIFEST_NAME, Manifest, read_manifest
 from dsreg.publish import VersionBuild, created_stamp, wait_message
 from dsreg.readers import Reader, get_reader
 from dsreg.recipe import RecipeConfig
 from dsreg.registry import get_recipe, parse_ref
-from dsreg.roots import downloads_dir, writable_root
+from dsreg.roots import STAGING_MARKER, downloads_dir, search_roots, writable_root
 from dsreg.sources import ResolvedSource, resolve_sources
 from dsreg.sourcetree import SourceTree
 from dsreg.steps import apply_steps
@@ -167,6 +167,33 @@ def _weaker_note(existing: Manifest, config: RecipeConfig, source: object, gener
     return provenance.weaker_note(config.full_name, provenance.of_manifest(existing), offered, replace=again)
 
 
+def _published_in_another_root(
+    config: RecipeConfig, base: Path, root: str | os.PathLike[str] | None, say: Callable[[str], None]
+) -> Manifest | None:
+    """The version as already published in another root of the search path (read-only ones included), so a
+    writable scratch root never silently receives a second full copy; node-local staging caches don't count."""
+    for other in search_roots(root):
+        if other == base or (other / STAGING_MARKER).is_dir():
+            continue
+        final = other / config.name / config.config / config.version
+        if not (final / MANIFEST_NAME).exists():
+            continue
+        try:
+            existing = read_manifest(final)
+        except DsregError as err:
+            say(f"{config.full_name} at {final} does not read ({err.problem}); preparing a fresh copy under {base}")
+            continue
+        if existing.recipe_digest != config.digest:
+            raise DsregError(
+                f"{config.full_name} is already published from a different recipe",
+                path=final,
+                fix="bump the recipe's version: published versions never change",
+            )
+        return existing
+    return None
+
+
+@reports_os_errors("prepare")
 def prepare(
     ref: str | RecipeConfig,
     *,
@@ -197,6 +224,12 @@ def prepare(
     if workers < 1:
         raise DsregError(f"--workers must be at least 1, got {workers}")
     base = writable_root(root)
+    elsewhere = _published_in_another_root(config, base, root, say)
+    if elsewhere is not None:
+        report.reused = True
+        report.note = _weaker_note(elsewhere, config, source, generated)
+        say(f"{config.full_name} is already prepared at {elsewhere.directory}")
+        return elsewhere
     reader = get_reader(config.reader)(config.reader_args, config.features)
     with VersionBuild(
         base,
@@ -240,6 +273,7 @@ def prepare(
         return published
 
 
+@reports_os_errors("prepare (array element)")
 def prepare_tasks(
     ref: str,
     index: int,
@@ -268,9 +302,10 @@ def prepare_tasks(
     base = writable_root(root)
     reader = get_reader(config.reader)(config.reader_args, config.features)
     build = VersionBuild(base, config.name, config.config, config.version)
-    if _published(build, config) is not None:
+    existing = _published_in_another_root(config, base, root, say) or _published(build, config)
+    if existing is not None:
         report.reused = True
-        say(f"{config.full_name} is already prepared at {build.final}")
+        say(f"{config.full_name} is already prepared at {existing.directory}")
         return report
     resolved = resolve_sources(config.sources, downloads_dir(base), local=source, progress=progress)
     report.sources = _records(resolved, generated=False)

@@ -294,6 +294,12 @@ def load_recipe(path: str | Path) -> Recipe:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise DsregError(f"cannot read recipe ({err.strerror})", path=path) from None
+    except UnicodeDecodeError as err:
+        raise DsregError(
+            f"recipe is not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start})",
+            path=path,
+            fix="save the recipe as UTF-8 YAML, or move the file out of the recipe directory",
+        ) from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:

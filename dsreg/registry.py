@@ -19,7 +19,7 @@ from pathlib import Path
 from dsreg.errors import DsregError
 from dsreg.manifest import MANIFEST_NAME, Manifest, read_manifest
 from dsreg.recipe import Recipe, load_recipe
-from dsreg.roots import search_roots
+from dsreg.roots import expand_path, search_roots
 from dsreg.versions import sort_versions
 
 RECIPE_SUFFIX = ".yaml"
@@ -65,7 +65,7 @@ def parse_ref(text: str) -> Ref:
 def recipe_dirs() -> list[Path]:
     """User recipe directories from `DSREG_RECIPES`, then the recipes shipped with dsreg."""
     env = os.environ.get("DSREG_RECIPES", "")
-    dirs = [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+    dirs = [expand_path(p, "DSREG_RECIPES") for p in env.split(os.pathsep) if p.strip()]
     dirs.append(Path(str(resources.files("dsreg.recipes"))))
     return dirs
 

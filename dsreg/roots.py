@@ -14,12 +14,23 @@ from dsreg.errors import DsregError
 DEFAULT_ROOT = Path.home() / ".local" / "share" / "dsreg"
 
 
+def expand_path(path: str | os.PathLike[str], what: str) -> Path:
+    """`path` with a leading `~` or `~user` expanded; an unknown user is a DsregError naming `what` set it."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        raise DsregError(
+            f"cannot expand {os.fspath(path)!r} given by {what}: no such user or no home directory",
+            fix=f"give {what} an absolute path, or a `~user` that exists on this machine",
+        ) from None
+
+
 def search_roots(root: str | os.PathLike[str] | None = None) -> list[Path]:
     """The roots to search: an explicit `root` alone, else `DSREG_ROOT`'s entries, else the default."""
     if root is not None:
-        return [Path(root).expanduser()]
+        return [expand_path(root, "--root")]
     env = os.environ.get("DSREG_ROOT", "")
-    entries = [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+    entries = [expand_path(p, "DSREG_ROOT") for p in env.split(os.pathsep) if p.strip()]
     return entries or [DEFAULT_ROOT]
 
 

@@ -36,7 +36,7 @@ from dsreg.errors import DsregError
 from dsreg.manifest import MANIFEST_NAME, Manifest, ShardInfo, manifest_from_json, read_manifest, verify_manifest
 from dsreg.publish import make_read_only, make_writable
 from dsreg.registry import find_prepared
-from dsreg.roots import STAGING_MARKER, search_roots
+from dsreg.roots import STAGING_MARKER, expand_path, search_roots
 from dsreg.sizes import human_bytes, parse_size
 from dsreg.storage.base import fsync_tree, remove_shard, shard_bytes, shard_files
 
@@ -381,7 +381,9 @@ def stage_held(
     assert src_dir is not None  # resolve_source guarantees it
     text = (src_dir / MANIFEST_NAME).read_bytes()
     manifest = manifest_from_json(json.loads(text), src_dir / MANIFEST_NAME)  # exactly the bytes we copy
-    v = _Version(Path(cache_dir).expanduser().absolute(), manifest.name, manifest.config, manifest.version)
+    v = _Version(
+        expand_path(cache_dir, "the cache directory").absolute(), manifest.name, manifest.config, manifest.version
+    )
     _check_budget(manifest, budget_bytes)
     with _locked(v.lock_path, fcntl.LOCK_EX):
         copied = not _is_current(v, text)
@@ -450,7 +452,7 @@ def staged(
 @contextmanager
 def using(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Mark a staged copy in use for the `with` block so no job on the node evicts it; updates its LRU time."""
-    v = _Version.at(Path(path).expanduser().absolute())
+    v = _Version.at(expand_path(path, "the staged path").absolute())
     if not (v.cache / STATE_DIR).is_dir():
         raise DsregError(
             "not a staged copy (no staging cache holds it)", path=v.final, fix="pass what `stage` returned"
@@ -475,7 +477,7 @@ def _in_use(v: _Version) -> bool:
 def cache_usage(cache_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The complete staged versions in `cache_dir`, least recently used first (eviction order): name,
     config, version, path, bytes, last_used (epoch seconds) and in_use."""
-    cache = Path(cache_dir).expanduser().absolute()
+    cache = expand_path(cache_dir, "the cache directory").absolute()
     if not cache.is_dir():
         return []
     entries = sorted((e for e in _entries(cache) if e.complete), key=lambda e: (e.last_used, str(e.path)))
@@ -499,7 +501,7 @@ def gc(
     """Remove work directories abandoned more than `leftover_age` seconds ago; then, given a budget, remove
     younger abandoned ones and least-recently-used versions not in use until the cache fits it.
     Returns what was removed."""
-    cache = Path(cache_dir).expanduser().absolute()
+    cache = expand_path(cache_dir, "the cache directory").absolute()
     if not cache.is_dir():
         return []
     removed = []
@@ -516,7 +518,7 @@ def gc(
 def default_cache_dir() -> Path:
     """`$DSREG_CACHE`, else `$SLURM_TMPDIR/dsreg` (the job's node-local scratch)."""
     if os.environ.get("DSREG_CACHE"):
-        return Path(os.environ["DSREG_CACHE"]).expanduser()
+        return expand_path(os.environ["DSREG_CACHE"], "DSREG_CACHE")
     if os.environ.get("SLURM_TMPDIR"):
         return Path(os.environ["SLURM_TMPDIR"]) / "dsreg"
     raise DsregError(
@@ -527,7 +529,7 @@ def default_cache_dir() -> Path:
 
 def staged_root(cache_dir: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> str:
     """The DSREG_ROOT that prefers the cache: the cache, then the shared roots (without the cache)."""
-    cache = Path(cache_dir).expanduser().absolute()
+    cache = expand_path(cache_dir, "the cache directory").absolute()
     shared = [str(r) for r in search_roots(root) if r.expanduser().absolute() != cache]
     return os.pathsep.join([str(cache), *shared])
 

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from dsreg.errors import DsregError
+from dsreg.errors import DsregError, reports_os_errors
 from dsreg.features import Features
 from dsreg.manifest import Manifest
 from dsreg.publish import VersionBuild, created_stamp, wait_message
@@ -23,6 +23,7 @@ from dsreg.storage import DEFAULT_FORMAT, WrittenShard, get_format
 from dsreg.version import __version__
 
 
+@reports_os_errors("write_dataset")
 def write_dataset(
     name: str,
     splits: Mapping[str, Iterable[Mapping[str, Any]]],

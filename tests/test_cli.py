@@ -201,7 +201,7 @@ def test_info_works_from_a_manifest_alone(capsys, root) -> None:
 def test_a_damaged_manifest_is_reported_not_hidden(capsys, prepared) -> None:
     make_writable(prepared.directory)
     (prepared.directory / "manifest.json").write_text("{ truncated")
-    code, _, err = run(capsys, "verify", "cifar10")
-    assert code == EXIT_ERROR and "manifest is not valid JSON" in err and str(prepared.directory) in err
+    code, out, _ = run(capsys, "verify", "cifar10")  # a damaged manifest is a failed verification: exit 1
+    assert code == EXIT_VERIFY_FAILED and "manifest is not valid JSON" in out and f"FAIL {prepared.directory}" in out
     code, out, _ = run(capsys, "ls")
     assert code == EXIT_OK and f"BROKEN {prepared.directory}" in out

@@ -291,3 +291,36 @@ def test_array_index_out_of_range_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(DsregError, match=r"outside 0\.\.2"):
         prepare_tasks("cifar10", 3, 3)
+
+
+@pytest.mark.parametrize("order", ["read-only first", "scratch first"])
+def test_a_version_in_a_read_only_root_is_not_prepared_again_in_a_scratch_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, order: str
+) -> None:
+    from dsreg import roots
+
+    source = _unpacked(tmp_path, cifar.make_cifar10_python, train_rows=TRAIN, test_rows=TEST)
+    shared, scratch = tmp_path / "shared", tmp_path / "scratch"
+    first = prepare("cifar10", source=source, root=shared, check_counts=False)
+    monkeypatch.setattr(roots, "_writable", lambda path: not path.is_relative_to(shared))  # root ignores modes
+    path = [shared, scratch] if order == "read-only first" else [scratch, shared]
+    monkeypatch.setenv("DSREG_ROOT", os.pathsep.join(map(str, path)))
+    report = Progress()
+    again = prepare("cifar10", source=source, check_counts=False, report=report)
+    assert report.reused and again.directory == first.directory
+    assert not (scratch / "cifar10").exists()
+
+
+def test_a_different_recipe_in_another_root_is_refused_not_shadowed(tmp_path: Path, monkeypatch) -> None:
+    source = _unpacked(tmp_path, cifar.make_cifar10_python, train_rows=TRAIN, test_rows=TEST)
+    shared, scratch = tmp_path / "shared", tmp_path / "scratch"
+    prepare("cifar10", source=source, root=shared, check_counts=False)
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    shipped = Path(__file__).parent.parent / "recipes" / "cifar10.yaml"
+    (recipes / "cifar10.yaml").write_text(shipped.read_text().replace("mutually exclusive", "disjoint"))
+    monkeypatch.setenv("DSREG_RECIPES", str(recipes))
+    monkeypatch.setenv("DSREG_ROOT", os.pathsep.join([str(scratch), str(shared)]))
+    with pytest.raises(DsregError, match="already published from a different recipe"):
+        prepare("cifar10", source=source, check_counts=False)
+    assert not (scratch / "cifar10").exists()

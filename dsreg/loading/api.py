@@ -10,6 +10,7 @@ from typing import Any
 
 from dsreg.errors import DsregError
 from dsreg.frameworks import adapt, adapter_options, resolve
+from dsreg.loading import arguments
 from dsreg.loading.dataset import open_dataset
 from dsreg.loading.loader import Loader, Transform
 
@@ -41,8 +42,11 @@ def load(
     """Batches of `split` of a prepared dataset for `framework` (numpy/np, torch/pt/pytorch, tf/tensorflow,
     keras, hf/datasets). Sampling options go to `Loader`; `transform`, `num_workers`, `device` and any other
     keyword go to the framework's adapter, which applies `transform` to batches in its own types."""
+    if not isinstance(framework, str):
+        raise DsregError(f"framework must be a name like 'torch', got {framework!r}")
     module = resolve(framework)  # fail on a missing framework before touching any data
     _check_keywords(module, adapter_kwargs)
+    num_workers = arguments.integer("num_workers", num_workers, minimum=0)
     dataset = open_dataset(name, split, version=version, root=root, columns=columns)
     loader = Loader(
         dataset,

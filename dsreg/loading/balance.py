@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from dsreg.errors import DsregError
+from dsreg.loading import arguments
 from dsreg.loading.permutation import derive_key, mix64
 from dsreg.loading.sampler import PlanSampler
 
@@ -33,6 +34,7 @@ class BalancedSampler(PlanSampler):
         last_batch: str = "partial",
     ):
         super().__init__(shuffle=shuffle, seed=seed, rank=rank, world_size=world_size, last_batch=last_batch)
+        batch_size = arguments.integer("batch_size", batch_size, minimum=1)
         labels = np.asarray(labels)
         if labels.ndim != 1 or labels.dtype.kind not in "iub":
             raise DsregError("balance= needs a column of integer labels (one per row)", fix="balance on a class_label")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from dsreg.errors import DsregError
+from dsreg.loading import arguments
 from dsreg.loading.permutation import derive_key, hash_order, mix64
 from dsreg.loading.sampler import PlanSampler
 
@@ -38,10 +38,8 @@ class BucketSampler(PlanSampler):
         last_batch: str = "partial",
     ):
         super().__init__(shuffle=shuffle, seed=seed, rank=rank, world_size=world_size, last_batch=last_batch)
-        if max_tokens < 1 or num_buckets < 1:
-            raise DsregError(f"max_tokens ({max_tokens}) and num_buckets ({num_buckets}) must be positive")
-        self.max_tokens = int(max_tokens)
-        self.num_buckets = int(num_buckets)
+        self.max_tokens = max_tokens = arguments.integer("max_tokens", max_tokens, minimum=1)
+        self.num_buckets = num_buckets = arguments.integer("num_buckets", num_buckets, minimum=1)
         lengths = np.asarray(lengths, dtype=np.int64)
         fits = lengths[lengths <= max_tokens]
         qs = np.linspace(0, 1, num_buckets + 1)[1:]

@@ -27,8 +27,10 @@ import pyarrow as pa
 
 from dsreg.errors import DsregError
 from dsreg.features import Feature, Features
+from dsreg.loading import arguments
 from dsreg.loading.splits import parse_split
 from dsreg.manifest import MANIFEST_NAME, Manifest, ShardInfo, is_url, read_manifest
+from dsreg.roots import expand_path
 from dsreg.storage import ShardReaderBase, get_format
 
 Batch = dict[str, np.ndarray]
@@ -83,8 +85,11 @@ class Dataset:
         *,
         max_resident_bytes: int | None = DEFAULT_MAX_RESIDENT,
     ):
+        if not isinstance(split, str):
+            raise DsregError(f"split must be a split expression (a string), got {split!r}", fix="e.g. split='train'")
+        columns = arguments.column_list(columns)
         self.manifest = manifest
-        self.max_resident_bytes = max_resident_bytes
+        self.max_resident_bytes = arguments.optional_integer("max_resident_bytes", max_resident_bytes, minimum=0)
         self.split = split
         all_names = manifest.features.names()
         self.column_names = list(all_names if columns is None else columns)
@@ -272,11 +277,12 @@ class Dataset:
             info = self._shards[shard]
             location = self.manifest.shard_location(info)
             reader = get_format(self._formats[shard]).reader(location, self.manifest.features)
-            if reader.num_rows != info.rows:
+            problems = reader.problems(self.manifest.features, info.rows, info.bytes)
+            if problems:
                 raise DsregError(
-                    f"shard has {reader.num_rows} rows, the manifest says {info.rows}",
+                    "shard does not match the manifest: " + "; ".join(problems),
                     path=reader.path,
-                    fix="run `dsreg verify` and re-prepare the dataset",
+                    fix="run `dsreg verify --deep`; restore the version from a good copy or re-prepare it",
                 )
             self._readers[shard] = reader
         return reader
@@ -284,8 +290,11 @@ class Dataset:
 
 def _manifest(name: str | os.PathLike[str], version: str | None, root: str | os.PathLike[str] | None) -> Manifest:
     """The manifest a name or a prepared directory means."""
+    if not isinstance(name, (str, os.PathLike)):
+        raise DsregError(f"name must be a dataset reference or a path, got {name!r}", fix="e.g. 'cifar10'")
+    if version is not None and not isinstance(version, str):
+        raise DsregError(f"version must be a string like '1.0.0', got {version!r}")
     text = os.fspath(name)
-    path = Path(text).expanduser()
     if is_url(text):
         manifest = read_manifest(text)
         if version is not None and version != manifest.version:
@@ -293,6 +302,7 @@ def _manifest(name: str | os.PathLike[str], version: str | None, root: str | os.
                 f"{text} holds version {manifest.version}, not {version}", fix="drop version= or open that version"
             )
         return manifest
+    path = expand_path(text, "the dataset path")
     if isinstance(name, os.PathLike) or (path / MANIFEST_NAME).is_file() or text.startswith(("/", ".", "~")):
         manifest = read_manifest(path)
         if version is not None and version != manifest.version:

@@ -12,6 +12,7 @@ import os
 import sys
 
 from dsreg.errors import DsregError
+from dsreg.loading import arguments
 
 
 def _env_pair(rank_var: str, size_var: str) -> tuple[int, int] | None:
@@ -37,7 +38,9 @@ def detect_rank(rank: int | None = None, world_size: int | None = None) -> tuple
     """``(rank, world_size)`` from the arguments, torch.distributed, SLURM, or RANK/WORLD_SIZE, in that order."""
     if (rank is None) != (world_size is None):
         raise DsregError("give rank and world_size together, or neither (to detect them)")
-    pair = (rank, world_size) if rank is not None and world_size is not None else None
+    pair = None
+    if rank is not None and world_size is not None:
+        pair = (arguments.integer("rank", rank), arguments.integer("world_size", world_size))
     if pair is None:
         pair = _torch_pair()
     if pair is None:

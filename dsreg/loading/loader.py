@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from dsreg.errors import DsregError
+from dsreg.loading import arguments
 from dsreg.loading.balance import BalancedSampler
 from dsreg.loading.buckets import BucketSampler
 from dsreg.loading.dataset import Batch, Dataset
@@ -32,6 +33,8 @@ def last_batch_policy(last_batch: str | None, drop_last: bool) -> str:
     """The effective policy: `last_batch` if given, else ``drop`` when `drop_last`, else ``partial``."""
     if last_batch is None:
         return "drop" if drop_last else "partial"
+    if not isinstance(last_batch, str):
+        raise DsregError(f"last_batch must be a string, got {last_batch!r}", fix="use 'drop', 'partial' or 'pad'")
     if drop_last and last_batch != "drop":
         raise DsregError(f"drop_last=True contradicts last_batch={last_batch!r}", fix="give only one of them")
     return check_last_batch(last_batch)
@@ -76,17 +79,23 @@ class Loader:
         transform: Transform | None = None,
         num_threads: int = 0,
     ):
+        if transform is not None and not callable(transform):
+            raise DsregError(f"transform must be a function of a batch, got {transform!r}")
         self.dataset = dataset
-        self.batch_size = batch_size
+        self.batch_size = batch_size = arguments.integer("batch_size", batch_size, minimum=1)
         self.transform = transform
-        self.num_threads = num_threads
+        self.num_threads = arguments.integer("num_threads", num_threads, minimum=0)
+        balance = arguments.optional_name("balance", balance)
+        length_column = arguments.optional_name("length_column", length_column)
+        max_tokens = arguments.optional_integer("max_tokens", max_tokens, minimum=1)
+        num_buckets = arguments.integer("num_buckets", num_buckets, minimum=1)
         r, w = detect_rank(rank, world_size)
         common: dict[str, Any] = {
-            "shuffle": shuffle,
-            "seed": seed,
+            "shuffle": arguments.boolean("shuffle", shuffle),
+            "seed": arguments.seed(seed),
             "rank": r,
             "world_size": w,
-            "last_batch": last_batch_policy(last_batch, drop_last),
+            "last_batch": last_batch_policy(last_batch, arguments.boolean("drop_last", drop_last)),
         }
         if balance is not None and max_tokens is not None:
             raise DsregError("balance= and max_tokens= cannot be combined", fix="choose one way to form batches")
@@ -120,11 +129,14 @@ class Loader:
 
     def set_epoch(self, epoch: int) -> None:
         """Start `epoch` from its first batch; the current epoch keeps its position (so a restored cursor survives)."""
+        epoch = arguments.integer("epoch", epoch, minimum=0)
         if epoch != self.epoch:
-            self.epoch, self.consumed = int(epoch), 0
+            self.epoch, self.consumed = epoch, 0
 
     def batch_indices(self, epoch: int, start: int = 0) -> Iterator[np.ndarray]:
         """Row indices of this rank's batches of `epoch` from batch `start` on (pure; does not move the cursor)."""
+        epoch = arguments.integer("epoch", epoch, minimum=0)
+        start = arguments.integer("start", start, minimum=0)
         for i in range(start, len(self)):
             yield self.sampler.batch(epoch, i)
 
@@ -169,6 +181,8 @@ class Loader:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Move the cursor to a saved position after checking the state was saved by an equivalent loader."""
+        if not isinstance(state, Mapping):
+            raise DsregError(f"loader state must be the dict state_dict() returned, got {type(state).__name__}")
         if state.get("format") != STATE_FORMAT:
             raise DsregError(f"loader state format {state.get('format')!r} is not {STATE_FORMAT}")
         expected = self._identity()
@@ -178,10 +192,11 @@ class Loader:
                 "the saved loader state belongs to a different loader (" + "; ".join(diffs) + ")",
                 fix="build the loader with the same dataset, split, batching, seed and ranks as when it was saved",
             )
-        batches = int(state["batches"])
-        if not 0 <= batches <= len(self):
+        epoch = arguments.integer("the saved state's epoch", state.get("epoch"), minimum=0)
+        batches = arguments.integer("the saved state's batches", state.get("batches"), minimum=0)
+        if batches > len(self):
             raise DsregError(f"saved position {batches} is outside an epoch of {len(self)} batches")
-        self.epoch, self.consumed = int(state["epoch"]), batches
+        self.epoch, self.consumed = epoch, batches
 
     def _identity(self) -> dict[str, Any]:
         return {

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from dsreg.errors import DsregError
+from dsreg.loading import arguments
 from dsreg.loading.permutation import Permutation, derive_key
 
 LAST_BATCH = ("drop", "partial", "pad")
@@ -33,7 +34,7 @@ BLOCK = 1 << 16
 
 
 def check_last_batch(policy: str) -> str:
-    if policy not in LAST_BATCH:
+    if not isinstance(policy, str) or policy not in LAST_BATCH:
         raise DsregError(f"unknown last-batch policy {policy!r}", fix=f"use one of: {', '.join(LAST_BATCH)}")
     return policy
 
@@ -42,10 +43,10 @@ class Sampler(ABC):
     """The batches of one rank: ``len(sampler)`` per epoch, the same on every rank."""
 
     def __init__(self, *, shuffle: bool, seed: int, rank: int, world_size: int, last_batch: str):
-        self.shuffle = bool(shuffle)
-        self.seed = int(seed)
-        self.rank = rank
-        self.world_size = world_size
+        self.shuffle = arguments.boolean("shuffle", shuffle)
+        self.seed = arguments.seed(seed)
+        self.world_size = arguments.integer("world_size", world_size, minimum=1)
+        self.rank = arguments.integer("rank", rank, minimum=0, maximum=self.world_size - 1)
         self.last_batch = check_last_batch(last_batch)
 
     @abstractmethod
@@ -82,10 +83,8 @@ class RangeSampler(Sampler):
         last_batch: str = "partial",
     ):
         super().__init__(shuffle=shuffle, seed=seed, rank=rank, world_size=world_size, last_batch=last_batch)
-        if batch_size < 1:
-            raise DsregError(f"batch_size must be at least 1, got {batch_size}")
-        self.rows = rows
-        self.batch_size = batch_size
+        self.rows = rows = arguments.integer("rows", rows, minimum=0)
+        self.batch_size = batch_size = arguments.integer("batch_size", batch_size, minimum=1)
         group = batch_size * world_size
         self._full, rest = divmod(rows, group)
         self._tail = 0 if rest == 0 or self.last_batch == "drop" else batch_size

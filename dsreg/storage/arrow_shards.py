@@ -11,6 +11,7 @@ import json
 import mmap
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +31,10 @@ class ShardWriter(BatchingWriter):
     def _write(self, table: pa.Table, path: Path) -> None:
         with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, self.schema) as writer:
             writer.write_table(table, max_chunksize=_rows_per_record_batch(table))
+
+
+def _schema_text(schema: pa.Schema) -> str:
+    return "{" + ", ".join(f"{f.name}: {f.type}" for f in schema) + "}"
 
 
 def _rows_per_record_batch(table: pa.Table) -> int:
@@ -72,6 +77,20 @@ class ShardReader(ShardReaderBase):
         self.batch_offsets = np.zeros(len(self.batches) + 1, dtype=np.int64)
         np.cumsum(sizes, out=self.batch_offsets[1:])
         self._numpy: dict[tuple[str, int], np.ndarray] = {}
+
+    def stored_features(self) -> Any:
+        raw = (self._reader.schema.metadata or {}).get(b"dsreg.features")
+        try:
+            return None if raw is None else json.loads(raw)
+        except ValueError as err:
+            return f"(unreadable: {err})"
+
+    def layout_problems(self, features: Features) -> list[str]:
+        schema = self._reader.schema.remove_metadata()
+        expected = features.arrow_schema().remove_metadata()
+        if schema == expected:
+            return []
+        return [f"shard schema {_schema_text(schema)} is not the manifest's {_schema_text(expected)}"]
 
     def column(self, name: str, batch: int) -> np.ndarray:
         """The numpy form of one column of one record batch (cached; a view for fixed-shape features)."""

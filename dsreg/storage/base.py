@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from dsreg.errors import DsregError
-from dsreg.features import Features
+from dsreg.errors import DsregError, os_error
+from dsreg.features import ClassLabel, Features
 
 ROWS_PER_ENCODE = 1024
 
@@ -86,6 +86,16 @@ def remove_shard(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)
+
+
+def _normalised(stored: Any) -> Any:
+    """Stored features JSON normalised through `Features` (so formatting differences don't count), or why not."""
+    if stored is None:
+        return "(none)"
+    try:
+        return Features.from_json(stored).to_json()
+    except (ValueError, TypeError, KeyError, AttributeError, DsregError) as err:
+        return f"(unreadable: {err})"
 
 
 def features_json(features: Features) -> str:
@@ -169,11 +179,15 @@ class BatchingWriter(ABC):
         self._batches, self._pending_bytes = [], 0
         path = self.directory / f"{self.prefix}-{len(self.shards):05d}{self.suffix}"
         tmp = path.with_name(path.name + ".tmp")
-        remove_shard(tmp)
-        self._write(table, tmp)
-        fsync_tree(tmp)
-        remove_shard(path)
-        os.replace(tmp, path)
+        try:
+            remove_shard(tmp)
+            self._write(table, tmp)
+            fsync_tree(tmp)
+            remove_shard(path)
+            os.replace(tmp, path)
+        except OSError as err:  # disk full, file-size limit...: say so, and free what the half shard took
+            remove_shard(tmp)
+            raise os_error(err, "cannot write shard", path=tmp) from None
         self.shards.append(WrittenShard(path, table.num_rows, shard_bytes(path), sha256_shard(path)))
 
     @abstractmethod
@@ -196,6 +210,52 @@ class ShardReaderBase(ABC):
     @property
     def num_rows(self) -> int:
         return int(self.batch_offsets[-1])
+
+    @abstractmethod
+    def stored_features(self) -> Any:
+        """The features JSON the shard itself carries (as parsed from its metadata; None if it has none)."""
+
+    def layout_problems(self, features: Features) -> list[str]:
+        """How the shard's own column layout disagrees with `features` (a format with a schema checks it)."""
+        return []
+
+    def problems(self, features: Features, rows: int, size: int | None = None) -> list[str]:
+        """How this shard disagrees with what a manifest records for it (empty when it agrees).
+
+        Cheap enough for every shard open: the byte size, the embedded features, the format's own layout
+        (Arrow: the schema) and row count equal the manifest's, and every class label is a valid index
+        (a vectorized min/max per batch of each class-label column).
+        """
+        found = []
+        if size is not None:
+            try:
+                actual = shard_bytes(self.path)
+            except OSError:
+                actual = size  # not a local path (an fsspec URL): the size is checked by `verify`
+            if actual != size:
+                found.append(f"shard is {actual} bytes, the manifest says {size}")
+        embedded = _normalised(self.stored_features())
+        if embedded != features.to_json():
+            found.append(f"shard's embedded features {embedded} are not the manifest's {features.to_json()}")
+        found += self.layout_problems(features)
+        if self.num_rows != rows:
+            found.append(f"shard has {self.num_rows} rows, the manifest says {rows}")
+        if not found:
+            found += self._label_problems(features)
+        return found
+
+    def _label_problems(self, features: Features) -> list[str]:
+        found = []
+        for name, feature in features.items():
+            if not isinstance(feature, ClassLabel) or not feature.names:
+                continue
+            for batch in range(len(self.batch_offsets) - 1):
+                labels = self.column(name, batch)
+                if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= feature.num_classes):
+                    bad = int(labels.min()) if int(labels.min()) < 0 else int(labels.max())
+                    found.append(f"label {bad} in column {name!r} is outside its {feature.num_classes} class names")
+                    break
+        return found
 
     @abstractmethod
     def take(self, name: str, batch: int, rows: np.ndarray) -> np.ndarray:

@@ -108,7 +108,9 @@ class Hdf5ShardReader(LeafShardReader):
         self._views: dict[str, tuple[int, np.dtype, tuple[int, ...]] | None] = {}
         try:
             with h5py.File(path, "r") as f:
-                stored = features or Features.from_json(json.loads(f.attrs["dsreg.features"]))
+                raw = f.attrs.get("dsreg.features")
+                self._stored = None if raw is None else json.loads(raw)
+                stored = features or Features.from_json(self._stored or {})
                 rows = int(f.attrs["dsreg.rows"])
                 f.visititems(lambda name, obj: self._index(h5py, name, obj))
             with open(path, "rb") as fh:
@@ -124,6 +126,9 @@ class Hdf5ShardReader(LeafShardReader):
                 fix="run `dsreg verify --deep` and re-prepare the dataset",
             ) from None
         super().__init__(path, stored, rows)
+
+    def stored_features(self) -> Any:
+        return self._stored
 
     def _index(self, h5py: Any, name: str, obj: Any) -> None:
         """Record where a dataset's bytes lie in the file, or None when they cannot be viewed in place."""

@@ -84,6 +84,7 @@ class ZarrShardReader(LeafShardReader):
             self._group = zarr.open_group(store=open_store(self.location), mode="r", zarr_format=3)
             meta = self._group.attrs["dsreg"]
             rows = int(meta["rows"])
+            self._stored = meta.get("features")
             stored = features or Features.from_json(meta["features"])
         except (FileNotFoundError, KeyError, ValueError, TypeError, OSError) as err:
             raise DsregError(
@@ -93,6 +94,9 @@ class ZarrShardReader(LeafShardReader):
             ) from None
         self._cache = BlockCache()
         super().__init__(Path(self.location), stored, rows)
+
+    def stored_features(self) -> Any:
+        return self._stored
 
     def _open_leaf(self, key: str) -> Leaf:
         try:
