@@ -33,14 +33,18 @@ def _rows(n: int, first: int) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.fixture
-def tiny(root: Path, monkeypatch: pytest.MonkeyPatch) -> Manifest:
-    """train: 3 shards of 4 rows, test: 2 shards (4 + 2 rows)."""
+def _tiny(root: Path, monkeypatch: pytest.MonkeyPatch, storage: str = "arrow") -> Manifest:
+    """train: 3 shards of 4 rows, test: 2 shards (4 + 2 rows), in `storage` format."""
     monkeypatch.setattr(storage_base, "ROWS_PER_ENCODE", 4)
     splits = {"train": _rows(12, 0), "test": _rows(6, 100)}
-    m = dsreg.write_dataset("tiny", splits, FEATURES, root=root, shard_size=1)
+    m = dsreg.write_dataset("tiny", splits, FEATURES, root=root, shard_size=1, storage=storage)
     assert [len(s.shards) for s in m.splits.values()] == [3, 2]
     return m
+
+
+@pytest.fixture
+def tiny(root: Path, monkeypatch: pytest.MonkeyPatch) -> Manifest:
+    return _tiny(root, monkeypatch)
 
 
 def _read_all(directory: Path) -> dict[str, dict[str, np.ndarray]]:
@@ -147,6 +151,26 @@ def test_a_mutated_manifest_never_reads_and_fails_deep_verify(tiny: Manifest, mu
     assert _cli("verify", str(directory), "--deep") == EXIT_VERIFY_FAILED
     out = capsys.readouterr().out
     assert out.startswith(f"FAIL {directory}")
+
+
+@pytest.mark.parametrize("mode", ["resealed", "legacy"])
+@pytest.mark.parametrize("mutation", ["image shape 3->2", "label dtype", "class names shortened"])
+@pytest.mark.parametrize("storage", ["zarr", "hdf5"])
+def test_every_storage_format_checks_its_shards_against_the_manifest(
+    root: Path, monkeypatch: pytest.MonkeyPatch, storage: str, mutation: str, mode: str
+) -> None:
+    """The shard checks are the storage format's: zarr and HDF5 shards carry their features and row count too."""
+    pytest.importorskip({"zarr": "zarr", "hdf5": "h5py"}[storage])
+    m = _tiny(root, monkeypatch, storage)
+    directory = m.directory
+    assert directory is not None
+    assert _read_all(directory)["train"]["label"].tolist() == [i % 3 for i in range(12)]
+    data = json.loads((directory / "manifest.json").read_text())
+    MUTATIONS[mutation](data)
+    _write(directory, data, mode)
+    with pytest.raises(DsregError):
+        _read_all(directory)
+    assert _cli("verify", str(directory), "--deep") == EXIT_VERIFY_FAILED
 
 
 def test_a_stale_digest_is_named_as_such(tiny: Manifest) -> None:

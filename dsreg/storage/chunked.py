@@ -138,6 +138,27 @@ class LeafShardReader(ShardReaderBase):
         feature = self.features[name]
         return feature.fixed_shape and is_fixed(self._types[name])
 
+    def layout_problems(self, features: Features) -> list[str]:
+        """Each fixed-shape column's stored array has the manifest's dtype and values per row."""
+        found = []
+        for name in features.names():
+            feature = features[name]
+            if not (feature.fixed_shape and is_fixed(feature.arrow_type())):
+                continue
+            try:
+                stored = self._leaf(node_name(name)).read(0, 0)
+            except DsregError as err:
+                found.append(err.problem)
+                continue
+            shape = tuple(int(d or 0) for d in feature.example_shape())
+            dtype = np.dtype(feature.numpy_dtype())
+            if stored.dtype != dtype or int(np.prod(stored.shape[1:])) != int(np.prod(shape)):
+                found.append(
+                    f"column {name!r} is stored as {stored.dtype} with {stored.shape[1:]} per row, "
+                    f"the manifest says {dtype} with {shape}"
+                )
+        return found
+
     def _batch(self, batch: int) -> None:
         if batch != 0:
             raise DsregError(f"a {type(self).__name__} shard has one batch, not {batch + 1}", path=self.path)
