@@ -178,6 +178,7 @@ def test_a_manifest_without_formats_means_arrow(prepared, tmp_path: Path) -> Non
     path = copy / "manifest.json"
     path.chmod(0o644)
     data = json.loads(path.read_text())
+    del data["manifest_sha256"]  # as written before the storage seam, and before manifests were sealed
     for split in data["splits"].values():
         del split["format"]
     path.write_text(json.dumps(data))
