@@ -21,7 +21,7 @@ from dsreg.features import Features
 from dsreg.storage.base import ShardReaderBase
 from dsreg.storage.columns import Leaf, is_fixed, node_name, take, take_ranges
 
-BLOCK_CACHE_BYTES = 256 << 20
+BLOCK_CACHE_BYTES = 512 << 20
 
 
 class ArrayLeaf:
@@ -41,34 +41,50 @@ class ArrayLeaf:
         return self.array[start:stop]
 
 
+class _Dense:
+    """A leaf's whole array, filled block by block as its blocks are first needed."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, blocks: int):
+        self.array = np.empty(shape, dtype=dtype)  # pages are committed only where blocks are written
+        self.loaded = np.zeros(blocks, dtype=bool)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.array.nbytes)
+
+
 class BlockCache:
-    """Least-recently-used blocks of one shard's leaves, bounded in bytes."""
+    """Least-recently-used blocks (and whole small leaves being filled) of any number of leaves, bounded in bytes."""
 
     def __init__(self, budget: int = BLOCK_CACHE_BYTES):
         self.budget = budget
         self.bytes = 0
-        self._blocks: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, int], np.ndarray | _Dense] = OrderedDict()
 
-    def get(self, key: tuple[str, int], load: Callable[[], np.ndarray]) -> np.ndarray:
-        block = self._blocks.get(key)
-        if block is not None:
-            self._blocks.move_to_end(key)
-            return block
-        block = load()
-        self._blocks[key] = block
-        self.bytes += block.nbytes
-        while self.bytes > self.budget and len(self._blocks) > 1:
-            _, old = self._blocks.popitem(last=False)
+    def get(self, key: tuple[str, int], load: Callable[[], np.ndarray | _Dense]) -> np.ndarray | _Dense:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+            return entry
+        entry = load()
+        self._entries[key] = entry
+        self.bytes += entry.nbytes
+        while self.bytes > self.budget and len(self._entries) > 1:
+            _, old = self._entries.popitem(last=False)
             self.bytes -= old.nbytes
-        return block
+        return entry
 
     def clear(self) -> None:
-        self._blocks.clear()
+        self._entries.clear()
         self.bytes = 0
 
 
 class BlockLeaf:
-    """A leaf read block by block (`block` rows at a time, e.g. one zarr chunk) through a shared cache."""
+    """A leaf read block by block (`block` rows at a time, e.g. one zarr chunk) through a bounded cache.
+
+    A leaf up to half the cache's budget is assembled in one array as its blocks arrive, so gathers on it are
+    single vectorised `np.take`s however many blocks a batch touches; a larger one is cached block by block.
+    """
 
     def __init__(
         self,
@@ -81,21 +97,42 @@ class BlockLeaf:
     ):
         self.key, self._shape, self.dtype, self.block = key, shape, dtype, max(int(block), 1)
         self._read_block, self._cache = read_block, cache
+        self._blocks = -(-shape[0] // self.block)
+        self._dense_ok = int(np.prod(shape)) * dtype.itemsize <= cache.budget // 2
 
     @property
     def shape(self) -> tuple[int, ...]:
         return self._shape
 
-    def _get(self, b: int) -> np.ndarray:
+    def _bounds(self, b: int) -> tuple[int, int]:
         lo = b * self.block
-        hi = min(lo + self.block, self._shape[0])
-        return self._cache.get((self.key, b), lambda: self._read_block(lo, hi))
+        return lo, min(lo + self.block, self._shape[0])
+
+    def _get(self, b: int) -> np.ndarray:
+        block = self._cache.get((self.key, b), lambda: self._read_block(*self._bounds(b)))
+        assert isinstance(block, np.ndarray)
+        return block
+
+    def _dense(self, blocks: np.ndarray) -> np.ndarray | None:
+        """The whole leaf with `blocks` filled in, or None for a leaf too large to hold whole."""
+        if not self._dense_ok:
+            return None
+        dense = self._cache.get((self.key, -1), lambda: _Dense(self._shape, self.dtype, self._blocks))
+        assert isinstance(dense, _Dense)
+        for b in blocks[~dense.loaded[blocks]].tolist():
+            lo, hi = self._bounds(b)
+            dense.array[lo:hi] = self._read_block(lo, hi)
+            dense.loaded[b] = True
+        return dense.array
 
     def take(self, idx: np.ndarray) -> np.ndarray:
+        blocks = idx // self.block
+        dense = self._dense(np.unique(blocks))
+        if dense is not None:
+            return np.take(dense, idx, axis=0)
         out = np.empty((len(idx), *self._shape[1:]), dtype=self.dtype)
         if len(idx) == 0:
             return out
-        blocks = idx // self.block
         order = np.argsort(blocks, kind="stable")
         cuts = np.flatnonzero(np.diff(blocks[order])) + 1
         for part in np.split(order, cuts):
@@ -107,6 +144,9 @@ class BlockLeaf:
         if stop <= start:
             return np.empty((0, *self._shape[1:]), dtype=self.dtype)
         first, last = start // self.block, (stop - 1) // self.block
+        dense = self._dense(np.arange(first, last + 1))
+        if dense is not None:
+            return dense[start:stop]
         parts = [self._get(b) for b in range(first, last + 1)]
         joined = parts[0] if len(parts) == 1 else np.concatenate(parts)
         base = first * self.block

@@ -4,10 +4,11 @@ Columns are laid out as in `dsreg.storage.columns` (a fixed-shape feature is one
 ``(rows, *shape)``; variable-length columns are flat values plus int64 offsets). Each array is written as a
 single zarr shard file of inner chunks of about `CHUNK_BYTES`, so a random row costs one ranged read of one
 inner chunk, locally or from an object store. The group attribute `dsreg` holds the features and row count.
+Chunks read are kept in one least-recently-used cache per process (`BLOCK_CACHE_BYTES`).
 
 Bytes are deterministic (zarr metadata carries no times; arrays are written whole, in a fixed order). The
 shard's sha256 is that of its canonical file listing (see `dsreg.storage.base`). Reading works from a local
-path or any fsspec URL (``s3://…``); inner chunks are cached per shard, least recently used first.
+path or any fsspec URL (``s3://…``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dsreg.storage.columns import Leaf
 from dsreg.storage.hdf5_shards import chunk_rows, table_leaves
 
 CHUNK_BYTES = 256 << 10
+_CACHE = BlockCache()  # one per process, shared by every zarr shard: the bound holds however many are open
 
 
 def zarr_module() -> Any:
@@ -92,7 +94,6 @@ class ZarrShardReader(LeafShardReader):
                 path=self.location,
                 fix="run `dsreg verify --deep` and re-prepare the dataset",
             ) from None
-        self._cache = BlockCache()
         super().__init__(Path(self.location), stored, rows)
 
     def stored_features(self) -> Any:
@@ -105,8 +106,14 @@ class ZarrShardReader(LeafShardReader):
             raise DsregError(f"shard has no array {key!r}", path=self.location, fix="re-prepare the dataset") from None
         shape = tuple(int(d) for d in array.shape)
         return BlockLeaf(
-            key, shape, np.dtype(array.dtype), array.chunks[0], lambda lo, hi: np.asarray(array[lo:hi]), self._cache
+            f"{self.location}::{key}",
+            shape,
+            np.dtype(array.dtype),
+            array.chunks[0],
+            lambda lo, hi: np.asarray(array[lo:hi]),
+            _CACHE,
         )
 
     def release_pages(self) -> None:
-        self._cache.clear()
+        """Drop every cached zarr chunk of this process (they are re-read on demand)."""
+        _CACHE.clear()
