@@ -205,3 +205,13 @@ def test_a_damaged_manifest_is_reported_not_hidden(capsys, prepared) -> None:
     assert code == EXIT_VERIFY_FAILED and "manifest is not valid JSON" in out and f"FAIL {prepared.directory}" in out
     code, out, _ = run(capsys, "ls")
     assert code == EXIT_OK and f"BROKEN {prepared.directory}" in out
+
+
+def test_an_unknown_version_is_an_error_naming_those_that_exist(capsys, prepared) -> None:
+    code, _, err = run(capsys, "info", "cifar10:2.0.0")
+    assert code == EXIT_ERROR and "has no version 2.0.0: the recipe is at 1.0.0; prepared: 1.0.0" in err
+    code, _, err = run(capsys, "verify", "cifar10:2.0.0")
+    assert code == EXIT_ERROR and "cifar10/python has no version 2.0.0; versions that exist: 1.0.0" in err
+    code, _, err = run(capsys, "info", "cifar100:2.0.0")
+    assert code == EXIT_ERROR and "no version is prepared" in err
+    assert run(capsys, "info", "cifar10:1.0.0")[0] == EXIT_OK

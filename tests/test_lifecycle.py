@@ -19,6 +19,7 @@ from dsreg.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
 from dsreg.lock import FileLock
 from dsreg.manifest import Manifest
 from dsreg.preparation import Progress, prepare
+from dsreg.publish import make_writable
 from dsreg.testing import cifar
 
 FEATURES = dsreg.Features({"x": dsreg.Scalar()})
@@ -197,3 +198,16 @@ def test_gc_removes_stale_work_and_unreferenced_downloads_only(
     for survivor in (fresh, locked, kept_download, in_progress, fresh_orphan, prepared.directory):
         assert survivor is not None and survivor.exists()
     assert dsreg.verify("cifar10")[1] == []
+
+
+def test_gc_keeps_every_download_while_a_manifest_cannot_be_read(capsys, root) -> None:
+    damaged = _publish(root).directory
+    assert damaged is not None
+    make_writable(damaged)
+    (damaged / "manifest.json").write_text("{ truncated")
+    orphan = root / "downloads" / "sha256" / ("0" * 64)
+    orphan.mkdir(parents=True)
+    _age(orphan, 30)
+    code, out, _ = run(capsys, "gc")
+    assert code == EXIT_OK and "removed 0 item(s)" in out and "downloads kept" in out and str(damaged) in out
+    assert orphan.exists()
