@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -207,20 +208,36 @@ class LeafShardReader(ShardReaderBase):
         self._batch(batch)
         rows = np.asarray(rows, dtype=np.int64)
         feature = self.features[name]
-        if self._fast(name):
-            shape = tuple(int(d or 0) for d in feature.example_shape())
-            return self._leaf(node_name(name)).take(rows).reshape((len(rows), *shape))
-        return feature.to_numpy(take(self._types[name], self._leaf, node_name(name), rows))
+        with self._damage(name):
+            if self._fast(name):
+                shape = tuple(int(d or 0) for d in feature.example_shape())
+                return self._leaf(node_name(name)).take(rows).reshape((len(rows), *shape))
+            return feature.to_numpy(take(self._types[name], self._leaf, node_name(name), rows))
 
     def column(self, name: str, batch: int) -> np.ndarray:
         self._batch(batch)
         feature = self.features[name]
         if self._fast(name):
             shape = tuple(int(d or 0) for d in feature.example_shape())
-            return self._leaf(node_name(name)).read(0, self.num_rows).reshape((self.num_rows, *shape))
+            with self._damage(name):
+                return self._leaf(node_name(name)).read(0, self.num_rows).reshape((self.num_rows, *shape))
         return feature.to_numpy(self.arrow(name, batch, 0, self.num_rows))
 
     def arrow(self, name: str, batch: int, start: int, stop: int) -> pa.Array:
         self._batch(batch)
         one = np.asarray([start]), np.asarray([stop])
-        return take_ranges(self._types[name], self._leaf, node_name(name), *one)
+        with self._damage(name):
+            return take_ranges(self._types[name], self._leaf, node_name(name), *one)
+
+    @contextmanager
+    def _damage(self, name: str) -> Iterator[None]:
+        """Stored arrays that disagree with each other (offsets past their values, short arrays) mean a damaged
+        shard: say so, never a bare IndexError from deep in a gather."""
+        try:
+            yield
+        except (IndexError, ValueError, pa.ArrowInvalid) as err:
+            raise DsregError(
+                f"column {name!r} cannot be read: its stored arrays are inconsistent ({err})",
+                path=self.path,
+                fix="run `dsreg verify --deep` and re-prepare the dataset",
+            ) from None

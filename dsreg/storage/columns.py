@@ -178,7 +178,10 @@ def gather_ranges(leaf: Leaf, starts: np.ndarray, ends: np.ndarray) -> np.ndarra
     if total == 0:
         return leaf.read(0, 0)
     if total >= 64 * len(starts):
-        return np.concatenate([leaf.read(int(s), int(e)) for s, e in zip(starts, ends, strict=True)])
+        out = np.concatenate([leaf.read(int(s), int(e)) for s, e in zip(starts, ends, strict=True)])
+        if len(out) != total:  # a slice past the end is silently short: never rebuild a column from it
+            raise IndexError(f"ranges up to {int(ends.max())} exceed a stored array of {leaf.shape[0]} rows")
+        return out
     return leaf.take(ranges_to_indices(starts, ends))
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from dsreg import DsregError
 from dsreg.storage.chunked import ArrayLeaf
-from dsreg.storage.columns import check_type, decompose, ranges_to_indices, take, take_ranges
+from dsreg.storage.columns import check_type, decompose, gather_ranges, ranges_to_indices, take, take_ranges
 
 POINT = pa.list_(pa.int16(), 2)
 ALIGNMENT = pa.struct(
@@ -85,3 +85,12 @@ def test_missing_values_and_unstorable_types_are_refused() -> None:
 def test_ranges_to_indices_concatenates_aranges() -> None:
     got = ranges_to_indices(np.asarray([5, 0, 9]), np.asarray([8, 0, 10]))
     assert got.tolist() == [5, 6, 7, 9]
+
+
+def test_ranges_past_a_short_array_are_an_error_not_a_short_column() -> None:
+    leaf = ArrayLeaf(np.arange(100, dtype=np.uint8))
+    assert gather_ranges(leaf, np.asarray([0]), np.asarray([100])).size == 100  # sliced: long range
+    with pytest.raises(IndexError, match="exceed a stored array of 100 rows"):
+        gather_ranges(leaf, np.asarray([50]), np.asarray([150]))
+    with pytest.raises(IndexError):
+        gather_ranges(leaf, np.asarray([98, 0]), np.asarray([102, 1]))  # gathered: short ranges

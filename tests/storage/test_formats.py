@@ -15,6 +15,7 @@ from dsreg import DsregError, Features
 from dsreg.manifest import Manifest, verify_manifest
 from dsreg.storage import FORMATS, base, get_format, sha256_shard, shard_bytes
 from dsreg.storage.base import sha256_file, shard_files
+from dsreg.storage.chunked import ArrayLeaf
 
 FEATURES = Features(
     {
@@ -191,3 +192,16 @@ def test_a_missing_file_inside_a_zarr_shard_is_a_size_problem(root: Path) -> Non
 def test_unknown_formats_are_refused(root: Path) -> None:
     with pytest.raises(DsregError, match="unknown storage format 'parquet'"):
         dsreg.write_dataset("x", {"train": _examples(3)}, FEATURES, root=root, storage="parquet")
+
+
+@pytest.mark.parametrize("fmt", ["zarr", "hdf5"])
+def test_inconsistent_stored_arrays_are_a_named_error(tmp_path: Path, fmt: str) -> None:
+    writer = get_format(fmt).writer(tmp_path, "part", FEATURES, 1 << 30)
+    for example in _examples(40):
+        writer.write(example)
+    (shard,) = writer.close()
+    reader = get_format(fmt).reader(shard.path)
+    reader._leaves["tokens/values"] = ArrayLeaf(np.zeros(3, dtype=np.int32))  # the values lost their rows
+    with pytest.raises(DsregError, match="'tokens' cannot be read") as err:
+        reader.take("tokens", 0, np.asarray([38, 25]))
+    assert str(shard.path) in str(err.value)
