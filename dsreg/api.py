@@ -138,7 +138,8 @@ def info(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, Any
             "bytes": manifest.bytes,
             "created": manifest.created,
             "splits": {
-                s.name: {"rows": s.rows, "bytes": s.bytes, "shards": len(s.shards)} for s in manifest.splits.values()
+                s.name: {"rows": s.rows, "bytes": s.bytes, "shards": len(s.shards), "format": s.format}
+                for s in manifest.splits.values()
             },
             "sources": manifest.sources,
             "provenance": of_manifest(manifest),

@@ -128,7 +128,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         expected = splits.get(name, {}).get("rows")
         have = (prepared or {}).get("splits", {}).get(name)
         got = (
-            f", prepared {have['rows']:,} rows in {have['shards']} shards ({human_bytes(have['bytes'])})"
+            f", prepared {have['rows']:,} rows in {have['shards']} {have.get('format', 'arrow')} shards "
+            f"({human_bytes(have['bytes'])})"
             if have
             else ""
         )
@@ -218,7 +219,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         "reused": report.reused,
         "tasks": {"total": report.tasks_total, "reused": report.tasks_reused, "run": report.tasks_run},
         "splits": {
-            s.name: {"rows": s.rows, "bytes": s.bytes, "shards": len(s.shards)} for s in manifest.splits.values()
+            s.name: {"rows": s.rows, "bytes": s.bytes, "shards": len(s.shards), "format": s.format}
+            for s in manifest.splits.values()
         },
         "seconds": round(seconds, 3),
         "provenance": of_manifest(manifest),
@@ -229,7 +231,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     text = [f"{manifest.full_name} {'already prepared' if report.reused else 'prepared'} at {manifest.directory}"]
     text.append(f"  provenance: {_provenance(of_manifest(manifest))}")
     for s in manifest.splits.values():
-        text.append(f"  {s.name}: {s.rows:,} rows, {len(s.shards)} shards, {human_bytes(s.bytes)}")
+        text.append(f"  {s.name}: {s.rows:,} rows, {len(s.shards)} {s.format} shards, {human_bytes(s.bytes)}")
     if not report.reused:
         text.append(f"  {report.tasks_run} tasks run, {report.tasks_reused} reused, {seconds:.1f} s")
     _emit(args, data, "\n".join(text))

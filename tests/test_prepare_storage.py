@@ -3,6 +3,7 @@ batches, deterministic bytes, the format in the manifest, `verify --deep`, resum
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tarfile
@@ -114,6 +115,9 @@ def test_cli_prepare_storage_and_verify_deep_names_a_flipped_byte(archive: Path,
     assert done.returncode == 0, done.stderr
     manifest = dsreg.manifest.read_manifest(root / "cifar10" / "python" / "1.0.0")
     assert manifest.splits["train"].format == fmt
+    info = _dsreg("info", "cifar10", "--json", root=root)
+    assert json.loads(info.stdout)["prepared"]["splits"]["train"]["format"] == fmt
+    assert f"{fmt} shards" in _dsreg("info", "cifar10", root=root).stdout
     shard = manifest.shard_path(manifest.splits["train"].shards[0])
     target = max((p for _, p in shard_files(shard)), key=lambda p: p.stat().st_size) if shard.is_dir() else shard
     target.chmod(0o644)
