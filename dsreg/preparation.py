@@ -34,6 +34,7 @@ from dsreg.registry import get_recipe, parse_ref
 from dsreg.roots import STAGING_MARKER, downloads_dir, search_roots, writable_root
 from dsreg.sources import ResolvedSource, resolve_sources
 from dsreg.sourcetree import SourceTree
+from dsreg.splitfiles import split_reader_args
 from dsreg.steps import apply_steps
 from dsreg.storage import DEFAULT_FORMAT, WrittenShard, get_format
 from dsreg.version import __version__
@@ -84,6 +85,21 @@ def run_task(spec: TaskSpec, trees: Mapping[str, SourceTree] | None = None) -> b
             return False
         _run_task_locked(spec, out, trees or {name: SourceTree.open(path) for name, path in spec.sources.items()})
         return True
+
+
+# a pool worker's open source trees, so an archive is indexed (a directory walked) once per worker, not once
+# per task; a pool lives for one preparation, so the trees never outlive the sources they describe
+_WORKER_TREES: dict[str, SourceTree] = {}
+
+
+def _run_task_in_worker(spec: TaskSpec) -> bool:
+    """`run_task` in a pool worker, reusing the trees this worker already opened."""
+    trees = {}
+    for name, path in spec.sources.items():
+        if path not in _WORKER_TREES:
+            _WORKER_TREES[path] = SourceTree.open(path)
+        trees[name] = _WORKER_TREES[path]
+    return run_task(spec, trees)
 
 
 def _run_task_locked(spec: TaskSpec, out: Path, trees: Mapping[str, SourceTree]) -> None:
@@ -250,19 +266,22 @@ def prepare(
         report.sources = _records(resolved, generated)
         work = build.start(_build_id(config, resolved))
         _record_inputs(work, config, report.sources)
-        parts = _run_all(config, reader, resolved, work, workers, report, say)
+        features, parts = _run_all(config, reader, resolved, work, workers, report, say)
         if check_counts:
             _check_counts(config, parts)
         manifest = Manifest(
             name=config.name,
             config=config.config,
             version=config.version,
-            features=config.features,
+            features=features,
             splits=build.finalize_shards(parts, config.storage),
             recipe_digest=config.digest,
             dsreg_version=__version__,
             created=created_stamp(),
-            metadata={**config.metadata(), "counts_checked": check_counts},
+            metadata={
+                **config.metadata(),
+                "counts_checked": check_counts and all(s.rows is not None for s in config.splits.values()),
+            },
             sources=report.sources,
             supervised_keys=config.supervised_keys,
             evaluation=config.evaluation,
@@ -330,16 +349,21 @@ def _run_all(
     report: Progress,
     say: Callable[[str], None],
     select: Callable[[int], bool] | None = None,
-) -> dict[str, list[WrittenShard]]:
-    """Run every unfinished task of every split (or those whose number `select` picks); return each
-    split's finished parts in task order."""
+) -> tuple[Features, dict[str, list[WrittenShard]]]:
+    """Run every unfinished task of every split (or those whose number `select` picks); return the
+    features prepared with (the reader may complete them from the data) and each split's finished parts
+    in task order."""
     trees = {name: SourceTree.open(src.path) for name, src in resolved.items()}
     paths = {name: str(src.path) for name, src in resolved.items()}
+    split_args = {split: split_reader_args(spec, trees) for split, spec in config.splits.items()}
+    features = reader.resolve_features(trees, split_args)
+    if features != config.features:
+        reader = get_reader(config.reader)(config.reader_args, features)
     plan: dict[str, list[Path]] = {}
     pending: list[TaskSpec] = []
     report.tasks_total = 0
-    for split, split_spec in config.splits.items():
-        tasks = reader.tasks(trees, split, split_spec.args)
+    for split in config.splits:
+        tasks = reader.tasks(trees, split, split_args[split])
         plan[split] = []
         for index, task in enumerate(tasks):
             out = work / TASKS_DIR / split / f"{index:05d}"
@@ -353,11 +377,11 @@ def _run_all(
                 TaskSpec(
                     reader=config.reader,
                     reader_args=config.reader_args,
-                    features=config.features,
+                    features=features,
                     steps=config.steps,
                     sources=paths,
                     split=split,
-                    split_args=split_spec.args,
+                    split_args=split_args[split],
                     task=task,
                     out_dir=str(out),
                     shard_size=config.shard_size,
@@ -371,12 +395,12 @@ def _run_all(
         out.mkdir(parents=True, exist_ok=True)
     if workers > 1 and len(pending) > 1:
         with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=get_context("spawn")) as pool:
-            for number, (spec, ran) in enumerate(zip(pending, pool.map(run_task, pending), strict=True), 1):
+            for number, (spec, ran) in enumerate(zip(pending, pool.map(_run_task_in_worker, pending), strict=True), 1):
                 _count(report, spec, ran, number, len(pending), say)
     else:
         for number, spec in enumerate(pending, 1):
             _count(report, spec, run_task(spec, trees), number, len(pending), say)
-    return {split: [s for out in outs for s in _done_shards(out)] for split, outs in plan.items()}
+    return features, {split: [s for out in outs for s in _done_shards(out)] for split, outs in plan.items()}
 
 
 def _count(report: Progress, spec: TaskSpec, ran: bool, number: int, total: int, say: Callable[[str], None]) -> None:
@@ -394,7 +418,7 @@ def _check_counts(config: RecipeConfig, parts: Mapping[str, list[WrittenShard]])
     wrong = {
         split: (sum(s.rows for s in parts[split]), spec.rows)
         for split, spec in config.splits.items()
-        if sum(s.rows for s in parts[split]) != spec.rows
+        if spec.rows is not None and sum(s.rows for s in parts[split]) != spec.rows
     }
     if wrong:
         detail = ", ".join(f"{split}: {got} rows, expected {want}" for split, (got, want) in wrong.items())

@@ -95,9 +95,17 @@ class SourceSpec:
 
 @dataclass(frozen=True)
 class SplitSpec:
+    """One split: its official row count (None: not checked), reader arguments, and file patterns.
+
+    `files` are glob patterns matched in the source named `source` (or the recipe's only source);
+    preparation resolves them to sorted member names and gives them to the reader as `args.files`.
+    """
+
     name: str
-    rows: int
+    rows: int | None
     args: dict[str, Any] = field(default_factory=dict)
+    files: tuple[str, ...] = ()
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -243,7 +251,7 @@ def _resolve(path: Path, config: str, data: dict[str, Any]) -> RecipeConfig:
         )
         for key, spec in data["sources"].items()
     }
-    splits = {k: SplitSpec(k, int(v["rows"]), split_args[k]) for k, v in data["splits"].items()}
+    splits = {k: _split_spec(path, k, v, sources, split_args[k]) for k, v in data["splits"].items()}
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return RecipeConfig(
         name=data["name"],
@@ -266,6 +274,38 @@ def _resolve(path: Path, config: str, data: dict[str, Any]) -> RecipeConfig:
         digest=hashlib.sha256(canonical.encode()).hexdigest(),
         path=path,
     )
+
+
+def _split_spec(
+    path: Path, name: str, spec: dict[str, Any], sources: dict[str, SourceSpec], args: dict[str, Any]
+) -> SplitSpec:
+    """A split's spec, with its reader arguments `args` already checked; `files` patterns need an unambiguous
+    source and exclude a hand-written `args.files`."""
+    rows = spec.get("rows")
+    files = spec.get("files") or ()
+    patterns = (files,) if isinstance(files, str) else tuple(files)
+    source = spec.get("source")
+    if source is not None and source not in sources:
+        raise DsregError(
+            f"splits.{name}.source is {source!r}, which is not a source",
+            path=path,
+            fix=f"use one of: {', '.join(sources)}{_did_you_mean(source, sources)}",
+        )
+    if source is not None and not patterns:
+        raise DsregError(f"splits.{name}.source is given without files", path=path, fix=f"add splits.{name}.files")
+    if patterns and (spec.get("args") or {}).get("files") is not None:
+        raise DsregError(
+            f"splits.{name} has both files (patterns) and args.files",
+            path=path,
+            fix="give the split's files once: as patterns in `files`, or as exact names in `args.files`",
+        )
+    if patterns and source is None and len(sources) != 1:
+        raise DsregError(
+            f"splits.{name}.files does not say which of the {len(sources)} sources it matches",
+            path=path,
+            fix=f"add splits.{name}.source: one of {', '.join(sources)}",
+        )
+    return SplitSpec(name, None if rows is None else int(rows), args, patterns, source)
 
 
 def _schema_error(path: Path, err: jsonschema.ValidationError) -> DsregError:

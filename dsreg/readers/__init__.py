@@ -156,6 +156,11 @@ class Reader(ABC):
         """The first line of the class docstring."""
         return (inspect.getdoc(cls) or "").split("\n", 1)[0]
 
+    def resolve_features(self, sources: Mapping[str, SourceTree], splits: Mapping[str, Mapping[str, Any]]) -> Features:
+        """The features to prepare with, given every split's arguments: the recipe's, unless the reader
+        completes them from the data (class names taken from the folder names)."""
+        return self.features
+
     @abstractmethod
     def tasks(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any]) -> list[str]:
         """Stable identifiers of the independent units of work of one split, in output order."""

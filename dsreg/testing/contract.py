@@ -32,6 +32,7 @@ from dsreg.recipe import RecipeConfig, load_recipe
 from dsreg.registry import get_recipe, parse_ref
 from dsreg.sources import resolve_sources
 from dsreg.sourcetree import SourceTree
+from dsreg.splitfiles import split_reader_args
 from dsreg.testing.hostile import truncated_copy
 
 _VERSION = "1.0.0"
@@ -150,12 +151,18 @@ class ReaderContract(ABC):
         (recipes / f"{data['name']}.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         return str(data["name"])
 
-    def _instance(self, run: ContractRun) -> tuple[RecipeConfig, Reader, dict[str, SourceTree]]:
-        """The recipe config, the reader as preparation builds it, and its sources opened as preparation does."""
+    def _instance(
+        self, run: ContractRun
+    ) -> tuple[RecipeConfig, Reader, dict[str, SourceTree], dict[str, dict[str, Any]]]:
+        """The recipe config, the reader as preparation builds it (features completed from the data), its
+        sources opened as preparation does, and each split's reader arguments (file patterns resolved)."""
         config = load_recipe(run.recipes / f"{run.ref}.yaml").config()
         resolved = resolve_sources(config.sources, run.recipes.parent / "downloads", local=run.source)
         trees = {name: SourceTree.open(src.path) for name, src in resolved.items()}
-        return config, get_reader(config.reader)(config.reader_args, config.features), trees
+        split_args = {split: split_reader_args(spec, trees) for split, spec in config.splits.items()}
+        reader = get_reader(config.reader)(config.reader_args, config.features)
+        features = reader.resolve_features(trees, split_args)
+        return config, get_reader(config.reader)(config.reader_args, features), trees, split_args
 
     # ------------------------------------------------------------------------------- shared fixture
 
@@ -195,9 +202,9 @@ class ReaderContract(ABC):
         assert contract_run.by_tasks_progress.tasks_run == 0, "tasks run one by one were not all reused"
         alone, whole = _shard_bytes(contract_run.by_tasks), _shard_bytes(contract_run.first)
         assert alone == whole, "running each task alone, last first, gave other shards than one preparation"
-        config, reader, trees = self._instance(contract_run)
-        for split, spec in config.splits.items():
-            args = spec.args
+        config, reader, trees, split_args = self._instance(contract_run)
+        for split in config.splits:
+            args = split_args[split]
             tasks = reader.tasks(trees, split, args)
             assert all(isinstance(t, str) and t for t in tasks), f"{split}: task ids must be non-empty strings"
             assert len(set(tasks)) == len(tasks), f"{split}: task ids repeat: {tasks}"
@@ -208,12 +215,12 @@ class ReaderContract(ABC):
             pytest.fail(f"the reader does not pickle for worker processes: {type(err).__name__}: {err}")
 
     def test_schema_equals_the_features(self, contract_run: ContractRun) -> None:
-        config, reader, trees = self._instance(contract_run)
-        features = config.features
+        config, reader, trees, split_args = self._instance(contract_run)
+        features = reader.features
         assert contract_run.first.features.to_json() == features.to_json()
         schema = features.arrow_schema()
-        for split, spec in config.splits.items():
-            args = spec.args
+        for split in config.splits:
+            args = split_args[split]
             for task in reader.tasks(trees, split, args):
                 for item in reader.read(trees, split, args, task):
                     if isinstance(item, pa.RecordBatch):

@@ -9,10 +9,15 @@ from dsreg.readers import Reader, reader_infos
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "recipes.md"
 
 
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: a pipe (as in `str | list[str]`) would end the cell."""
+    return text.replace("|", "\\|")
+
+
 def reader_section(name: str, cls: type[Reader]) -> str:
     """The Markdown block docs/recipes.md holds for one reader, rendered from its declarations."""
     rows = [("reader.args", a) for a in cls.arguments] + [("splits.<split>.args", a) for a in cls.split_arguments]
-    table = "".join(f"| `{where}.{a.name}` | {a.summary()} | {a.help} |\n" for where, a in rows)
+    table = "".join(f"| `{where}.{a.name}` | {_cell(a.summary())} | {_cell(a.help)} |\n" for where, a in rows)
     head = "| argument | type | meaning |\n|---|---|---|\n" if rows else "It takes no arguments.\n"
     return f"### `{name}`\n\n{cls.description()}\n\n{head}{table}"
 

@@ -1,0 +1,72 @@
+"""Helpers for the generic readers' tests: a recipe of our own over a local folder, prepared and read back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+import dsreg
+from dsreg.errors import DsregError
+from dsreg.prepare import prepare
+from dsreg.registry import list_prepared
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
+
+
+def write_recipe(
+    recipes: Path,
+    name: str,
+    reader: dict[str, Any],
+    features: dict[str, Any],
+    splits: dict[str, Any],
+    **extra: Any,
+) -> Path:
+    """A recipe `name` whose one manual source is the folder given as --source."""
+    data = {
+        "name": name,
+        "version": "1.0.0",
+        "description": f"test corpus {name}",
+        "sources": {"data": {"manual": "pass the folder with --source", "filename": name}},
+        "reader": reader,
+        "features": features,
+        "splits": splits,
+        **extra,
+    }
+    recipes.mkdir(parents=True, exist_ok=True)
+    path = recipes / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def use_recipes(monkeypatch: pytest.MonkeyPatch, recipes: Path) -> None:
+    monkeypatch.setenv("DSREG_RECIPES", str(recipes))
+
+
+def rows(name: str, split: str) -> list[dict[str, Any]]:
+    """Every row of a prepared split as plain Python values (arrays become lists)."""
+    ds = dsreg.open(name, split)
+    batch = ds.take(np.arange(len(ds)))
+    out = []
+    for i in range(len(ds)):
+        row = {}
+        for column, values in batch.items():
+            value = values[i]
+            row[column] = value.tolist() if isinstance(value, np.ndarray | np.generic) else value
+        out.append(row)
+    return out
+
+
+def fails_and_publishes_nothing(name: str, source: Path, *needles: str) -> DsregError:
+    """Prepare `name` from `source`: it must fail with a DsregError whose text holds every needle, and
+    publish nothing."""
+    with pytest.raises(DsregError) as caught:
+        prepare(name, source=source)
+    message = str(caught.value)
+    for needle in needles:
+        assert needle in message, f"{needle!r} not in {message!r}"
+    assert [m for m in list_prepared() if m.name == name] == []
+    return caught.value
