@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import yaml
@@ -22,6 +22,9 @@ from dsreg.errors import DsregError
 from dsreg.features import Features
 from dsreg.sizes import parse_size
 from dsreg.storage import DEFAULT_FORMAT, get_format
+
+if TYPE_CHECKING:
+    from dsreg.readers import Reader
 
 _OVERRIDABLE = (
     "description",
@@ -230,9 +233,7 @@ def _resolve(path: Path, config: str, data: dict[str, Any]) -> RecipeConfig:
     try:
         reader_cls = get_reader(reader["name"])
         reader_args = reader_cls.check_args(reader.get("args") or {}, reader["name"])
-        split_args = {
-            k: reader_cls.check_split_args(k, v.get("args") or {}, reader["name"]) for k, v in data["splits"].items()
-        }
+        splits = {k: _split_spec(k, v, data["sources"], reader_cls, reader["name"]) for k, v in data["splits"].items()}
         steps = tuple((s["name"], dict(s.get("args") or {})) for s in data.get("steps") or ())
         for step_name, _ in steps:
             get_step(step_name)
@@ -251,7 +252,6 @@ def _resolve(path: Path, config: str, data: dict[str, Any]) -> RecipeConfig:
         )
         for key, spec in data["sources"].items()
     }
-    splits = {k: _split_spec(path, k, v, sources, split_args[k]) for k, v in data["splits"].items()}
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return RecipeConfig(
         name=data["name"],
@@ -277,34 +277,46 @@ def _resolve(path: Path, config: str, data: dict[str, Any]) -> RecipeConfig:
 
 
 def _split_spec(
-    path: Path, name: str, spec: dict[str, Any], sources: dict[str, SourceSpec], args: dict[str, Any]
+    name: str, spec: dict[str, Any], sources: dict[str, Any], reader: type[Reader], reader_name: str
 ) -> SplitSpec:
-    """A split's spec, with its reader arguments `args` already checked; `files` patterns need an unambiguous
-    source and exclude a hand-written `args.files`."""
+    """A split's spec with its reader arguments checked; `files` patterns need an unambiguous source, a reader
+    that takes `files`, and exclude a hand-written `args.files` (dsreg fills it in when it resolves them)."""
     rows = spec.get("rows")
+    given = dict(spec.get("args") or {})
     files = spec.get("files") or ()
     patterns = (files,) if isinstance(files, str) else tuple(files)
     source = spec.get("source")
     if source is not None and source not in sources:
         raise DsregError(
             f"splits.{name}.source is {source!r}, which is not a source",
-            path=path,
             fix=f"use one of: {', '.join(sources)}{_did_you_mean(source, sources)}",
         )
     if source is not None and not patterns:
-        raise DsregError(f"splits.{name}.source is given without files", path=path, fix=f"add splits.{name}.files")
-    if patterns and (spec.get("args") or {}).get("files") is not None:
-        raise DsregError(
-            f"splits.{name} has both files (patterns) and args.files",
-            path=path,
-            fix="give the split's files once: as patterns in `files`, or as exact names in `args.files`",
-        )
-    if patterns and source is None and len(sources) != 1:
-        raise DsregError(
-            f"splits.{name}.files does not say which of the {len(sources)} sources it matches",
-            path=path,
-            fix=f"add splits.{name}.source: one of {', '.join(sources)}",
-        )
+        raise DsregError(f"splits.{name}.source is given without files", fix=f"add splits.{name}.files")
+    if patterns:
+        if given.get("files") is not None:
+            raise DsregError(
+                f"splits.{name} has both files (patterns) and args.files",
+                fix="give the split's files once: as patterns in `files`, or as exact names in `args.files`",
+            )
+        if source is None and len(sources) != 1:
+            raise DsregError(
+                f"splits.{name}.files does not say which of the {len(sources)} sources it matches",
+                fix=f"add splits.{name}.source: one of {', '.join(sources)}",
+            )
+        takes = {arg.name for arg in reader.split_arguments}
+        if "files" not in takes or (source is not None and "source" not in takes):
+            what = "its files by pattern" if "files" not in takes else "a source for its files"
+            raise DsregError(
+                f"splits.{name}: reader {reader_name!r} does not take {what}",
+                fix="list the split's inputs in the reader's own split arguments (see docs/recipes.md)",
+            )
+        given["files"] = list(patterns)  # a stand-in for the type check; dsreg resolves the patterns
+        if source is not None:
+            given["source"] = source
+    args = reader.check_split_args(name, given, reader_name)
+    if patterns:
+        args["files"] = None
     return SplitSpec(name, None if rows is None else int(rows), args, patterns, source)
 
 

@@ -2,7 +2,8 @@
 
 `*` and `?` match within one folder, `**/` any number of folders (`train/**/*.jsonl`), `[abc]` one
 character of a set. The result is the tree's member names in sorted order (code point order, so the same
-on every machine) and is what the reader receives as the split's `args.files`.
+on every machine) and is what the reader receives as the split's `args.files` (with `args.source` when
+the split names its source).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def match_files(tree: SourceTree, patterns: tuple[str, ...]) -> list[str]:
 
 
 def split_reader_args(spec: SplitSpec, trees: Mapping[str, SourceTree]) -> dict[str, Any]:
-    """The reader arguments of a split: its `args`, plus `files` and `source` when it declares patterns."""
+    """The reader arguments of a split: its `args`, plus `files` (and `source`, when named) for patterns."""
     if not spec.files:
         return dict(spec.args)
     source = spec.source or next(iter(trees))
@@ -78,4 +79,5 @@ def split_reader_args(spec: SplitSpec, trees: Mapping[str, SourceTree]) -> dict[
             f"splits.{spec.name}.files names the source {source!r}, which is not available",
             fix="make the optional source available, or drop the split",
         )
-    return {**spec.args, "files": match_files(trees[source], spec.files), "source": source}
+    args = {**spec.args, "files": match_files(trees[source], spec.files)}
+    return {**args, "source": source} if spec.source is not None else args

@@ -71,7 +71,9 @@ def test_patterns_resolve_inside_archives(tmp_path: Path) -> None:
 
 def test_split_reader_args_add_files_and_source(tree: SourceTree) -> None:
     spec = SplitSpec("train", None, {"x": 1}, ("train/*.jsonl",), None)
-    assert split_reader_args(spec, {"data": tree}) == {"x": 1, "files": ["train/x.jsonl"], "source": "data"}
+    assert split_reader_args(spec, {"data": tree}) == {"x": 1, "files": ["train/x.jsonl"]}
+    named = SplitSpec("train", None, {}, ("a.*",), "data")
+    assert split_reader_args(named, {"other": tree, "data": tree}) == {"files": ["a.json", "a.jsonl"], "source": "data"}
     assert split_reader_args(SplitSpec("t", 3, {"files": ["a"]}), {"data": tree}) == {"files": ["a"]}
 
 
@@ -90,7 +92,7 @@ def test_a_recipe_declares_files_and_may_leave_out_rows(tmp_path: Path) -> None:
     config = load_recipe(
         _recipe(tmp_path, {"train": {"files": "*.bin"}, "test": {"files": ["t.bin"], "rows": 4}})
     ).config()
-    assert config.splits["train"] == SplitSpec("train", None, {}, ("*.bin",), None)
+    assert config.splits["train"] == SplitSpec("train", None, {"files": None}, ("*.bin",), None)
     assert config.splits["test"].rows == 4 and config.splits["test"].files == ("t.bin",)
 
 
@@ -101,6 +103,7 @@ def test_a_recipe_declares_files_and_may_leave_out_rows(tmp_path: Path) -> None:
         ({"train": {"files": "*.bin"}}, 2, "does not say which of the 2 sources"),
         ({"train": {"files": "*.bin", "source": "nope"}}, 2, "splits.train.source is 'nope', which is not a source"),
         ({"train": {"rows": 1, "source": "archive"}}, 1, "source is given without files"),
+        ({"train": {"files": "*.bin", "source": "other"}}, 2, "reader 'cifar_python' does not take a source"),
         ({"train": {"files": []}}, 1, "splits.train.files"),
         ({"train": {"files": "*", "rowz": 1}}, 1, "unknown key 'rowz'"),
     ],

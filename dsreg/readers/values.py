@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -59,31 +60,42 @@ def _bool(value: Any) -> bool:
     raise ValueError(f"{value!r} is not a boolean (true/false, 1/0)")
 
 
-def _number(dtype: str) -> Converter:
-    if dtype == "bool":
-        return _bool
-    if np.dtype(dtype).kind in "iu":
-        return lambda value: _integer(value, dtype)
-    return lambda value: _float(value, dtype)
+@dataclass(frozen=True)
+class _Number:
+    """A number of `dtype`: bool, integer (range-checked) or float."""
+
+    dtype: str
+
+    def __call__(self, value: Any) -> Any:
+        if self.dtype == "bool":
+            return _bool(value)
+        if np.dtype(self.dtype).kind in "iu":
+            return _integer(value, self.dtype)
+        return _float(value, self.dtype)
 
 
-def _class_label(feature: ClassLabel) -> Converter:
+@dataclass(frozen=True)
+class _ClassLabel:
     """A class name, or an integer index when no class name looks like an integer."""
-    index = {name: i for i, name in enumerate(feature.names)}
-    numeric_names = any(_INT.fullmatch(name) for name in feature.names)
 
-    def convert(value: Any) -> int:
-        if isinstance(value, str) and value in index:
-            return index[value]
-        if isinstance(value, str) and (numeric_names or not _INT.fullmatch(value.strip())):
-            shown = ", ".join(feature.names[:10]) + (", …" if len(feature.names) > 10 else "")
-            raise ValueError(f"{value!r} is not one of the {len(feature.names)} class names ({shown})")
+    names: tuple[str, ...]
+    index: dict[str, int] = field(init=False, compare=False)
+    numeric_names: bool = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index", {name: i for i, name in enumerate(self.names)})
+        object.__setattr__(self, "numeric_names", any(_INT.fullmatch(name) for name in self.names))
+
+    def __call__(self, value: Any) -> int:
+        if isinstance(value, str) and value in self.index:
+            return self.index[value]
+        if isinstance(value, str) and (self.numeric_names or not _INT.fullmatch(value.strip())):
+            shown = ", ".join(self.names[:10]) + (", …" if len(self.names) > 10 else "")
+            raise ValueError(f"{value!r} is not one of the {len(self.names)} class names ({shown})")
         number = _integer(value, "int64")
-        if not 0 <= number < len(feature.names):
-            raise ValueError(f"class index {number} is outside 0..{len(feature.names) - 1}")
+        if not 0 <= number < len(self.names):
+            raise ValueError(f"class index {number} is outside 0..{len(self.names) - 1}")
         return number
-
-    return convert
 
 
 def _text(value: Any) -> str:
@@ -92,48 +104,50 @@ def _text(value: Any) -> str:
     return value
 
 
-def _sequence(feature: Sequence) -> Converter:
+@dataclass(frozen=True)
+class _Sequence:
     """A JSON list of numbers, or a text cell of whitespace-separated numbers."""
-    item = _number(feature.dtype)
 
-    def convert(value: Any) -> list[Any]:
+    item: _Number
+
+    def __call__(self, value: Any) -> list[Any]:
         values = value.split() if isinstance(value, str) else value
         if not isinstance(values, list | tuple | np.ndarray):
             raise ValueError(f"{value!r} is not a list of numbers")
-        return [item(v) for v in values]
-
-    return convert
+        return [self.item(v) for v in values]
 
 
-def _tensor(feature: Tensor) -> Converter:
-    item = _number(feature.dtype)
+@dataclass(frozen=True)
+class _Tensor:
+    """A nested JSON list of exactly the feature's shape."""
 
-    def convert(value: Any) -> np.ndarray:
+    item: _Number
+    shape: tuple[int, ...]
+
+    def __call__(self, value: Any) -> np.ndarray:
         if isinstance(value, str):
             raise ValueError("a tensor needs a nested JSON list, not text")
         try:
             array = np.asarray(value, dtype=object)
         except ValueError:
             raise ValueError("the nested lists are ragged") from None
-        if array.shape != feature.shape:
-            raise ValueError(f"shape {list(array.shape)} is not the feature's {list(feature.shape)}")
-        return np.array([item(v) for v in array.reshape(-1)], dtype=feature.dtype).reshape(feature.shape)
-
-    return convert
+        if array.shape != self.shape:
+            raise ValueError(f"shape {list(array.shape)} is not the feature's {list(self.shape)}")
+        return np.array([self.item(v) for v in array.reshape(-1)], dtype=self.item.dtype).reshape(self.shape)
 
 
 def converter(feature: Feature, column: str) -> Converter:
     """The converter for one column; a feature kind a text table cannot hold is an error up front."""
     if isinstance(feature, ClassLabel):
-        return _class_label(feature)
+        return _ClassLabel(feature.names)
     if type(feature) is Scalar:
-        return _number(feature.dtype)
+        return _Number(feature.dtype)
     if type(feature) is Text:
         return _text
     if type(feature) is Sequence:
-        return _sequence(feature)
+        return _Sequence(_Number(feature.dtype))
     if type(feature) is Tensor:
-        return _tensor(feature)
+        return _Tensor(_Number(feature.dtype), feature.shape)
     raise DsregError(
         f"the column {column!r} is a {feature.kind} feature, which a table cell cannot hold",
         fix="declare it as scalar, class_label, text, sequence or tensor (images and audio have their own readers)",

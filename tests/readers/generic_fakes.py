@@ -70,3 +70,23 @@ def fails_and_publishes_nothing(name: str, source: Path, *needles: str) -> Dsreg
         assert needle in message, f"{needle!r} not in {message!r}"
     assert [m for m in list_prepared() if m.name == name] == []
     return caught.value
+
+
+def example(name: str) -> dict[str, Any]:
+    """A documented example recipe (docs/examples/NAME.yaml), parsed."""
+    data: dict[str, Any] = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text(encoding="utf-8"))
+    return data
+
+
+def example_splits(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """An example's splits without their `rows` (the contract states the rows itself)."""
+    return {name: {k: v for k, v in spec.items() if k != "rows"} for name, spec in data["splits"].items()}
+
+
+def damaged_copy(source: Path, dest: Path, what: str) -> Path:
+    """A copy of the source folder under dest/<what>, to damage."""
+    import shutil
+
+    copy = dest / what.replace(" ", "-")
+    shutil.copytree(source, copy)
+    return copy

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
-from generic_fakes import fails_and_publishes_nothing, rows, use_recipes, write_recipe
+from generic_fakes import (
+    damaged_copy,
+    example,
+    example_splits,
+    fails_and_publishes_nothing,
+    rows,
+    use_recipes,
+    write_recipe,
+)
 
 from dsreg.errors import DsregError
 from dsreg.prepare import prepare
-from dsreg.testing import audio_folder
+from dsreg.testing import Damaged, ReaderContract, audio_folder
 
 FEATURES = {
     "audio": {"type": "audio", "sample_rate": audio_folder.SAMPLE_RATE, "dtype": "float32"},
@@ -106,3 +116,33 @@ def test_audio_feature_declaration_is_checked(tmp_path: Path, monkeypatch) -> No
     _recipe(tmp_path, monkeypatch, {"transcript": {"type": "text"}})
     with pytest.raises(DsregError, match="exactly one audio feature"):
         prepare("speech", source=tmp_path)
+
+
+_SPEECH = example("digits-speech")
+
+
+class TestAudioFolderContract(ReaderContract):
+    """The reader contract on the documented example (docs/examples/digits-speech.yaml)."""
+
+    reader = "audio_folder"
+    reader_args: ClassVar[dict[str, Any]] = _SPEECH["reader"]["args"]
+    features: ClassVar[dict[str, Any]] = _SPEECH["features"]
+    splits: ClassVar[dict[str, dict[str, Any]]] = example_splits(_SPEECH)
+    rows: ClassVar[dict[str, int]] = {"train": 5, "test": 3}
+    disjoint_splits = True
+
+    def make_source(self, dest: Path) -> Path:
+        audio_folder.make_audio_folder(dest / "speech")
+        return dest / "speech"
+
+    def damaged_sources(self, source: Path, dest: Path) -> Iterator[Damaged]:
+        bad = damaged_copy(source, dest, "rate")
+        audio_folder.write_audio(bad / "test" / "test_000.wav", np.zeros(20, dtype=np.int16), sample_rate=44100)
+        yield Damaged("audio at another sample rate", bad, "test_000.wav: the audio is sampled at 44100 Hz")
+        bad = damaged_copy(source, dest, "missing")
+        (bad / "train" / "train_004.wav").unlink()
+        yield Damaged("a listed audio file missing", bad, "metadata.csv: line 2 names the audio file 'train_004.wav'")
+        bad = damaged_copy(source, dest, "bad json")
+        with (bad / "test" / "metadata.jsonl").open("a") as f:
+            f.write('{"file_name": "test_000.wav",\n')
+        yield Damaged("a metadata line that is not JSON", bad, "metadata.jsonl: line 4 is not JSON")

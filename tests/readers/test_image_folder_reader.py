@@ -5,17 +5,27 @@ from __future__ import annotations
 import shutil
 import tarfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
-from generic_fakes import fails_and_publishes_nothing, rows, use_recipes, write_recipe
+from generic_fakes import (
+    damaged_copy,
+    example,
+    example_splits,
+    fails_and_publishes_nothing,
+    rows,
+    use_recipes,
+    write_recipe,
+)
 
 from dsreg.errors import DsregError
 from dsreg.features import Features
 from dsreg.prepare import prepare
 from dsreg.readers import get_reader
 from dsreg.sourcetree import SourceTree
-from dsreg.testing import image_folder
+from dsreg.testing import Damaged, ReaderContract, image_folder
 
 FEATURES = {
     "image": {"type": "encoded_image"},
@@ -144,3 +154,30 @@ def test_features_it_cannot_fill_are_refused(tmp_path: Path, monkeypatch) -> Non
     _recipe(tmp_path, monkeypatch, features={**FEATURES, "caption": {"type": "text"}})
     with pytest.raises(DsregError, match="cannot fill the feature 'caption'"):
         prepare("imgs", source=tmp_path)
+
+
+_PETS = example("pets")
+
+
+class TestImageFolderContract(ReaderContract):
+    """The reader contract on the documented example (docs/examples/pets.yaml)."""
+
+    reader = "image_folder"
+    reader_args: ClassVar[dict[str, Any]] = _PETS["reader"]["args"]
+    features: ClassVar[dict[str, Any]] = _PETS["features"]
+    splits: ClassVar[dict[str, dict[str, Any]]] = example_splits(_PETS)
+    rows: ClassVar[dict[str, int]] = {"train": 12, "val": 6}
+    disjoint_splits = True
+
+    def make_source(self, dest: Path) -> Path:
+        image_folder.make_image_folder(dest / "pets")
+        return dest / "pets"
+
+    def damaged_sources(self, source: Path, dest: Path) -> Iterator[Damaged]:
+        bad = damaged_copy(source, dest, "not an image")
+        (bad / "val" / "dog" / "0001.BMP").write_bytes(b"BM but not really a bitmap")
+        yield Damaged("a file that is not an image", bad, "0001.BMP: the image does not decode")
+        bad = damaged_copy(source, dest, "truncated")
+        data = (bad / "train" / "fox" / "0003.jpg").read_bytes()
+        (bad / "train" / "fox" / "0003.jpg").write_bytes(data[: len(data) // 2])
+        yield Damaged("a truncated JPEG", bad, "0003.jpg: the image does not decode")

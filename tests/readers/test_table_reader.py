@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
-from generic_fakes import fails_and_publishes_nothing, rows, use_recipes, write_recipe
+from generic_fakes import (
+    damaged_copy,
+    example,
+    example_splits,
+    fails_and_publishes_nothing,
+    rows,
+    use_recipes,
+    write_recipe,
+)
 
 from dsreg.errors import DsregError
 from dsreg.features import Features
 from dsreg.prepare import prepare
 from dsreg.readers import get_reader
 from dsreg.sourcetree import SourceTree
-from dsreg.testing import table
+from dsreg.testing import Damaged, ReaderContract, table
 
 FEATURES = {
     "text": {"type": "text"},
@@ -186,3 +196,34 @@ def test_wrong_declarations_are_refused_before_anything_is_read(tmp_path: Path, 
     _recipe(tmp_path, monkeypatch, {"train": {"files": "*.csv"}}, features=features)
     with pytest.raises(DsregError, match="encoded_image feature, which a table cell cannot hold"):
         prepare("tab", source=tmp_path)
+
+
+_REVIEWS = example("reviews")
+
+
+class TestTableContract(ReaderContract):
+    """The reader contract on the documented example (docs/examples/reviews.yaml)."""
+
+    reader = "table"
+    reader_args: ClassVar[dict[str, Any]] = _REVIEWS["reader"]["args"]
+    features: ClassVar[dict[str, Any]] = _REVIEWS["features"]
+    splits: ClassVar[dict[str, dict[str, Any]]] = example_splits(_REVIEWS)
+    rows: ClassVar[dict[str, int]] = {"train": 9, "validation": 6, "test": 3}
+    disjoint_splits = True
+
+    def make_source(self, dest: Path) -> Path:
+        table.make_reviews(dest / "reviews")
+        return dest / "reviews"
+
+    def damaged_sources(self, source: Path, dest: Path) -> Iterator[Damaged]:
+        bad = damaged_copy(source, dest, "not json")
+        with (bad / "train" / "part-00000.jsonl").open("a") as f:
+            f.write("{not json}\n")
+        yield Damaged("a JSON Lines line that is not JSON", bad, "part-00000.jsonl: line 6 is not JSON")
+        bad = damaged_copy(source, dest, "short row")
+        with (bad / "validation.csv").open("a") as f:
+            f.write("only a review,positive\n")
+        yield Damaged("a CSV row with missing columns", bad, "validation.csv: line 8 has 2 fields")
+        bad = damaged_copy(source, dest, "no test")
+        (bad / "test.parquet").unlink()
+        yield Damaged("a split's file missing", bad, "the file pattern 'test.parquet' matches none")

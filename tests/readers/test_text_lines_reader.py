@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
-from generic_fakes import fails_and_publishes_nothing, rows, use_recipes, write_recipe
+from generic_fakes import (
+    damaged_copy,
+    example,
+    example_splits,
+    fails_and_publishes_nothing,
+    rows,
+    use_recipes,
+    write_recipe,
+)
 
 from dsreg.errors import DsregError
 from dsreg.features import Features
 from dsreg.prepare import prepare
 from dsreg.readers import get_reader
 from dsreg.sourcetree import SourceTree
-from dsreg.testing import text_lines
+from dsreg.testing import Damaged, ReaderContract, text_lines
 
 PARALLEL = {"de": {"type": "text"}, "en": {"type": "text"}}
 
@@ -118,3 +128,28 @@ def test_only_text_features(tmp_path: Path, monkeypatch) -> None:
     _recipe(tmp_path, monkeypatch, {"train": {"files": "x"}}, features={"n": {"type": "scalar"}})
     with pytest.raises(DsregError, match="fills text columns only"):
         prepare("lines", source=tmp_path)
+
+
+_NEWS = example("news-de-en")
+
+
+class TestTextLinesContract(ReaderContract):
+    """The reader contract on the documented example (docs/examples/news-de-en.yaml)."""
+
+    reader = "text_lines"
+    features: ClassVar[dict[str, Any]] = _NEWS["features"]
+    splits: ClassVar[dict[str, dict[str, Any]]] = example_splits(_NEWS)
+    rows: ClassVar[dict[str, int]] = {"train": 7, "test": 3}
+
+    def make_source(self, dest: Path) -> Path:
+        text_lines.make_parallel(dest / "news")
+        return dest / "news"
+
+    def damaged_sources(self, source: Path, dest: Path) -> Iterator[Damaged]:
+        bad = damaged_copy(source, dest, "one line more")
+        with (bad / "newstest.en").open("a") as f:
+            f.write("an extra line\n")
+        yield Damaged("parallel files of unequal length", bad, "newstest.en: 4 lines")
+        bad = damaged_copy(source, dest, "latin1")
+        (bad / "newstest.de").write_bytes("Gr\u00fc\u00dfe\n".encode("latin-1") * 3)
+        yield Damaged("text that is not UTF-8", bad, "newstest.de: line 1 is not valid UTF-8")
