@@ -3,13 +3,15 @@
 An image's class is the name of the folder it sits in (`train/cat/0001.jpg` → `cat`). A split is a
 top-level folder (`splits.<split>.args.folder: train`), file patterns (`splits.<split>.files`), or a list
 file in the source naming one image path per line (`splits.<split>.args.list`). Images are the files
-ending in .jpg, .jpeg, .png, .bmp or .webp, in any case; other files under a split folder are ignored.
+ending in .jpg, .jpeg, .png, .bmp or .webp, in any case; other files are ignored, but an image that is not
+directly in a class folder is an error, never silently left out.
 
 Class names are the features' `class_label` names in their order; a class_label declared without names
 takes the sorted folder names of all splits (and the manifest records them). Columns filled: the
 `encoded_image` feature, the `class_label` feature, and if declared `height` and `width` (scalars) and
 `path` (text: the image's path in the source). Every image is decoded once with Pillow to prove it is
-whole (`reader.args.check: header` reads only its header, much faster, catching fewer faults).
+whole (`reader.args.check: header` reads only its header, much faster, catching fewer faults). Images are
+stored as their original bytes, except BMP, re-encoded losslessly as PNG (torchvision cannot decode BMP).
 One task per class folder of a split, in class order; files sorted within it.
 """
 
@@ -126,18 +128,33 @@ class ImageFolderReader(Reader):
             )
         if folder:
             prefix = str(folder).strip("/") + "/"
-            names = [n for n in tree.names() if n.startswith(prefix) and n.count("/") == prefix.count("/") + 1]
-            images = [n for n in names if is_image(n)]
-            if not images:
+            images = [n for n in tree.names() if n.startswith(prefix) and is_image(n)]
+            misplaced = [n for n in images if n.count("/") != prefix.count("/") + 1]
+            if misplaced:
                 raise DsregError(
-                    f"split {split!r}: no images in class folders under {prefix!r}",
+                    f"split {split!r}: the image {misplaced[0]!r} is not directly in a class folder "
+                    f"({len(misplaced)} such images)",
                     path=tree.path,
-                    fix=f"lay the split out as {prefix}<class>/<image>.jpg, or correct splits.{split}.args.folder",
+                    fix=f"lay the split out as {prefix}<class>/<image>, or list its images with splits.{split}.files",
                 )
-            return sorted(images)
-        if listing:
-            return sorted(self._listed(tree, str(listing)))
-        return sorted(n for n in split_files(tree, split, split_args) if is_image(n))
+        elif listing:
+            images = self._listed(tree, str(listing))
+        else:
+            images = [n for n in split_files(tree, split, split_args) if is_image(n)]
+        if not images:
+            raise DsregError(
+                f"split {split!r} has no images (files ending in {', '.join(EXTENSIONS)}, in any case)",
+                path=tree.path,
+                fix=f"lay the split out as <folder>/<class>/<image>, or correct splits.{split}",
+            )
+        unfiled = [n for n in images if "/" not in n]
+        if unfiled and self.label is not None:
+            raise DsregError(
+                f"split {split!r}: the image {unfiled[0]!r} is at the top of the source, in no class folder",
+                path=tree.path,
+                fix="put every image in the folder of its class",
+            )
+        return sorted(images)
 
     def _listed(self, tree: SourceTree, listing: str) -> list[str]:
         members = set(tree.names())
@@ -184,16 +201,17 @@ class ImageFolderReader(Reader):
     def read(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any], task: str) -> Output:
         tree = split_tree(sources, split, split_args, "image_folder")
         for name in self._folders(sources, split, split_args)[task]:
-            data = tree.read_bytes(name)
-            width, height = _image_size(data, tree.location(name), self.check)
+            data, width, height = _checked_image(tree.read_bytes(name), tree.location(name), self.check)
             example: dict[str, Any] = {self.image: data, "height": height, "width": width, "path": name}
             if self.label is not None:
                 example[self.label] = self.classes[_class_of(task)]
             yield {column: example[column] for column in self.features.names()}
 
 
-def _image_size(data: bytes, where: str, check: str) -> tuple[int, int]:
-    """(width, height) from the header; with check "decode" the whole image is decoded too."""
+def _checked_image(data: bytes, where: str, check: str) -> tuple[bytes, int, int]:
+    """(bytes to store, width, height): the original bytes, except BMP, which is re-encoded losslessly as PNG
+    because the loaders' decoders (torchvision's) do not read BMP. The size comes from the header; with
+    check "decode" the whole image is decoded too."""
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
@@ -201,13 +219,17 @@ def _image_size(data: bytes, where: str, check: str) -> tuple[int, int]:
 
     try:
         with Image.open(io.BytesIO(data)) as image:
-            size = image.size
-            if check == "decode":
+            width, height = image.size
+            if check == "decode" or image.format == "BMP":
                 image.load()
+            if image.format == "BMP":
+                png = io.BytesIO()
+                image.save(png, format="PNG")
+                data = png.getvalue()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise DsregError(
             f"the image does not decode: {err}",
             path=where,
             fix="replace the file with a readable image, or remove it from the split",
         ) from None
-    return size
+    return data, width, height

@@ -35,7 +35,7 @@ def make_image_folder(
 ) -> dict[str, list[dict[str, Any]]]:
     """Write `splits` (split → images per class) under `dest`; return split → rows in reader order.
 
-    Each row is {path, label (class index in sorted order), image (bytes), height, width}.
+    Each row is {path, label (class index in sorted order), image (the file's bytes), pixels, height, width}.
     """
     root = Path(dest)
     rng = np.random.default_rng(seed)
@@ -57,6 +57,7 @@ def make_image_folder(
                         "path": path,
                         "label": sorted(classes).index(name),
                         "image": data,
+                        "pixels": pixels,
                         "height": height,
                         "width": width,
                     }

@@ -90,3 +90,16 @@ def damaged_copy(source: Path, dest: Path, what: str) -> Path:
     copy = dest / what.replace(" ", "-")
     shutil.copytree(source, copy)
     return copy
+
+
+def stored_as_generated(stored: bytes, row: dict[str, Any]) -> bool:
+    """Whether a prepared image is what image_folder must store for a generated row: the file's own bytes,
+    or for a BMP a PNG of exactly its pixels."""
+    import io
+
+    from PIL import Image
+
+    if not row["path"].lower().endswith(".bmp"):
+        return stored == row["image"]
+    with Image.open(io.BytesIO(stored)) as image:
+        return image.format == "PNG" and np.array_equal(np.asarray(image), row["pixels"])

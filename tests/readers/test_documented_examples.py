@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from generic_fakes import EXAMPLES, rows
+from generic_fakes import EXAMPLES, rows, stored_as_generated
 
 from dsreg.cli import EXIT_OK, main
 from dsreg.recipe import load_recipe
@@ -45,9 +45,10 @@ def test_image_folder_example(tmp_path: Path, monkeypatch, capsys, root) -> None
     assert manifest.features["label"].names == image_folder.CLASSES
     for split in ("train", "val"):
         got = rows("pets", split)
-        assert [(r["path"], r["image"], r["label"], r["height"], r["width"]) for r in got] == [
-            (w["path"], w["image"], w["label"], w["height"], w["width"]) for w in want[split]
+        assert [(r["path"], r["label"], r["height"], r["width"]) for r in got] == [
+            (w["path"], w["label"], w["height"], w["width"]) for w in want[split]
         ]
+        assert all(stored_as_generated(g["image"], w) for g, w in zip(got, want[split], strict=True))
 
 
 def test_table_example(tmp_path: Path, monkeypatch, capsys, root) -> None:

@@ -16,6 +16,7 @@ from generic_fakes import (
     example_splits,
     fails_and_publishes_nothing,
     rows,
+    stored_as_generated,
     use_recipes,
     write_recipe,
 )
@@ -68,7 +69,7 @@ def test_every_image_round_trips_with_class_and_size(tmp_path: Path, monkeypatch
     for split in ("train", "val"):
         got = rows("imgs", split)
         assert [r["path"] for r in got] == [w["path"] for w in want[split]]  # class order, then file name
-        assert all(g["image"] == w["image"] for g, w in zip(got, want[split], strict=True))  # original bytes
+        assert all(stored_as_generated(g["image"], w) for g, w in zip(got, want[split], strict=True))
         assert [(r["label"], r["height"], r["width"]) for r in got] == [
             (w["label"], w["height"], w["width"]) for w in want[split]
         ]
@@ -85,7 +86,9 @@ def test_declared_class_names_set_the_order(tmp_path: Path, monkeypatch, root) -
     names = ["fox", "cat", "dog"]
     assert [r["path"].split("/")[1] for r in got] == [n for n in names for _ in range(2)]  # declared order
     assert [r["label"] for r in got] == [0, 0, 1, 1, 2, 2]
-    assert {r["path"]: r["image"] for r in got} == {w["path"]: w["image"] for w in want["train"]}
+    by_path = {w["path"]: w for w in want["train"]}
+    assert sorted(by_path) == sorted(r["path"] for r in got)
+    assert all(stored_as_generated(r["image"], by_path[r["path"]]) for r in got)
 
 
 def test_a_folder_that_is_not_a_declared_class_is_refused(tmp_path: Path, monkeypatch, root) -> None:
@@ -141,7 +144,7 @@ def test_an_empty_split_folder_and_a_listed_stranger_are_errors(tmp_path: Path, 
     shutil.rmtree(tmp_path / "src" / "train")
     (tmp_path / "src" / "train").mkdir()
     _recipe(tmp_path, monkeypatch, {"train": {"args": {"folder": "train"}}})
-    fails_and_publishes_nothing("imgs", tmp_path / "src", "no images in class folders under 'train/'")
+    fails_and_publishes_nothing("imgs", tmp_path / "src", "split 'train' has no images")
     image_folder.make_image_folder(tmp_path / "src", {"train": 1})
     (tmp_path / "src" / "list.txt").write_text("train/cat/0000.jpg\ntrain/cat/missing.jpg\n")
     _recipe(tmp_path, monkeypatch, {"train": {"args": {"list": "list.txt"}}})
@@ -181,3 +184,26 @@ class TestImageFolderContract(ReaderContract):
         data = (bad / "train" / "fox" / "0003.jpg").read_bytes()
         (bad / "train" / "fox" / "0003.jpg").write_bytes(data[: len(data) // 2])
         yield Damaged("a truncated JPEG", bad, "0003.jpg: the image does not decode")
+
+
+def test_images_outside_class_folders_are_refused_not_skipped(tmp_path: Path, monkeypatch, root) -> None:
+    image_folder.make_image_folder(tmp_path / "src", {"train": 1})
+    nested = tmp_path / "src" / "train" / "cat" / "extra" / "1.png"
+    nested.parent.mkdir()
+    shutil.copy(tmp_path / "src" / "train" / "cat" / "0000.jpg", nested)
+    _recipe(tmp_path, monkeypatch, {"train": {"args": {"folder": "train"}}})
+    fails_and_publishes_nothing("imgs", tmp_path / "src", "'train/cat/extra/1.png' is not directly in a class folder")
+    nested.unlink()
+    shutil.copy(tmp_path / "src" / "train" / "cat" / "0000.jpg", tmp_path / "src" / "top.jpg")
+    _recipe(tmp_path, monkeypatch, {"train": {"files": "**/*.jpg"}})
+    fails_and_publishes_nothing("imgs", tmp_path / "src", "'top.jpg' is at the top of the source, in no class folder")
+
+
+def test_jpeg_png_webp_keep_their_bytes_and_bmp_becomes_a_png_of_the_same_pixels(tmp_path: Path, monkeypatch, root):
+    want = image_folder.make_image_folder(tmp_path / "src", {"train": 5})
+    _recipe(tmp_path, monkeypatch, {"train": {"args": {"folder": "train"}}})
+    prepare("imgs", source=tmp_path / "src")
+    got = {r["path"]: r["image"] for r in rows("imgs", "train")}
+    bmp = [w for w in want["train"] if w["path"].endswith(".BMP")]
+    assert bmp and all(got[w["path"]] != w["image"] and got[w["path"]].startswith(b"\x89PNG") for w in bmp)
+    assert all(got[w["path"]] == w["image"] for w in want["train"] if not w["path"].endswith(".BMP"))
