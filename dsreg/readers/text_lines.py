@@ -19,7 +19,7 @@ from dsreg.errors import DsregError
 from dsreg.features import Features, Text
 from dsreg.readers import Arg, Output, Reader
 from dsreg.readers.layout import FILES, SOURCE, base_name, split_files, split_tree, text_lines
-from dsreg.sourcetree import SourceTree
+from dsreg.sourcetree import SourceTree, TarTree
 
 
 def _strip_end(text: str) -> str:
@@ -104,8 +104,22 @@ class TextLinesReader(Reader):
 
 
 def _aligned(tree: SourceTree, files: list[tuple[str, str]]) -> Iterator[dict[str, str]]:
-    """Examples of aligned lines; files of unequal length are an error naming every file and its count."""
-    streams = [text_lines(tree, file) for _, file in files]
+    """Examples of aligned lines; files of unequal length are an error naming every file and its count.
+
+    Inside a tar each file is streamed through its own handle on the archive: reads interleaved on one
+    handle would seek back and forth, and a compressed tar decompresses from its start on every seek back.
+    """
+    own = [SourceTree.open(tree.path) for _ in files[1:]] if isinstance(tree, TarTree) else []
+    trees = [tree, *own] if own else [tree] * len(files)
+    try:
+        yield from _zip_lines(tree, trees, files)
+    finally:
+        for extra in own:
+            extra.close()
+
+
+def _zip_lines(tree: SourceTree, trees: list[SourceTree], files: list[tuple[str, str]]) -> Iterator[dict[str, str]]:
+    streams = [text_lines(t, file) for t, (_, file) in zip(trees, files, strict=True)]
     counts = [0] * len(files)
     for lines in itertools.zip_longest(*streams):
         if any(line is None for line in lines):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -153,3 +154,13 @@ class TestTextLinesContract(ReaderContract):
         bad = damaged_copy(source, dest, "latin1")
         (bad / "newstest.de").write_bytes("Gr\u00fc\u00dfe\n".encode("latin-1") * 3)
         yield Damaged("text that is not UTF-8", bad, "newstest.de: line 1 is not valid UTF-8")
+
+
+def test_a_parallel_corpus_inside_a_tar_gz(tmp_path: Path, monkeypatch, root) -> None:
+    want = text_lines.make_parallel(tmp_path / "news", train_rows=3000, test_rows=2)
+    archive = tmp_path / "news.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "news", arcname="news")
+    _recipe(tmp_path, monkeypatch, {"train": {"files": "news/train.*"}, "test": {"files": "news/newstest.*"}})
+    prepare("lines", source=archive)
+    assert rows("lines", "train") == want["train"]
