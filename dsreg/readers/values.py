@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from dsreg.errors import DsregError
-from dsreg.features import ClassLabel, Feature, Scalar, Sequence, Tensor, Text
+from dsreg.features import ClassLabel, Feature, Scalar, Sequence, Struct, Tensor, Text
 
 Converter = Callable[[Any], Any]
 _INT = re.compile(r"[+-]?[0-9]+")
@@ -106,15 +106,46 @@ def _text(value: Any) -> str:
 
 @dataclass(frozen=True)
 class _Sequence:
-    """A JSON list of numbers, or a text cell of whitespace-separated numbers."""
+    """A JSON list of elements, or (elements that are numbers, labels or words) a whitespace-separated cell."""
 
-    item: _Number
+    item: Converter
+    splittable: bool
 
     def __call__(self, value: Any) -> list[Any]:
-        values = value.split() if isinstance(value, str) else value
-        if not isinstance(values, list | tuple | np.ndarray):
-            raise ValueError(f"{value!r} is not a list of numbers")
-        return [self.item(v) for v in values]
+        if isinstance(value, str):
+            if not self.splittable:
+                raise ValueError("a sequence of nested values needs a JSON list, not text")
+            value = value.split()
+        if not isinstance(value, list | tuple | np.ndarray):
+            raise ValueError(f"{value!r} is not a list")
+        out = []
+        for i, element in enumerate(value):
+            try:
+                out.append(self.item(element))
+            except ValueError as err:
+                raise ValueError(f"element {i}: {err}") from None
+        return out
+
+
+@dataclass(frozen=True)
+class _Struct:
+    """A JSON object with exactly the struct's fields."""
+
+    fields: tuple[tuple[str, Converter], ...]
+
+    def __call__(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise ValueError(f"{value!r} is not a JSON object")
+        names = [name for name, _ in self.fields]
+        if set(value) != set(names):
+            raise ValueError(f"the object has the keys {sorted(value)}, the struct the fields {sorted(names)}")
+        out = {}
+        for name, convert in self.fields:
+            try:
+                out[name] = convert(value[name])
+            except ValueError as err:
+                raise ValueError(f"field {name!r}: {err}") from None
+        return out
 
 
 @dataclass(frozen=True)
@@ -145,10 +176,14 @@ def converter(feature: Feature, column: str) -> Converter:
     if type(feature) is Text:
         return _text
     if type(feature) is Sequence:
-        return _Sequence(_Number(feature.dtype))
+        element = feature.feature
+        return _Sequence(converter(element, column), isinstance(element, Scalar) or type(element) is Text)
+    if type(feature) is Struct:
+        return _Struct(tuple((name, converter(f, f"{column}.{name}")) for name, f in feature.fields.items()))
     if type(feature) is Tensor:
         return _Tensor(_Number(feature.dtype), feature.shape)
     raise DsregError(
         f"the column {column!r} is a {feature.kind} feature, which a table cell cannot hold",
-        fix="declare it as scalar, class_label, text, sequence or tensor (images and audio have their own readers)",
+        fix="declare it as scalar, class_label, text, tensor, or a sequence or struct of those "
+        "(images and audio have their own readers)",
     )

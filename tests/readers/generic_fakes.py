@@ -11,7 +11,7 @@ import yaml
 
 import dsreg
 from dsreg.errors import DsregError
-from dsreg.prepare import prepare
+from dsreg.preparation import prepare
 from dsreg.registry import list_prepared
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"

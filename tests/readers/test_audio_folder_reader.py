@@ -19,7 +19,7 @@ from generic_fakes import (
 )
 
 from dsreg.errors import DsregError
-from dsreg.prepare import prepare
+from dsreg.preparation import prepare
 from dsreg.testing import Damaged, ReaderContract, audio_folder
 
 FEATURES = {

@@ -21,7 +21,7 @@ from generic_fakes import (
 
 from dsreg.errors import DsregError
 from dsreg.features import Features
-from dsreg.prepare import prepare
+from dsreg.preparation import prepare
 from dsreg.readers import get_reader
 from dsreg.sourcetree import SourceTree
 from dsreg.testing import Damaged, ReaderContract, table
@@ -141,8 +141,8 @@ def test_a_gzip_csv_row_with_an_extra_field_names_the_line(tmp_path: Path, monke
         ("a,neutral,1,", "line 2, column 'sentiment': 'neutral' is not one of the 2 class names"),
         ("a,2,1,", "line 2, column 'sentiment': class index 2 is outside 0..1"),
         ("a,positive,many,", "line 2, column 'stars': 'many' is not a number"),
-        ("a,positive,1,1 2.5", "line 2, column 'tokens': '2.5' is not an integer"),
-        ("a,positive,1,1 99999999999", "line 2, column 'tokens': 99999999999 is outside the range of int32"),
+        ("a,positive,1,1 2.5", "line 2, column 'tokens': element 1: '2.5' is not an integer"),
+        ("a,positive,1,1 99999999999", "line 2, column 'tokens': element 1: 99999999999 is outside the range of int32"),
     ],
 )
 def test_values_that_do_not_fit_the_features_name_file_line_and_column(
@@ -164,7 +164,7 @@ def test_json_values_of_the_wrong_type_are_refused(tmp_path: Path, monkeypatch, 
     (source / "a.jsonl").write_text('{"review": "a", "sentiment": true, "stars": 1, "tokens": []}\n')
     fails_and_publishes_nothing("tab", source, "column 'sentiment': True is a boolean")
     (source / "a.jsonl").write_text('{"review": "a", "sentiment": "negative", "stars": 1, "tokens": [1.5]}\n')
-    fails_and_publishes_nothing("tab", source, "column 'tokens': 1.5 is not an integer")
+    fails_and_publishes_nothing("tab", source, "column 'tokens': element 0: 1.5 is not an integer")
 
 
 def test_text_that_is_not_utf8_names_file_and_line(tmp_path: Path, monkeypatch, root) -> None:
@@ -227,3 +227,46 @@ class TestTableContract(ReaderContract):
         bad = damaged_copy(source, dest, "no test")
         (bad / "test.parquet").unlink()
         yield Damaged("a split's file missing", bad, "the file pattern 'test.parquet' matches none")
+
+
+NESTED = {
+    "words": {"type": "sequence", "feature": {"type": "text"}},
+    "spans": {
+        "type": "sequence",
+        "feature": {
+            "type": "struct",
+            "fields": {
+                "start": {"type": "scalar", "dtype": "int32"},
+                "tag": {"type": "class_label", "names": ["PER", "LOC"]},
+            },
+        },
+    },
+    "refs": {"type": "sequence", "feature": {"type": "sequence", "dtype": "int64"}},
+}
+
+
+def test_nested_sequences_and_structs_from_json_lines(tmp_path: Path, monkeypatch, root) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    spans = '[{"start": 0, "tag": "PER"}, {"start": 2, "tag": 1}]'
+    lines = [
+        f'{{"words": ["Ada", "in", "Paris"], "spans": {spans}, "refs": [[1], [2, 3]]}}',
+        '{"words": [], "spans": [], "refs": []}',
+    ]
+    (source / "n.jsonl").write_text("\n".join(lines) + "\n")
+    _recipe(
+        tmp_path, monkeypatch, {"train": {"files": "n.jsonl", "rows": 2}}, features=NESTED, reader={"name": "table"}
+    )
+    prepare("tab", source=source)
+    got = rows("tab", "train")
+    assert list(got[0]["words"]) == ["Ada", "in", "Paris"]
+    spans = got[0]["spans"]  # a sequence of structs reads back as a struct of arrays
+    assert spans["start"].tolist() == [0, 2] and spans["tag"].tolist() == [0, 1]
+    assert [list(r) for r in got[0]["refs"]] == [[1], [2, 3]]
+    assert len(got[1]["words"]) == len(got[1]["spans"]["start"]) == len(got[1]["refs"]) == 0
+    monkeypatch.setenv("DSREG_ROOT", str(tmp_path / "fresh-root"))  # the version above is published there
+    bad = '{"words": ["x"], "spans": [{"start": 0, "tag": "ORG"}], "refs": []}'
+    (source / "n.jsonl").write_text(bad + "\n")
+    fails_and_publishes_nothing("tab", source, "line 1, column 'spans': element 0: field 'tag': 'ORG' is not one of")
+    (source / "n.jsonl").write_text('{"words": ["x"], "spans": [{"start": 0}], "refs": []}\n')
+    fails_and_publishes_nothing("tab", source, "element 0: the object has the keys ['start'], the struct the fields")

@@ -21,7 +21,7 @@ from generic_fakes import (
 
 from dsreg.errors import DsregError
 from dsreg.features import Features
-from dsreg.prepare import prepare
+from dsreg.preparation import prepare
 from dsreg.readers import get_reader
 from dsreg.sourcetree import SourceTree
 from dsreg.testing import Damaged, ReaderContract, text_lines
