@@ -1,8 +1,15 @@
 """A preparation lock that works on NFS: create-exclusive file, heartbeat, stale-lock takeover.
 
 `O_CREAT | O_EXCL` is atomic on NFSv3+ and every local filesystem. The holder touches the file's
-mtime every `heartbeat` seconds; a lock whose mtime is older than `stale_after`, or whose holder is a
-dead process on this host, is taken over by renaming it aside (only one contender's rename wins).
+mtime every `heartbeat` seconds; a lock whose holder is a dead process on this host, or whose
+heartbeat has stopped for `stale_after` seconds, is taken over by renaming it aside (only one
+contender's rename wins).
+
+Staleness never compares this host's clock with the file server's: hosts drift, and a host ten
+minutes ahead would take every live lock. The age of a heartbeat is measured on the server's clock
+(the mtime of a file this contender just touched, minus the lock's mtime), and a lock whose mtime
+moved since this contender last looked is live whatever the clocks say; a lock seen unchanged for
+`stale_after` seconds of this host's monotonic clock is stale too (where no probe can be written).
 """
 
 from __future__ import annotations
@@ -44,10 +51,16 @@ class FileLock:
         self.token = uuid.uuid4().hex
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._seen: tuple[tuple[float, str | None], float] | None = None  # (mtime, token), first seen (monotonic)
 
     def holder(self) -> dict[str, Any] | None:
         """Who holds the lock (host, pid, started), or None when it is free or unreadable."""
         return _read_json(self.path)
+
+    def looks_held(self) -> bool:
+        """Whether someone holds the lock, judged at one look: its file exists, and its holder is not a
+        dead process on this host nor a heartbeat older than `stale_after` on the file server's clock."""
+        return self._stale_token() is False
 
     def try_acquire(self) -> bool:
         """Take the lock if it is free or stale; never blocks."""
@@ -146,18 +159,36 @@ class FileLock:
     def _stale_token(self) -> str | bool | None:
         """False when the lock is live; otherwise the stale holder's token (None if unreadable)."""
         try:
-            age = time.time() - self.path.stat().st_mtime
+            mtime = self.path.stat().st_mtime
         except FileNotFoundError:
             return None
         holder = self.holder()
         token = (holder or {}).get("token")
-        if age > self.stale_after:
-            return token if isinstance(token, str) else None
+        stale_token = token if isinstance(token, str) else None
         same_host = holder and holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int)
         if same_host and not _pid_alive(holder["pid"]):  # type: ignore[index]
             # Same host: a dead holder is stale at once, no need to wait out the heartbeat window.
-            return token if isinstance(token, str) else None
-        return False
+            return stale_token
+        now = time.monotonic()
+        observation = (mtime, stale_token)
+        if self._seen is not None and self._seen[0] == observation:
+            return stale_token if now - self._seen[1] > self.stale_after else False
+        first_look, self._seen = self._seen is None, (observation, now)
+        if not first_look:
+            return False  # the heartbeat moved since the last look: live, whatever any clock says
+        server_now = self._server_now()
+        return stale_token if server_now is not None and server_now - mtime > self.stale_after else False
+
+    def _server_now(self) -> float | None:
+        """The file server's current time: the mtime of a file created beside the lock (None if it can't be)."""
+        probe = self.path.with_name(f"{self.path.name}.now-{self.token}")
+        try:
+            probe.touch()
+            return probe.stat().st_mtime
+        except OSError:
+            return None
+        finally:
+            probe.unlink(missing_ok=True)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

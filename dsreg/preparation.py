@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -32,14 +34,16 @@ from dsreg.readers import Reader, get_reader
 from dsreg.recipe import RecipeConfig
 from dsreg.registry import get_recipe, parse_ref
 from dsreg.roots import STAGING_MARKER, downloads_dir, search_roots, writable_root
-from dsreg.sources import ResolvedSource, resolve_sources
+from dsreg.sources import ResolvedSource, confirm_read, resolve_sources
 from dsreg.sourcetree import SourceTree
 from dsreg.splitfiles import split_reader_args
 from dsreg.steps import apply_steps
 from dsreg.storage import DEFAULT_FORMAT, WrittenShard, get_format
 from dsreg.version import __version__
+from dsreg.workers import die_with_parent
 
 TASKS_DIR = "_tasks"
+Budget = tuple[int, str] | None  # the most bytes one source member may hold, and why
 STATE_NAME = "_state.json"
 
 
@@ -58,6 +62,7 @@ class TaskSpec:
     out_dir: str
     shard_size: int
     storage: str = DEFAULT_FORMAT
+    member_budget: Budget = None
 
 
 @dataclass
@@ -109,12 +114,13 @@ def _run_task_locked(spec: TaskSpec, out: Path, trees: Mapping[str, SourceTree])
         shutil.rmtree(partial)
     reader = get_reader(spec.reader)(spec.reader_args, spec.features)
     writer = get_format(spec.storage).writer(partial, "part", spec.features, spec.shard_size)
-    items = apply_steps(spec.steps, iter(reader.read(trees, spec.split, spec.split_args, spec.task)))
-    for item in items:
-        if isinstance(item, pa.RecordBatch):
-            writer.write_batch(item)
-        else:
-            writer.write(item)
+    with _bounded(trees, spec.member_budget):
+        items = apply_steps(spec.steps, iter(reader.read(trees, spec.split, spec.split_args, spec.task)))
+        for item in items:
+            if isinstance(item, pa.RecordBatch):
+                writer.write_batch(item)
+            else:
+                writer.write(item)
     shards = writer.close()
     done = [{"file": s.path.name, "rows": s.rows, "bytes": s.bytes, "sha256": s.sha256} for s in shards]
     (partial / "done.json").write_text(json.dumps({"task": spec.task, "parts": done}), encoding="utf-8")
@@ -130,13 +136,48 @@ def _done_shards(task_dir: Path) -> list[WrittenShard]:
     return [WrittenShard(task_dir / p["file"], p["rows"], p["bytes"], p["sha256"]) for p in done["parts"]]
 
 
+def _budget(config: RecipeConfig, split: str) -> Budget:
+    """The most bytes a source member read for `split` may hold: 1.5 × the rows the recipe declares
+    × the fixed row size (room for a vendor format's framing, names and labels) + 1 MiB, and why;
+    None when a feature has no fixed size (text, audio) or the split's rows are not declared, so the
+    recipe implies no bound."""
+    rows = config.splits[split].rows
+    if rows is None:
+        return None
+    row = 0
+    for _, feature in config.features.items():
+        shape = feature.example_shape()
+        if not feature.fixed_shape or any(d is None for d in shape):
+            return None
+        row += math.prod(d for d in shape if d is not None) * feature.numpy_dtype().itemsize
+    why = f"1.5 × the {rows} rows the recipe declares for {split} × {row} bytes a row, + 1 MiB"
+    return rows * row * 3 // 2 + (1 << 20), why
+
+
+@contextmanager
+def _bounded(trees: Mapping[str, SourceTree], budget: Budget) -> Iterator[None]:
+    """Every tree refuses members over `budget` inside the block (`SourceTree.bounded`)."""
+    with ExitStack() as stack:
+        for tree in trees.values():
+            stack.enter_context(tree.bounded(*(budget or (None, ""))))
+        yield
+
+
 def _build_id(config: RecipeConfig, sources: Mapping[str, ResolvedSource]) -> str:
     """Identifies the inputs of a preparation, so a rerun resumes only work made from the same inputs."""
     ident = {
         "recipe": config.digest,
-        "sources": {k: [s.sha256 or s.md5 or str(s.path)] for k, s in sorted(sources.items())},
+        "sources": {k: [_identity(s)] for k, s in sorted(sources.items())},
     }
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _identity(source: ResolvedSource) -> str:
+    """What names a source's content: the recipe's digest for a file verified (or, from the cache, to be
+    verified) against it, the path of an unpacked directory, which has none."""
+    if source.origin == "local-directory":
+        return str(source.path)
+    return source.spec.sha256 or source.sha256 or source.spec.md5 or source.md5 or str(source.path)
 
 
 def _config_for(ref: str | RecipeConfig, storage: str | None = None) -> RecipeConfig:
@@ -260,13 +301,19 @@ def prepare(
         if existing is not None:
             report.reused = True
             report.note = _weaker_note(existing, config, source, generated)
+            build.discard_abandoned()
             say(f"{config.full_name} is already prepared at {build.final}")
             return existing
+        sealed = build.sealed(config.digest)
+        if sealed is not None:
+            say(f"finishing {config.full_name}: an interrupted run had completed it in {sealed}")
+            published = build.finish(sealed, scratch=[TASKS_DIR, STATE_NAME])
+            report.sources = list(published.sources)
+            say(f"published {config.full_name} at {build.final}")
+            return published
         resolved = resolve_sources(config.sources, downloads_dir(base), local=source, progress=progress)
-        report.sources = _records(resolved, generated)
         work = build.start(_build_id(config, resolved))
-        _record_inputs(work, config, report.sources)
-        features, parts = _run_all(config, reader, resolved, work, workers, report, say)
+        features, parts = _run_all(config, reader, resolved, work, workers, report, say, generated=generated)
         if check_counts:
             _check_counts(config, parts)
         manifest = Manifest(
@@ -324,13 +371,19 @@ def prepare_tasks(
     existing = _published_in_another_root(config, base, root, say) or _published(build, config)
     if existing is not None:
         report.reused = True
+        build.discard_abandoned()
         say(f"{config.full_name} is already prepared at {existing.directory}")
         return report
     resolved = resolve_sources(config.sources, downloads_dir(base), local=source, progress=progress)
-    report.sources = _records(resolved, generated=False)
     work = build.start(_build_id(config, resolved), clean=False)
-    _record_inputs(work, config, report.sources)
-    _run_all(config, reader, resolved, work, 1, report, say, select=lambda number: number % count == index)
+
+    def mine(number: int) -> bool:
+        return number % count == index
+
+    _run_all(config, reader, resolved, work, 1, report, say, select=mine, stop=build.final.exists)
+    # A final prepare may have published meanwhile from other inputs, leaving this work abandoned:
+    # the last element out removes it (the final prepare leaves work that elements still hold alone).
+    build.discard_abandoned()
     return report
 
 
@@ -349,11 +402,21 @@ def _run_all(
     report: Progress,
     say: Callable[[str], None],
     select: Callable[[int], bool] | None = None,
+    stop: Callable[[], bool] | None = None,
+    generated: bool = False,
 ) -> tuple[Features, dict[str, list[WrittenShard]]]:
-    """Run every unfinished task of every split (or those whose number `select` picks); return the
-    features prepared with (the reader may complete them from the data) and each split's finished parts
-    in task order."""
+    """Run every unfinished task of every split (or those whose number `select` picks), one at a time
+    until `stop()` says the work is no longer wanted; return the features prepared with (the reader may
+    complete them from the data) and each split's finished parts in task order. Pool workers die with
+    this process. `generated` records the sources as synthetic."""
     trees = {name: SourceTree.open(src.path) for name, src in resolved.items()}
+    budgets = {split: _budget(config, split) for split in config.splits}
+    bounds = [b for b in budgets.values() if b is not None]
+    with _bounded(trees, max(bounds) if len(bounds) == len(budgets) else None):
+        # Verified before any task runs, from the digests the trees computed while listing the sources.
+        confirmed = {name: confirm_read(src, trees[name].digests()) for name, src in resolved.items()}
+    report.sources = _records(confirmed, generated)
+    _record_inputs(work, config, report.sources)
     paths = {name: str(src.path) for name, src in resolved.items()}
     split_args = {split: split_reader_args(spec, trees) for split, spec in config.splits.items()}
     features = reader.resolve_features(trees, split_args)
@@ -363,7 +426,8 @@ def _run_all(
     pending: list[TaskSpec] = []
     report.tasks_total = 0
     for split in config.splits:
-        tasks = reader.tasks(trees, split, split_args[split])
+        with _bounded(trees, budgets[split]):
+            tasks = reader.tasks(trees, split, split_args[split])
         plan[split] = []
         for index, task in enumerate(tasks):
             out = work / TASKS_DIR / split / f"{index:05d}"
@@ -386,6 +450,7 @@ def _run_all(
                     out_dir=str(out),
                     shard_size=config.shard_size,
                     storage=config.storage,
+                    member_budget=budgets[split],
                 )
             )
         report.tasks_total += len(tasks)
@@ -394,11 +459,19 @@ def _run_all(
     for out in {Path(t.out_dir).parent for t in pending}:
         out.mkdir(parents=True, exist_ok=True)
     if workers > 1 and len(pending) > 1:
-        with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(pending)),
+            mp_context=get_context("spawn"),
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
             for number, (spec, ran) in enumerate(zip(pending, pool.map(_run_task_in_worker, pending), strict=True), 1):
                 _count(report, spec, ran, number, len(pending), say)
     else:
         for number, spec in enumerate(pending, 1):
+            if stop is not None and stop():
+                say("stopping: the version was published meanwhile")
+                break
             _count(report, spec, run_task(spec, trees), number, len(pending), say)
     return features, {split: [s for out in outs for s in _done_shards(out)] for split, outs in plan.items()}
 

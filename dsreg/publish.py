@@ -1,15 +1,20 @@
 """Atomic publication of a dataset version: lock, work directory, shard naming, read-only rename.
 
-Everything is built in `<name>/<config>/<version>.incomplete-<id>/` under a lock; the last act is one
-`rename` to `<version>/`, so readers see either nothing or a complete, verified version, and earlier
-versions are never touched.
+Everything is built in `<name>/<config>/<version>.incomplete-<id>/` under a lock. Writing the manifest
+*seals* it (complete and verified); then its scratch is removed, one `rename` makes it `<version>/`,
+and it is made read-only, bottom-up so its top directory loses write permission last. Readers see
+either nothing or a complete version, and earlier versions are never touched. A run killed anywhere
+after the seal is finished by the next one (`sealed`, `finish`, `published`), by the same user or any
+other allowed to write the dataset directory: nothing needs writing inside a read-only directory.
 """
 
 from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
+import pwd
 import shutil
 import socket
 import stat
@@ -26,6 +31,9 @@ from dsreg.manifest import MANIFEST_NAME, Manifest, ShardInfo, SplitInfo, read_m
 from dsreg.storage import DEFAULT_FORMAT, WrittenShard, get_format
 
 PLAN_NAME = "_finalize.json"
+TASK_LOCKS = "_tasks/*/*.lock"  # where preparation's per-task locks live inside a work directory
+
+log = logging.getLogger(__name__)
 
 
 def created_stamp() -> dict[str, Any]:
@@ -50,12 +58,30 @@ def _fsync_dir(path: Path) -> None:
 
 
 def make_read_only(top: Path) -> None:
-    """Drop write permission on every file and directory under `top`, so no job edits a published version."""
-    for dirpath, _, filenames in os.walk(top):
-        for name in filenames:
-            p = Path(dirpath, name)
-            p.chmod(stat.S_IMODE(p.stat().st_mode) & ~0o222)
-        Path(dirpath).chmod(stat.S_IMODE(Path(dirpath).stat().st_mode) & ~0o222)
+    """Drop write permission on every file and directory under `top`, so no job edits a published version.
+
+    Bottom-up, so `top` itself is the last to lose it; entries another user owns are left as they are
+    (only their owner may change their mode).
+    """
+    for dirpath, _, filenames in os.walk(top, topdown=False):
+        for p in [*(Path(dirpath, name) for name in filenames), Path(dirpath)]:
+            info = p.stat()
+            if info.st_uid == os.geteuid() or os.geteuid() == 0:
+                p.chmod(stat.S_IMODE(info.st_mode) & ~0o222)
+
+
+def _owner(path: Path) -> str:
+    """The user name owning `path` (its uid where the name is unknown)."""
+    uid = path.stat().st_uid
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def in_use(work: Path) -> bool:
+    """Whether some process (array element, worker, other host) still holds a task lock inside `work`."""
+    return any(FileLock(path).looks_held() for path in work.glob(TASK_LOCKS))
 
 
 def make_writable(top: Path) -> None:
@@ -97,8 +123,15 @@ class VersionBuild:
         self.lock.release()
 
     def published(self) -> Manifest | None:
-        """The manifest of this version if it is already published, else None."""
+        """The manifest of this version if it is already published, else None.
+
+        A version still writable at its top was renamed into place by a run killed before it was made
+        read-only: its owner finishes that here.
+        """
         if (self.final / MANIFEST_NAME).exists():
+            info = self.final.stat()
+            if stat.S_IMODE(info.st_mode) & 0o222 and info.st_uid == os.geteuid():
+                make_read_only(self.final)
             return read_manifest(self.final)
         if self.final.exists():
             raise DsregError(
@@ -108,16 +141,35 @@ class VersionBuild:
             )
         return None
 
+    def sealed(self, recipe_digest: str) -> Path | None:
+        """The work directory of an interrupted run that was complete (its manifest written), if any."""
+        for work in sorted(self.dataset_dir.glob(f"{self.version}.incomplete-*")):
+            if not (work / MANIFEST_NAME).is_file():
+                continue
+            try:
+                manifest = read_manifest(work)
+            except DsregError:
+                continue  # sealing was interrupted: resumed like any unfinished work
+            if manifest.recipe_digest == recipe_digest:
+                return work
+        return None
+
     def start(self, build_id: str, *, resume: bool = True, clean: bool = True) -> Path:
         """Create (or, with `resume`, reuse) the work directory named by the inputs' `build_id`;
         with `clean` (only under the version lock), drop abandoned work made from other inputs."""
         self.work = self.dataset_dir / f"{self.version}.incomplete-{build_id}"
         for other in self.dataset_dir.glob(f"{self.version}.incomplete-*"):
             if clean and (other != self.work or not resume):
-                make_writable(other)
-                shutil.rmtree(other)
+                _discard(other)
         self.work.mkdir(parents=True, exist_ok=True)
         return self.work
+
+    def discard_abandoned(self) -> None:
+        """Once the version is published, every work directory left for it is abandoned: remove those
+        no process works in any more (array elements still running remove theirs when they finish)."""
+        if self.final.exists():
+            for other in self.dataset_dir.glob(f"{self.version}.incomplete-*"):
+                _discard(other)
 
     def finalize_shards(
         self, parts: Mapping[str, Sequence[WrittenShard]], storage: str = DEFAULT_FORMAT
@@ -165,24 +217,54 @@ class VersionBuild:
         return splits
 
     def publish(self, manifest: Manifest, scratch: Sequence[str] = ()) -> Manifest:
-        """Write the manifest, remove scratch, make everything read-only, and rename into place."""
+        """Seal the work directory by writing its manifest, then `finish` it."""
         manifest.write(self.work)
-        for name in (*scratch, PLAN_NAME):
-            path = self.work / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
-        make_read_only(self.work)
+        return self.finish(self.work, scratch)
+
+    def finish(self, work: Path, scratch: Sequence[str] = ()) -> Manifest:
+        """Publish a sealed work directory: remove its `scratch`, rename it into place, make it read-only.
+
+        Each step can be redone, so a run killed between any two is finished by the next one.
+        """
+        leftovers = [work / name for name in (*scratch, PLAN_NAME) if os.path.lexists(work / name)]
+        try:
+            for path in leftovers:
+                if path.is_dir() and not path.is_symlink():
+                    make_writable(path)
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+        except PermissionError:
+            owner = _owner(work)
+            raise DsregError(
+                f"the preparation {owner} left here was complete but still holds scratch files this user cannot remove",
+                path=work,
+                fix=f"run the same `dsreg prepare` as {owner}, or ask {owner} (or an administrator) to do so",
+            ) from None
         if self.final.exists():
             raise DsregError(
                 f"version {self.version} appeared while this preparation ran",
                 path=self.final,
                 fix="nothing to do: use the published version",
             )
-        os.rename(self.work, self.final)
+        os.rename(work, self.final)
         _fsync_dir(self.dataset_dir)
+        make_read_only(self.final)
         return read_manifest(self.final)
+
+
+def _discard(work: Path) -> None:
+    """Remove an abandoned work directory unless a process still works in it or it is not ours to remove."""
+    if in_use(work):
+        log.info("leaving %s: a process still works in it and removes it when done", work)
+        return
+    try:
+        make_writable(work)
+        shutil.rmtree(work)
+    except FileNotFoundError:
+        pass  # removed meanwhile by another process
+    except PermissionError:
+        log.warning("cannot remove the abandoned work directory %s of %s", work, _owner(work))
 
 
 def wait_message(what: str) -> Callable[[dict[str, Any] | None], None]:

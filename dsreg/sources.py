@@ -3,19 +3,18 @@
 Layout of the download cache (``cache_dir``, normally ``<root>/downloads``)::
 
     <algo>/<hexdigest>/<file_name>                verified file; algo is sha256, else the vendor's md5
-    <algo>/<hexdigest>/<file_name>.digests.json   its sha256 and md5, so a cache hit needs no re-hashing
     <algo>/<hexdigest>/<file_name>.partial        download in progress, resumed with HTTP Range
     <algo>/<hexdigest>/<file_name>.lock           exists while a download runs (dsreg.lock.FileLock)
     manual/<file_name>                            manual sources the user copied in by hand
 
 A file appears under its verified name only through an atomic ``os.replace`` after its size and
-checksums matched, so anything found there is trusted without network access or re-hashing.
+checksums matched. A cache hit is not trusted: it resolves unverified, and preparation hashes it
+while reading it (`SourceTree.digests`) and refuses it through `confirm_read` if a bit changed since.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import dataclasses
 import logging
 import os
 import sys
@@ -29,7 +28,9 @@ from typing import Any, Literal
 import fsspec
 from tqdm import tqdm
 
+from dsreg.download_limits import DeadlineError, DownloadLimits, Meter, TransferError, check_deadline
 from dsreg.errors import DsregError
+from dsreg.hashing import HashingReader
 from dsreg.lock import FileLock
 from dsreg.recipe import SourceSpec
 
@@ -57,6 +58,7 @@ class ResolvedSource:
     origin: Origin
     sha256: str | None = None
     md5: str | None = None
+    verified: bool = True  # False for a cache hit until `confirm_read` has seen its digests
 
     def to_json(self) -> dict[str, Any]:
         """The manifest's record of the source: the recipe's identity plus what was actually used."""
@@ -73,17 +75,13 @@ class ResolvedSource:
 
 def file_digests(path: str | os.PathLike[str]) -> dict[str, str]:
     """sha256 and md5 of a file in one chunked pass: vendors publish either, manifests record both."""
-    sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
     try:
         with open(path, "rb") as f:
-            while block := f.read(_CHUNK):
-                sha256.update(block)
-                md5.update(block)
+            return HashingReader(f).finish()
     except OSError as err:
         raise DsregError(
             f"cannot read the file ({err.strerror})", path=path, fix="check that it exists and is readable"
         ) from None
-    return {"sha256": sha256.hexdigest(), "md5": md5.hexdigest()}
 
 
 def verify_file(spec: SourceSpec, path: str | os.PathLike[str]) -> dict[str, str]:
@@ -107,18 +105,20 @@ def fetch(
     progress: bool = False,
     retries: int = 3,
     backoff: float = 0.5,
-    timeout: float = 60.0,
+    timeout: float | None = None,
+    limits: DownloadLimits | None = None,
 ) -> Path:
-    """Return the verified cached copy of `spec`, downloading it from its mirrors first if needed.
+    """Return the cached copy of `spec` (checked by size; its content is verified as it is read, see
+    `confirm_read`), downloading and verifying it from its mirrors first if needed.
 
     Mirrors are tried in order; each gets `retries` retries after `backoff * 2**n` seconds (an attempt
-    that still added bytes does not use one up) and resumes from the bytes already on disk. `timeout`
-    bounds HTTP(S) connects and reads. A manual source is never downloaded: it is looked up in
+    that still added bytes does not use one up) and resumes from the bytes already on disk; a mirror
+    silent for `timeout` seconds twice in a row is given up. `limits` (default: the DSREG_DOWNLOAD_*
+    environment) bound size, time and rate. A manual source is never downloaded: it is looked up in
     ``<cache_dir>/manual/`` and otherwise raises SourceMissingError carrying the recipe's instructions.
     """
-    path, _, _ = _obtain(
-        spec, Path(cache_dir), [], progress=progress, retries=retries, backoff=backoff, timeout=timeout
-    )
+    limits = limits or DownloadLimits.from_env(timeout=timeout)
+    path, _, _ = _obtain(spec, Path(cache_dir), [], progress=progress, retries=retries, backoff=backoff, limits=limits)
     return path
 
 
@@ -128,6 +128,7 @@ def resolve_sources(
     local: str | os.PathLike[str] | None = None,
     *,
     progress: bool = False,
+    limits: DownloadLimits | None = None,
 ) -> dict[str, ResolvedSource]:
     """Find every source of a recipe: in `local` (the user's ``--source PATH``), the cache, or the network.
 
@@ -161,14 +162,40 @@ def resolve_sources(
             continue
         looked = [] if root is None else [root / spec.file_name if root.is_dir() else root]
         try:
-            path, origin, digests = _obtain(spec, cache, looked, progress=progress)
+            path, origin, digests = _obtain(
+                spec, cache, looked, progress=progress, limits=limits or DownloadLimits.from_env()
+            )
         except SourceMissingError as err:
             if not spec.optional:
                 raise
             log.warning("optional source %r is not available, preparing without it:\n%s", key, err)
             continue
-        resolved[key] = _with_digests(spec, path, origin, digests or _cached_digests(path))
+        resolved[key] = (
+            ResolvedSource(spec, path, origin, verified=False)
+            if digests is None
+            else _with_digests(spec, path, origin, digests)
+        )
     return resolved
+
+
+def confirm_read(source: ResolvedSource, digests: dict[str, str] | None) -> ResolvedSource:
+    """`source` carrying the digests computed while it was read; DsregError when they are not the recipe's.
+
+    `digests` is None for an unpacked directory, which has no single file to compare.
+    """
+    if digests is None:
+        return source
+    problems = _mismatches(source.spec, source.path.stat().st_size, digests)
+    if problems:
+        which = "cached copy" if source.origin == "cache" else "copy"
+        raise DsregError(
+            f"the {which} of source {source.spec.name!r} is not the file the recipe names "
+            f"({'; '.join(problems)}); nothing was published",
+            path=source.path,
+            fix=f"the file changed after it was verified (disk or copy damage): delete {source.path} and run "
+            "again to download it afresh, or pass a verified copy with --source PATH",
+        )
+    return dataclasses.replace(source, sha256=digests["sha256"], md5=digests["md5"], verified=True)
 
 
 def _with_digests(spec: SourceSpec, path: Path, origin: Origin, digests: dict[str, str]) -> ResolvedSource:
@@ -182,9 +209,9 @@ def _obtain(
     looked: list[Path],
     *,
     progress: bool,
+    limits: DownloadLimits,
     retries: int = 3,
     backoff: float = 0.5,
-    timeout: float = 60.0,
 ) -> tuple[Path, Origin, dict[str, str] | None]:
     """The cached or freshly downloaded file, its origin, and its digests when they were just computed.
 
@@ -206,17 +233,19 @@ def _obtain(
                 fix="it was damaged after it was verified: delete it and run again to download it afresh",
             )
         return entry, "cache", None
-    digests = _download(spec, entry, progress=progress, retries=retries, backoff=backoff, timeout=timeout)
+    digests = _download(spec, entry, progress=progress, retries=retries, backoff=backoff, limits=limits)
     return entry, ("cache" if digests is None else "download"), digests
 
 
 def _download(
-    spec: SourceSpec, entry: Path, *, progress: bool, retries: int, backoff: float, timeout: float
+    spec: SourceSpec, entry: Path, *, progress: bool, retries: int, backoff: float, limits: DownloadLimits
 ) -> dict[str, str] | None:
     """Download into `entry` from the first mirror that delivers the right bytes; returns their digests.
 
     Returns None when another process finished the same download while this one waited for the lock.
+    Bytes from a mirror that stalled or was too slow are kept for the next mirror (or run) to resume.
     """
+    deadline = time.monotonic() + limits.deadline
     partial = entry.with_name(entry.name + ".partial")
     failures: list[tuple[str, Exception]] = []
     with _locked(entry.with_name(entry.name + ".lock")):
@@ -225,12 +254,24 @@ def _download(
         for url in spec.urls:
             try:
                 _transfer_with_retries(
-                    url, spec, partial, progress=progress, retries=retries, backoff=backoff, timeout=timeout
+                    url,
+                    spec,
+                    partial,
+                    progress=progress,
+                    retries=retries,
+                    backoff=backoff,
+                    limits=limits,
+                    deadline=deadline,
                 )
                 digests = file_digests(partial)
                 problems = _mismatches(spec, partial.stat().st_size, digests)
                 if problems:
                     raise DsregError(f"downloaded file differs from the recipe ({'; '.join(problems)})")
+            except DeadlineError:
+                raise
+            except TransferError as err:
+                failures.append((url, err))
+                continue
             except DsregError as err:
                 partial.unlink(missing_ok=True)
                 failures.append((url, err))
@@ -239,44 +280,66 @@ def _download(
                 failures.append((url, err))
                 continue
             os.replace(partial, entry)
-            _write_digests(entry, digests)
             return digests
     raise _download_error(spec, failures)
 
 
 def _transfer_with_retries(
-    url: str, spec: SourceSpec, partial: Path, *, progress: bool, retries: int, backoff: float, timeout: float
+    url: str,
+    spec: SourceSpec,
+    partial: Path,
+    *,
+    progress: bool,
+    retries: int,
+    backoff: float,
+    limits: DownloadLimits,
+    deadline: float,
 ) -> None:
-    """Fill `partial` from `url`, retrying transient failures; an attempt that added bytes resets the count."""
-    retry = 0
+    """Fill `partial` from `url`, retrying transient failures; an attempt that added bytes resets the count.
+
+    Two silent attempts in a row (nothing for `limits.timeout` seconds) give the mirror up at once.
+    """
+    retry = silent = 0
     while True:
         before = _size(partial)
+        check_deadline(deadline, url, before)
         try:
-            _transfer(url, spec, partial, progress=progress, timeout=timeout)
+            _transfer(url, spec, partial, progress=progress, limits=limits, deadline=deadline)
             return
         except Exception as err:
             if _permanent(err):
                 raise
             if _size(partial) > before:
-                retry = 0
+                retry = silent = 0
+            elif isinstance(err, TimeoutError):
+                silent += 1
+                if silent >= 2:
+                    raise TransferError(
+                        f"the server stalled: it sent nothing for {limits.timeout:g} s, twice in a row"
+                    ) from None
             if retry >= retries:
                 raise
             log.info("retrying %s after %s", url, _describe(err))
-            time.sleep(backoff * 2**retry)
+            time.sleep(max(0.0, min(backoff * 2**retry, deadline - time.monotonic())))
             retry += 1
 
 
-def _transfer(url: str, spec: SourceSpec, partial: Path, *, progress: bool, timeout: float) -> None:
+def _transfer(
+    url: str, spec: SourceSpec, partial: Path, *, progress: bool, limits: DownloadLimits, deadline: float
+) -> None:
     """One attempt: continue `partial` from its current size, or from zero where the server cannot resume."""
     offset = _size(partial)
     if spec.size is not None and offset >= spec.size:
         if offset == spec.size:
             return
         offset = 0
-    opened = _open_at(url, offset, spec.size, timeout)
+    opened = _open_at(url, offset, spec.size, limits.timeout)
     if opened is None:
         return
     stream, start, total = opened
+    meter = Meter(limits, url, spec.size, deadline, start)
+    if total is not None:
+        meter.check(total)  # a Content-Length over the cap fails before a byte is written
     bar = tqdm(
         total=total,
         initial=start,
@@ -291,8 +354,7 @@ def _transfer(url: str, spec: SourceSpec, partial: Path, *, progress: bool, time
         position = start
         while block := stream.read(_CHUNK):
             position += len(block)
-            if spec.size is not None and position > spec.size:
-                raise DsregError(f"the server sent more than the {spec.size} bytes the recipe expects")
+            meter.check(position)
             out.write(block)
             bar.update(len(block))
 
@@ -351,7 +413,7 @@ def _permanent(err: Exception) -> bool:
 def _describe(err: Exception) -> str:
     """A one-line account of why a mirror failed."""
     if isinstance(err, DsregError):
-        return err.problem
+        return err.problem if err.fix is None else f"{err.problem} ({err.fix})"
     if isinstance(err, FileNotFoundError):
         return "not found (HTTP 404 or no such file)"
     status = getattr(err, "status", None)
@@ -364,7 +426,7 @@ def _download_error(spec: SourceSpec, failures: list[tuple[str, Exception]]) -> 
     """One error summarising every mirror's failure; SourceMissingError unless a mirror sent wrong bytes."""
     lines = "\n".join(f"  - {url}: {_describe(err)}" for url, err in failures)
     problem = f"could not download source {spec.name!r} ({spec.file_name}) from its {len(failures)} mirror(s):\n{lines}"
-    if any(isinstance(err, DsregError) for _, err in failures):
+    if any(isinstance(err, DsregError) and not isinstance(err, TransferError) for _, err in failures):
         return DsregError(
             problem,
             fix="a mirror served a different file: the mirror may be corrupt, or the vendor changed the file. "
@@ -438,25 +500,6 @@ def _cache_entry(spec: SourceSpec, cache_dir: Path) -> Path:
             fix="add the vendor's sha256 (or md5) to the source in the recipe",
         )
     return cache_dir / algo / digest.lower() / _safe_name(spec)
-
-
-def _cached_digests(path: Path) -> dict[str, str]:
-    """The digests recorded beside a cache entry, recomputed (and recorded) when the record is missing."""
-    try:
-        data = json.loads(path.with_name(path.name + ".digests.json").read_text(encoding="utf-8"))
-        return {"sha256": str(data["sha256"]), "md5": str(data["md5"])}
-    except (OSError, ValueError, KeyError, TypeError):
-        digests = file_digests(path)
-        _write_digests(path, digests)
-        return digests
-
-
-def _write_digests(path: Path, digests: dict[str, str]) -> None:
-    """Record a verified file's digests beside it, atomically."""
-    record = path.with_name(path.name + ".digests.json")
-    tmp = record.with_name(f"{record.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(digests, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, record)
 
 
 @contextmanager

@@ -5,6 +5,10 @@ Every member is checked as it is listed or streamed, and an archive that could w
 its own tree (absolute paths, `..`, links leaving the tree, devices) is refused as unsafe. A truncated
 or corrupt archive fails with a `DsregError` naming it, never with a bare decompression traceback.
 
+A tree hashes the file it reads as it reads it (`digests`), so a source is verified in the same pass
+that parses it, and compressed streams are read to their end so their own CRCs are checked too. With
+`bounded`, reading a member larger than what the recipe declares fails before anything is allocated.
+
 A tree holds only its path when pickled (readers run in worker processes) and opens lazily. One tree
 object is not meant to be shared between threads.
 """
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
 from dsreg.errors import DsregError
+from dsreg.hashing import CHUNK, HashingReader
 
 Predicate = Callable[[str], bool]
 
@@ -39,7 +44,17 @@ _COMPRESSED: tuple[tuple[bytes, Callable[..., Any]], ...] = (
 )
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_CORRUPT = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, OSError)
+# NotImplementedError: a zip compression method Python lacks; RuntimeError: an encrypted zip member
+_CORRUPT = (
+    tarfile.TarError,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+    zipfile.BadZipFile,
+    OSError,
+    NotImplementedError,
+    RuntimeError,
+)
 _REDOWNLOAD = "delete it and download it again from the vendor (or a verified mirror)"
 
 
@@ -148,6 +163,9 @@ class SourceTree(ABC):
         self.path = Path(path)
         self._index: dict[str, Any] | None = None
         self._handle: Any = None
+        self._raw: HashingReader | None = None
+        self._digests: dict[str, str] | None = None
+        self._budget: tuple[int, str] | None = None
 
     @staticmethod
     def open(path: str | os.PathLike[str]) -> SourceTree:
@@ -181,6 +199,31 @@ class SourceTree(ABC):
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+
+    def digests(self) -> dict[str, str] | None:
+        """sha256 and md5 of the source file (None for a directory), from the pass that read it.
+
+        A tar's listing reads the whole file, so its digests cost nothing more; a tree not yet read
+        completely (a zip, a single file) reads what is left once.
+        """
+        if self._digests is None:
+            with _reading(self.path), open(self.path, "rb") as f:
+                self._digests = HashingReader(f).finish()
+        return self._digests
+
+    @contextmanager
+    def bounded(self, max_bytes: int | None, why: str) -> Iterator[SourceTree]:
+        """Within the block, a member declaring more than `max_bytes` (`why` says where the bound comes
+        from) is refused before any of it is read: by `read_bytes`, and by a listing as soon as it
+        sees the member's header, before decompressing past it."""
+        previous, self._budget = self._budget, None if max_bytes is None else (max_bytes, why)
+        try:
+            yield self
+        finally:
+            self._budget = previous
 
     def names(self) -> list[str]:
         """Posix relative paths of the regular files, in storage order (sorted walk for directories)."""
@@ -211,9 +254,33 @@ class SourceTree(ABC):
             fix=f"name the file with more of its path, e.g. {hits[0]!r}",
         )
 
+    def member_size(self, name: str) -> int:
+        """The size in bytes the member declares (its tar header, zip directory entry or file size)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
     def read_bytes(self, name: str) -> bytes:
+        """A whole member, at most its declared size; refused up front when over `bounded`'s limit."""
+        size = self.member_size(name)
+        self._check_budget(name, size)
         with self.open_member(name) as f:
-            return f.read()
+            data = f.read(size)
+        if len(data) < size:
+            raise DsregError(
+                f"member {name!r} ends after {len(data)} of its {size} bytes: the source is truncated",
+                path=self.path,
+                fix=_REDOWNLOAD,
+            )
+        return data
+
+    def _check_budget(self, name: str, size: int) -> None:
+        """Refuse a member declaring more bytes than `bounded` allows."""
+        if self._budget is not None and size > self._budget[0]:
+            raise DsregError(
+                f"member {name!r} declares {size} bytes, more than the {self._budget[0]} bytes allowed "
+                f"({self._budget[1]}); the source is corrupt or hostile",
+                path=self.path,
+                fix=f"{_REDOWNLOAD}; if the recipe's row counts are wrong, correct them",
+            )
 
     def _members(self) -> dict[str, Any]:
         if self._index is None:
@@ -314,6 +381,14 @@ class DirectoryTree(SourceTree):
                 with self.open_member(name) as f:
                     yield name, f
 
+    def member_size(self, name: str) -> int:
+        self._lookup(name)
+        with _reading(self.path, name):
+            return self._resolve_inside(self.path.resolve(), name).stat().st_size
+
+    def digests(self) -> dict[str, str] | None:
+        return None  # many files, none of them the vendor's archive: nothing to compare with a checksum
+
 
 class TarTree(SourceTree):
     """A tar archive, plain or gz/bz2/xz compressed. Random access lists it once; `iter_members` streams."""
@@ -321,7 +396,8 @@ class TarTree(SourceTree):
     def _tar(self) -> tarfile.TarFile:
         if self._handle is None:
             with _reading(self.path):
-                self._handle = tarfile.open(self.path, "r:*")  # noqa: SIM115 - kept open, closed by close()
+                self._raw = HashingReader(open(self.path, "rb"))  # noqa: SIM115 - kept open, closed by close()
+                self._handle = tarfile.open(fileobj=self._raw, mode="r:*")  # noqa: SIM115 - likewise
         return cast(tarfile.TarFile, self._handle)
 
     def _checked(self, info: tarfile.TarInfo) -> str | None:
@@ -337,11 +413,21 @@ class TarTree(SourceTree):
     def _scan(self) -> dict[str, Any]:
         index: dict[str, Any] = {}
         with _reading(self.path):
-            for info in self._tar():
+            tar = self._tar()
+            for info in tar:
                 name = self._checked(info)
                 if name is not None:
+                    self._check_budget(name, info.size)
                     index[name] = info
+            self._digests = _drain(tar, cast(HashingReader, self._raw))
         return index
+
+    def member_size(self, name: str) -> int:
+        return int(self._lookup(name).size)
+
+    def digests(self) -> dict[str, str] | None:
+        self._members()  # listing reads the whole archive and hashes it on the way
+        return self._digests if self._digests is not None else super().digests()
 
     @contextmanager
     def open_member(self, name: str) -> Iterator[BinaryIO]:
@@ -352,12 +438,31 @@ class TarTree(SourceTree):
             yield cast(BinaryIO, f)
 
     def iter_members(self, predicate: Predicate | None = None) -> Iterator[tuple[str, BinaryIO]]:
-        with _reading(self.path), tarfile.open(self.path, "r|*") as tar:
+        with (
+            _reading(self.path),
+            HashingReader(open(self.path, "rb")) as raw,
+            tarfile.open(fileobj=raw, mode="r|*") as tar,
+        ):
             for info in tar:
                 name = self._checked(info)
+                if name is not None:
+                    self._check_budget(name, info.size)
                 if name is not None and (predicate is None or predicate(name)):
                     with _GuardedReader(cast(IO[bytes], tar.extractfile(info)), self.path, name) as f:
                         yield name, cast(BinaryIO, f)
+            digests = _drain(tar, raw)
+            if self._digests is None:
+                self._digests = digests
+
+
+def _drain(tar: tarfile.TarFile, raw: HashingReader) -> dict[str, str]:
+    """Read a listed tar's (decompressed) stream to its end, so gzip/bz2/xz check their CRCs and
+    lengths; then the digests of the whole file."""
+    stream = cast(IO[bytes], tar.fileobj)
+    if stream is not raw:
+        while stream.read(CHUNK):
+            pass
+    return raw.finish()
 
 
 class ZipTree(SourceTree):
@@ -373,6 +478,8 @@ class ZipTree(SourceTree):
         name = _clean_name(self.path, info.filename)
         kind = stat.S_IFMT(info.external_attr >> 16)
         if kind == stat.S_IFLNK:
+            if info.file_size > 4096:  # PATH_MAX: a longer "target" is not a link
+                raise _unsafe(self.path, info.filename, f"symlink whose target is {info.file_size} bytes long")
             target = self._zip().read(info).decode("utf-8", "surrogateescape")
             _check_link(self.path, name, target, hard=False)
             return None
@@ -386,8 +493,12 @@ class ZipTree(SourceTree):
             for info in self._zip().infolist():
                 name = self._checked(info)
                 if name is not None:
+                    self._check_budget(name, info.file_size)
                     index[name] = info
         return index
+
+    def member_size(self, name: str) -> int:
+        return int(self._lookup(name).file_size)
 
     @contextmanager
     def open_member(self, name: str) -> Iterator[BinaryIO]:
@@ -412,6 +523,11 @@ class FileTree(SourceTree):
 
     def _scan(self) -> dict[str, Any]:
         return {self.path.name: None}
+
+    def member_size(self, name: str) -> int:
+        self._lookup(name)
+        with _reading(self.path):
+            return self.path.stat().st_size
 
     @contextmanager
     def open_member(self, name: str) -> Iterator[BinaryIO]:

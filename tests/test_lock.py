@@ -76,3 +76,56 @@ def test_the_heartbeat_keeps_a_held_lock_fresh(tmp_path: Path) -> None:
     assert time.time() - path.stat().st_mtime < 0.5
     assert not FileLock(path, stale_after=0.5, heartbeat=0.05).try_acquire()
     lock.release()
+
+
+def _remote_lock(path: Path, age: float = 0.0) -> None:
+    """A lock file held by a process on another host, its last heartbeat `age` seconds ago (file-server time)."""
+    path.write_text(json.dumps({"host": "elsewhere", "pid": 1, "user": "ana", "token": "remote", "started": 0}))
+    if age:
+        old = path.stat().st_mtime - age
+        os.utime(path, (old, old))
+
+
+@pytest.mark.parametrize("skew", [600.0, -600.0, 1e6])
+def test_a_skewed_clock_never_takes_a_live_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, skew: float) -> None:
+    path = tmp_path / "v.lock"
+    _remote_lock(path)
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + skew)  # this host's clock is wrong by `skew` seconds
+    taker = FileLock(path, stale_after=1.0, heartbeat=0.1)
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:  # the holder keeps beating, every 0.2 s of the server's clock
+        os.utime(path)
+        assert not taker.try_acquire()
+        time.sleep(0.2)
+    assert json.loads(path.read_text())["token"] == "remote"
+
+
+@pytest.mark.parametrize("skew", [600.0, -600.0])
+def test_a_stopped_heartbeat_is_taken_over_whatever_the_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, skew: float
+) -> None:
+    path = tmp_path / "v.lock"
+    _remote_lock(path)
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + skew)
+    taker = FileLock(path, stale_after=0.5, heartbeat=0.1)
+    start = time.monotonic()
+    assert not taker.try_acquire()  # fresh on the server's clock: live until seen unchanged for 0.5 s
+    taker.acquire(timeout=5, poll=0.05)
+    assert 0.5 <= time.monotonic() - start < 3
+    assert taker.holder()["token"] == taker.token
+    taker.release()
+
+
+def test_an_old_heartbeat_is_stale_at_first_look_by_the_servers_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "v.lock"
+    _remote_lock(path, age=600)
+    monkeypatch.setattr(time, "time", lambda: 0.0)  # this host thinks it is 1970: irrelevant
+    lock = FileLock(path, stale_after=60, heartbeat=5)
+    assert lock.try_acquire()
+    assert lock.holder()["token"] == lock.token
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.lock"]  # the server-time probe is gone
+    lock.release()

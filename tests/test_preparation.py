@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +19,7 @@ import pytest
 from dsreg import DsregError
 from dsreg.manifest import verify_manifest
 from dsreg.preparation import Progress, prepare
+from dsreg.publish import make_writable
 from dsreg.storage import ShardReader
 from dsreg.testing import cifar, hostile
 from dsreg.testing.http_server import LocalHTTPServer
@@ -123,6 +126,94 @@ def test_checksum_mismatch_publishes_nothing_and_keeps_nothing(
     assert not (root / "cifar10" / "binary" / "1.0.0").exists()
     kept = [p for p in (root / "downloads").rglob("*") if p.is_file() and p.name == archive.name]
     assert kept == []
+
+
+@pytest.mark.parametrize("flavour", ["python", "binary"])
+def test_bit_flips_in_a_cached_archive_are_refused_then_a_fresh_download_publishes(
+    fake_recipe, tmp_path, served, monkeypatch, root, flavour
+) -> None:
+    archive = _serve_fake(fake_recipe, tmp_path, served, monkeypatch, "cifar10", flavour)
+    good = prepare(f"cifar10/{flavour}")
+    (cached,) = [p for p in (root / "downloads").rglob(archive.name) if p.is_file()]
+    vendor = hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert good.sources[0]["sha256"] == vendor
+    make_writable(good.directory)
+    shutil.rmtree(good.directory)
+    rng = np.random.default_rng(7)
+    seen = set()
+    # bit 33 is in gzip's mtime field: the archive still decompresses, only the sha256 tells
+    for bit in [33, *rng.integers(0, 8 * cached.stat().st_size, size=6)]:
+        original = cached.read_bytes()
+        _flip(cached, int(bit))
+        with pytest.raises(DsregError, match=r"cached copy|corrupt") as err:  # sha256, or gzip's CRC first
+            prepare(f"cifar10/{flavour}")
+        assert str(cached) in str(err.value) and "delete" in err.value.fix
+        seen.add("cached copy" in str(err.value))
+        assert not good.directory.exists()
+        cached.write_bytes(original)
+    assert True in seen
+    cached.unlink()  # the fix the error gives: delete it, and the next run downloads it afresh
+    again = prepare(f"cifar10/{flavour}")
+    assert again.sources[0]["sha256"] == vendor and again.sources[0]["origin"] == "download"
+    assert again.to_json()["splits"] == good.to_json()["splits"]
+
+
+def _flip(path: Path, bit: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek(bit // 8)
+        byte = f.read(1)[0]
+        f.seek(bit // 8)
+        f.write(bytes([byte ^ (1 << (bit % 8))]))
+
+
+def _zero_padded(tmp_path: Path, fake_recipe, monkeypatch, size: int) -> Path:
+    """A fake cifar10 python archive whose data_batch_1 is the real pickle then zeros up to `size` bytes,
+    with a recipe that names it (as if the vendor's file had been replaced at the source)."""
+    good = cifar.make_cifar10_python(tmp_path / "good", train_rows=TRAIN, test_rows=TEST)
+    with tarfile.open(good) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}
+    padded = next(name for name in members if name.endswith("data_batch_1"))
+    bad = hostile.targz_with_zero_padded_member(tmp_path / "bad" / good.name, members, padded, size)
+    rows = {"train": TRAIN, "test": TEST}
+    fake_recipe(tmp_path / "recipes", "cifar10", "python", bad, ["http://127.0.0.1:9/x"], rows=rows)
+    monkeypatch.setenv("DSREG_RECIPES", str(tmp_path / "recipes"))
+    return bad
+
+
+_MEASURED = """
+import json, resource, sys, time
+from dsreg.errors import DsregError
+from dsreg.preparation import prepare
+start = time.monotonic()
+try:
+    prepare("cifar10", source=sys.argv[1])
+    result = "published"
+except DsregError as err:
+    result = str(err)
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"result": result, "seconds": time.monotonic() - start, "rss": rss}))
+"""
+
+
+def test_a_gigabyte_zero_padded_member_fails_fast_with_bounded_memory(tmp_path, fake_recipe, monkeypatch, root) -> None:
+    bad = _zero_padded(tmp_path, fake_recipe, monkeypatch, 3 << 30)
+    assert bad.stat().st_size < 5 << 20
+    run = subprocess.run([sys.executable, "-c", _MEASURED, str(bad)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert "declares 3221225472 bytes, more than the" in out["result"] and str(bad) in out["result"]
+    assert out["seconds"] < 5 and out["rss"] < 400 << 20  # was: 3.1 GB RSS, and published
+    assert not (root / "cifar10" / "python" / "1.0.0").exists()
+
+
+def test_a_pickle_padded_within_the_budget_is_refused_for_its_trailing_bytes(
+    tmp_path, fake_recipe, monkeypatch, root
+) -> None:
+    bad = _zero_padded(tmp_path, fake_recipe, monkeypatch, 200_000)
+    with pytest.raises(DsregError, match="bytes follow the end of the pickle") as err:
+        prepare("cifar10", source=bad)
+    assert "data_batch_1" in str(err.value)
+    assert not (root / "cifar10" / "python" / "1.0.0").exists()
 
 
 def test_dead_first_mirror_falls_back_to_the_second(fake_recipe, tmp_path, served, monkeypatch) -> None:
@@ -324,3 +415,37 @@ def test_a_different_recipe_in_another_root_is_refused_not_shadowed(tmp_path: Pa
     with pytest.raises(DsregError, match="already published from a different recipe"):
         prepare("cifar10", source=source, check_counts=False)
     assert not (scratch / "cifar10").exists()
+
+
+def test_a_final_prepare_from_another_source_leaves_no_orphan_work(tmp_path: Path) -> None:
+    from dsreg.lock import FileLock
+    from dsreg.preparation import prepare_tasks
+
+    x = _unpacked(tmp_path / "x", cifar.make_cifar10_python, train_rows=300, test_rows=60)
+    y = _unpacked(tmp_path / "y", cifar.make_cifar10_python, train_rows=300, test_rows=60)
+    root = tmp_path / "shared"
+    prepare_tasks("cifar10", 0, 3, source=x, root=root)  # an array element made from source x
+    dataset = root / "cifar10" / "python"
+    (work_x,) = dataset.glob("1.0.0.incomplete-*")
+    running = FileLock(work_x / "_tasks" / "train" / "00004.lock")  # another element still at work in it
+    running.acquire()
+    try:
+        prepare("cifar10", source=y, root=root, check_counts=False)  # the final prepare, given source y
+        assert work_x.is_dir()  # not pulled from under a running element
+    finally:
+        running.release()
+    report = Progress()
+    prepare_tasks("cifar10", 1, 3, source=x, root=root, report=report)  # the next element of x: nothing to do
+    assert report.reused
+    assert sorted(p.name for p in dataset.iterdir()) == ["1.0.0"]  # the abandoned work is gone
+
+
+def test_abandoned_work_nobody_holds_is_removed_by_the_final_prepare(tmp_path: Path) -> None:
+    from dsreg.preparation import prepare_tasks
+
+    x = _unpacked(tmp_path / "x", cifar.make_cifar10_python, train_rows=300, test_rows=60)
+    y = _unpacked(tmp_path / "y", cifar.make_cifar10_python, train_rows=300, test_rows=60)
+    root = tmp_path / "shared"
+    prepare_tasks("cifar10", 2, 3, source=x, root=root)
+    prepare("cifar10", source=y, root=root, check_counts=False)
+    assert sorted(p.name for p in (root / "cifar10" / "python").iterdir()) == ["1.0.0"]

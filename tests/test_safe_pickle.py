@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import pickle
 import sys
@@ -11,11 +12,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dsreg.errors import DsregError
 from dsreg.safe_pickle import safe_loads
 from dsreg.testing import hostile
 from dsreg.testing.cifar import py2_pickle
+from dsreg.testing.mutations import Edit, allocation_peak, mutate
 
 ARRAYS = [
     np.arange(24, dtype=np.uint8).reshape(2, 3, 4),
@@ -114,3 +118,43 @@ def test_a_truncated_array_pickle_is_a_dsreg_error() -> None:
     blob = pickle.dumps(np.zeros(1000, dtype=np.uint8), protocol=2)
     with pytest.raises(DsregError, match="truncated or corrupt"):
         safe_loads(blob[: len(blob) // 2])
+
+
+@pytest.mark.parametrize("tail", [b"\x00", b"\x00" * 100_000, pickle.dumps([1], protocol=2), b"."])
+def test_bytes_after_stop_are_refused(tail: bytes) -> None:
+    blob = py2_pickle({"data": np.zeros((2, 3072), dtype=np.uint8), "labels": [0, 1]})
+    assert safe_loads(blob)[b"labels"] == [0, 1]
+    with pytest.raises(DsregError, match=f"{len(tail)} bytes follow the end of the pickle") as err:
+        safe_loads(blob + tail, path="data_batch_1")
+    assert str(err.value).startswith("data_batch_1: ")
+
+
+EDITS = st.lists(
+    st.builds(
+        Edit,
+        kind=st.sampled_from(["flip", "set", "insert", "delete", "truncate", "append"]),
+        where=st.floats(0, 1),
+        value=st.integers(0, 255),
+        data=st.binary(max_size=16),
+        count=st.integers(1, 64),
+    ),
+    min_size=1,
+    max_size=4,
+)
+_VALID = py2_pickle(
+    {
+        "batch_label": "training batch 1 of 5",
+        "labels": list(range(10)) * 2,
+        "data": np.arange(20 * 3072, dtype=np.uint32).astype(np.uint8).reshape(20, 3072),
+        "filenames": [f"img_{i}.png" for i in range(20)],
+    }
+)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edits=EDITS)
+def test_fuzz_mutated_pickles_load_or_raise_dsreg_error_with_bounded_memory(edits: list[Edit]) -> None:
+    blob = mutate(_VALID, edits)
+    with allocation_peak() as peak, contextlib.suppress(DsregError):  # any other exception fails the test
+        safe_loads(blob, path="batch")
+    assert peak.bytes < 8 * len(blob) + (1 << 20)

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from dsreg.download_limits import DownloadLimits
 from dsreg.errors import DsregError
 from dsreg.recipe import SourceSpec
 from dsreg.sources import (
     ResolvedSource,
     SourceMissingError,
+    confirm_read,
     fetch,
     file_digests,
     resolve_sources,
     verify_file,
 )
+from dsreg.sourcetree import SourceTree
 from dsreg.testing.http_server import LocalHTTPServer
 
 NAME = "corpus-v1.tar.gz"
@@ -351,19 +354,42 @@ def test_resolve_manual_source_missing_names_local_dir(tmp_path: Path) -> None:
     assert MANUAL in str(info.value) and str(local / "train.tar") in str(info.value)
 
 
-def test_resolve_cache_hit_reports_recorded_digests(tmp_path: Path, data: bytes, server: LocalHTTPServer) -> None:
-    spec = make_spec(data, server.url(NAME))
+def test_a_cache_hit_is_confirmed_by_the_digests_of_its_read(
+    tmp_path: Path, data: bytes, server: LocalHTTPServer
+) -> None:
+    spec = make_spec(data, server.url(NAME), md5=True)
     first = resolve_sources({"train": spec}, tmp_path / "cache")["train"]
+    assert first.verified and first.sha256 == spec.sha256
     server.stop()
-    record = first.path.with_name(NAME + ".digests.json")
-    assert json.loads(record.read_text())["md5"] == hashlib.md5(data).hexdigest()
-    record.write_text(json.dumps({"sha256": "recorded", "md5": "recorded"}))
     again = resolve_sources({"train": spec}, tmp_path / "cache")["train"]
     assert (first.origin, again.origin) == ("download", "cache")
-    assert (again.sha256, again.md5) == ("recorded", "recorded")  # read from the record, not re-hashed
-    record.unlink()
-    rebuilt = resolve_sources({"train": spec}, tmp_path / "cache")["train"]
-    assert (rebuilt.sha256, rebuilt.md5) == (first.sha256, first.md5)
+    assert not again.verified and again.sha256 is None  # nothing recorded beside the file is trusted
+    with SourceTree.open(again.path) as tree:
+        confirmed = confirm_read(again, tree.digests())
+    assert confirmed.verified and (confirmed.sha256, confirmed.md5) == (first.sha256, first.md5)
+
+
+@pytest.mark.parametrize("bit", [0, 8 * 150_000 + 3, 8 * 300_000 - 1])
+def test_a_bit_flipped_in_a_cached_file_is_refused(
+    tmp_path: Path, data: bytes, server: LocalHTTPServer, bit: int
+) -> None:
+    spec = make_spec(data, server.url(NAME))
+    path = quick_fetch(spec, tmp_path / "cache")
+    flip_bit(path, bit)
+    cached = resolve_sources({"train": spec}, tmp_path / "cache")["train"]
+    with SourceTree.open(cached.path) as tree, pytest.raises(DsregError, match="cached copy") as info:
+        confirm_read(cached, tree.digests())
+    assert str(path) in str(info.value) and "delete" in info.value.fix
+    assert hashlib.sha256(path.read_bytes()).hexdigest() in str(info.value)  # the digest actually computed
+
+
+def flip_bit(path: Path, bit: int) -> None:
+    """Invert one bit of a file in place, as a failing disk or a bad copy would."""
+    with open(path, "r+b") as f:
+        f.seek(bit // 8)
+        byte = f.read(1)[0]
+        f.seek(bit // 8)
+        f.write(bytes([byte ^ (1 << (bit % 8))]))
 
 
 def test_damaged_cache_entry_is_reported(tmp_path: Path, data: bytes, server: LocalHTTPServer) -> None:
@@ -374,3 +400,66 @@ def test_damaged_cache_entry_is_reported(tmp_path: Path, data: bytes, server: Lo
     with pytest.raises(DsregError, match="is 10 bytes") as info:
         quick_fetch(spec, tmp_path / "cache")
     assert str(path) in str(info.value)
+
+
+def _unsized(url: str) -> SourceSpec:
+    """A source whose recipe declares no size (only a checksum)."""
+    return SourceSpec(name="train", urls=(url,), sha256="0" * 64)
+
+
+def test_an_endless_body_without_declared_size_is_capped(tmp_path: Path, server: LocalHTTPServer) -> None:
+    server.inject(NAME, endless=True, times=None)
+    limits = DownloadLimits(max_bytes=2 << 20)
+    start = time.monotonic()
+    with pytest.raises(DsregError, match=r"more than 2097152 bytes for a source whose size the recipe does not") as e:
+        fetch(_unsized(server.url(NAME)), tmp_path / "cache", limits=limits, retries=0)
+    assert time.monotonic() - start < 10
+    assert "DSREG_DOWNLOAD_MAX_BYTES" in str(e.value)
+    assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and not p.name.endswith(".lock")] == []
+
+
+def test_a_trickling_body_fails_on_the_minimum_rate(tmp_path: Path, data: bytes, server: LocalHTTPServer) -> None:
+    server.inject(NAME, trickle=(200, 0.05), times=None)  # ~4 KB/s, each byte well within any read timeout
+    limits = DownloadLimits(min_rate=50_000, rate_window=0.5, timeout=5)
+    start = time.monotonic()
+    with pytest.raises(SourceMissingError, match=r"bytes/s over the last [\d.]+ s, below the minimum 50000") as e:
+        fetch(make_spec(data, server.url(NAME)), tmp_path / "cache", limits=limits, retries=0)
+    assert time.monotonic() - start < 3
+    assert server.url(NAME) in str(e.value)
+    (partial,) = (tmp_path / "cache").rglob("*.partial")
+    assert 0 < partial.stat().st_size < len(data)  # the right bytes received so far are kept for a resume
+    assert data.startswith(partial.read_bytes())
+
+
+def test_the_overall_deadline_stops_a_slow_but_steady_download(
+    tmp_path: Path, data: bytes, server: LocalHTTPServer
+) -> None:
+    server.inject(NAME, trickle=(2000, 0.02), times=None)  # ~100 KB/s: above the minimum rate, 3 s in all
+    limits = DownloadLimits(deadline=0.8, min_rate=1000, rate_window=0.3)
+    start = time.monotonic()
+    with pytest.raises(DsregError, match="did not finish in time") as e:
+        fetch(make_spec(data, server.url(NAME)), tmp_path / "cache", limits=limits)
+    assert 0.8 <= time.monotonic() - start < 2.5
+    assert "DSREG_DOWNLOAD_DEADLINE" in str(e.value)
+
+
+def test_a_stalled_server_fails_fast_with_a_message(tmp_path: Path, data: bytes, server: LocalHTTPServer) -> None:
+    server.inject(NAME, stall=60, times=None)
+    start = time.monotonic()
+    with pytest.raises(SourceMissingError, match=r"stalled: it sent nothing for 0.5 s, twice in a row") as e:
+        quick_fetch(make_spec(data, server.url(NAME)), tmp_path / "cache", timeout=0.5)
+    assert time.monotonic() - start < 3  # two silent attempts, not `retries` more
+    assert server.url(NAME) in str(e.value) and len(server.gets(NAME)) == 2
+
+
+def test_download_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DSREG_DOWNLOAD_MAX_BYTES", "1e6")
+    monkeypatch.setenv("DSREG_DOWNLOAD_TIMEOUT", "7")
+    limits = DownloadLimits.from_env(timeout=3)
+    assert (limits.max_bytes, limits.timeout, limits.min_rate) == (1_000_000, 3, DownloadLimits().min_rate)
+    monkeypatch.setenv("DSREG_DOWNLOAD_MIN_RATE", "fast")
+    with pytest.raises(DsregError, match="DSREG_DOWNLOAD_MIN_RATE='fast' is not a number"):
+        DownloadLimits.from_env()
+    monkeypatch.setenv("DSREG_DOWNLOAD_MIN_RATE", "0")
+    with pytest.raises(DsregError, match="min_rate must be positive"):
+        DownloadLimits.from_env()

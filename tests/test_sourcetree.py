@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import os
 import pickle
 import tarfile
+import tempfile
 import zipfile
+from datetime import timedelta
+from functools import cache
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dsreg.errors import DsregError
 from dsreg.sourcetree import DirectoryTree, FileTree, SourceTree, TarTree, ZipTree
 from dsreg.testing import hostile
+from dsreg.testing.mutations import Edit, allocation_peak, mutate
 
 FILES = {
     "top/a.txt": b"alpha\n",
@@ -227,3 +235,87 @@ def test_bad_lookup_names_are_not_blamed_on_the_source(tree: SourceTree) -> None
     for name in ("nope.txt", "../top/a.txt", "/etc/passwd", "top/./a.txt"):
         with pytest.raises(DsregError, match="no file named"):
             tree.read_bytes(name)
+
+
+def test_digests_are_those_of_the_file_and_a_tar_listing_computes_them(tmp_path: Path) -> None:
+    for kind in ("tar", "tar.gz", "tar.bz2", "tar.xz", "zip"):
+        path = MAKERS[kind][1](tmp_path)
+        data = path.read_bytes()
+        expected = {"sha256": hashlib.sha256(data).hexdigest(), "md5": hashlib.md5(data).hexdigest()}
+        with SourceTree.open(path) as tree:
+            tree.names()
+            if kind != "zip":
+                assert tree._digests == expected  # from the listing pass itself, no second read
+            assert tree.digests() == expected
+    assert SourceTree.open(MAKERS["dir"][1](tmp_path)).digests() is None
+
+
+def test_a_corrupt_gzip_crc_is_caught_by_the_listing(tmp_path: Path) -> None:
+    path = MAKERS["tar.gz"][1](tmp_path)
+    data = bytearray(path.read_bytes())
+    data[-8] ^= 1  # the gzip trailer's CRC32: every member decompresses, only the CRC check tells
+    path.write_bytes(bytes(data))
+    with pytest.raises(DsregError, match="CRC check failed"), SourceTree.open(path) as tree:
+        tree.names()
+
+
+def test_a_member_over_the_bound_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    for kind in ("dir", "tar", "tar.gz", "zip"):
+        (tmp_path / kind).mkdir()
+        path = MAKERS[kind][1](tmp_path / kind)
+        with SourceTree.open(path) as tree:
+            small = tree.find("a.txt")  # listed without a bound
+            with tree.bounded(1000, "a test bound"):
+                assert tree.read_bytes(small) == b"alpha\n"
+                with pytest.raises(DsregError, match=r"b.bin' declares 10240 bytes, .*\(a test bound\)"):
+                    tree.read_bytes(tree.find("b.bin"))
+        if kind != "dir":  # an archive refuses it while listing, before decompressing past it
+            with (
+                SourceTree.open(path) as tree,
+                tree.bounded(1000, "a test bound"),
+                pytest.raises(DsregError, match=r"b.bin' declares 10240 bytes"),
+            ):
+                tree.names()
+
+
+FUZZ_EDITS = st.lists(
+    st.builds(
+        Edit,
+        kind=st.sampled_from(["flip", "set", "insert", "delete", "truncate", "append"]),
+        where=st.floats(0, 1),
+        value=st.integers(0, 255),
+        data=st.binary(max_size=16),
+        count=st.integers(1, 512),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@cache
+def _archive(kind: str) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        return MAKERS[kind][1](Path(tmp)).read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["tar", "tar.gz", "tar.bz2", "zip"])
+@settings(max_examples=120, deadline=timedelta(seconds=5), suppress_health_check=[HealthCheck.too_slow])
+@given(edits=FUZZ_EDITS)
+def test_fuzz_mutated_archives_read_or_raise_dsreg_error(kind: str, edits: list[Edit]) -> None:
+    data = mutate(_archive(kind), edits)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "source")
+        path.write_bytes(data)
+        with (
+            allocation_peak() as peak,
+            contextlib.suppress(DsregError),  # any other exception fails the test
+            SourceTree.open(path) as tree,
+            tree.bounded(1 << 20, "fuzz"),
+        ):
+            for name in tree.names():
+                assert len(tree.read_bytes(name)) == tree.member_size(name) <= 1 << 20
+            for _ in tree.iter_members():
+                pass
+            digests = {"sha256": hashlib.sha256(data).hexdigest(), "md5": hashlib.md5(data).hexdigest()}
+            assert tree.digests() == digests
+    assert peak.bytes < 64 * len(data) + (4 << 20)

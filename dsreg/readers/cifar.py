@@ -194,11 +194,11 @@ class _CifarReader(Reader):
         """Label column → (the class names the archive itself lists, the file that lists them)."""
 
     @abstractmethod
-    def _parse(self, data: bytes, where: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def _parse(self, data: bytes | bytearray, where: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """One batch file → (N×3072 planar uint8 pixels, label column → int64 labels)."""
 
 
-def _load_dict(data: bytes, where: str) -> dict[str, Any]:
+def _load_dict(data: bytes | bytearray, where: str) -> dict[str, Any]:
     """A pickled dict with bytes (vendor) or str (peer fixtures) keys, keyed by str."""
     loaded = safe_loads(data, path=where)
     if not isinstance(loaded, dict):
@@ -227,7 +227,7 @@ class CifarPython(_CifarReader):
             out[column] = ([str(_text(n)) for n in names], where)
         return out
 
-    def _parse(self, data: bytes, where: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def _parse(self, data: bytes | bytearray, where: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         batch = _load_dict(data, where)
         pixels = _require(batch, "data", where)
         if (
@@ -260,7 +260,7 @@ class CifarBinary(_CifarReader):
             out[column] = ([line.strip() for line in text.splitlines() if line.strip()], tree.location(member))
         return out
 
-    def _parse(self, data: bytes, where: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def _parse(self, data: bytes | bytearray, where: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         order = self.variant.record_labels
         size = len(order) + _PIXELS
         if not data or len(data) % size:

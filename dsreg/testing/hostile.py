@@ -12,8 +12,11 @@ import os
 import pickle
 import shlex
 import stat
+import struct
 import tarfile
 import zipfile
+import zlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -113,3 +116,44 @@ def malicious_pickle(marker: str | os.PathLike[str], *, via: Literal["open", "sy
     path = os.fspath(marker)
     call = _Call(open, (path, "w")) if via == "open" else _Call(os.system, (f"touch {shlex.quote(path)}",))
     return pickle.dumps({"batch_label": "training batch 1 of 5", "labels": [0], "data": call}, protocol=2)
+
+
+def targz_with_zero_padded_member(
+    dest: str | os.PathLike[str], members: Mapping[str, bytes], padded: str, size: int
+) -> Path:
+    """A tar.gz of `members` (name → bytes, in order) whose member `padded` is its bytes then zeros up
+    to `size` bytes: a few MB on disk declaring gigabytes, like a pickle padded past its STOP.
+
+    One gzip stream, built in seconds: the deflate of a MiB of zeros after a full flush is the same
+    bytes every time, so it is computed once and repeated.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    crc, total = 0, 0
+    with open(dest, "wb") as out:
+        out.write(b"\x1f\x8b\x08\x00" + struct.pack("<I", 0) + b"\x02\xff")
+
+        def put(data: bytes) -> None:
+            nonlocal crc, total
+            out.write(deflate.compress(data))
+            crc, total = zlib.crc32(data, crc), total + len(data)
+
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = (size if name == padded else len(data)), 0
+            put(info.tobuf(format=tarfile.GNU_FORMAT) + data)
+            zeros = (size - len(data) if name == padded else 0) + (-info.size % tarfile.BLOCKSIZE)
+            if zeros >> 20:
+                chunk = bytes(1 << 20)
+                out.write(deflate.flush(zlib.Z_FULL_FLUSH))
+                repeated = deflate.compress(chunk) + deflate.flush(zlib.Z_FULL_FLUSH)
+                for _ in range(zeros >> 20):
+                    out.write(repeated)
+                    crc = zlib.crc32(chunk, crc)
+                total += zeros >> 20 << 20
+            put(bytes(zeros & ((1 << 20) - 1)))
+        put(bytes(2 * tarfile.BLOCKSIZE))
+        out.write(deflate.flush())
+        out.write(struct.pack("<II", crc, total & 0xFFFFFFFF))
+    return dest

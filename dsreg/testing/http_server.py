@@ -1,8 +1,9 @@
 """A tiny threaded HTTP file server on 127.0.0.1 with Range support and fault injection, for tests and demos.
 
 It stands in for a vendor's mirror: it serves the files of one directory, can resume transfers with
-``Range`` (or pretend it cannot), and can misbehave on purpose — answer an error status, stall, or cut
-the connection part-way through a body — so that download code can be tested without a network::
+``Range`` (or pretend it cannot), and can misbehave on purpose — answer an error status, stall, cut
+the connection part-way through a body, trickle the body a few bytes at a time, or send an endless
+body of unknown length — so that download code can be tested without a network::
 
     with LocalHTTPServer(directory) as server:
         server.inject("cifar.tar.gz", cut_after=1000)   # the first GET breaks after 1000 bytes
@@ -45,6 +46,8 @@ class _Fault:
     cut_after: int | None
     stall: float
     remaining: int | None
+    trickle: tuple[int, float] | None = None
+    endless: bool = False
 
 
 class LocalHTTPServer:
@@ -84,15 +87,19 @@ class LocalHTTPServer:
         cut_after: int | None = None,
         stall: float = 0.0,
         times: int | None = 1,
+        trickle: tuple[int, float] | None = None,
+        endless: bool = False,
     ) -> None:
         """Misbehave on the next `times` requests (GET or HEAD) of `name`; ``times=None`` means forever.
 
         Each such request first sleeps `stall` seconds, then answers `status` (e.g. 404, 500) if one is
         given, else sends its headers and only `cut_after` bytes of the body before dropping the connection.
+        `trickle=(n, seconds)` sends the body `n` bytes at a time with a pause between; `endless` answers
+        200 without a Content-Length and sends zeros until the client hangs up.
         A new injection for the same name replaces the previous one.
         """
         with self._lock:
-            self._faults[name] = _Fault(status, cut_after, stall, times)
+            self._faults[name] = _Fault(status, cut_after, stall, times, trickle, endless)
 
     def gets(self, name: str) -> list[Request]:
         """The GET requests received so far for `name`, in order."""
@@ -173,6 +180,19 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Keep test output clean."""
 
+    def _endless(self, body: bool) -> None:
+        """200 with no Content-Length, then zeros until the client disconnects."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.end_headers()
+        self.close_connection = True
+        block = bytes(_BLOCK)
+        while body:
+            try:
+                self.wfile.write(block)
+            except OSError:
+                return
+
     def _answer(self, *, body: bool) -> None:
         """Answer the current request, with or without the body."""
         owner = cast(_Server, self.server).owner
@@ -183,6 +203,9 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(fault.stall)
         if fault is not None and fault.status is not None:
             self.send_error(fault.status)
+            return
+        if fault is not None and fault.endless:
+            self._endless(body)
             return
         path = owner._file(name)
         if path is None:
@@ -215,12 +238,16 @@ class _Handler(BaseHTTPRequestHandler):
         if not body:
             return
         cut_after = None if fault is None else fault.cut_after
+        trickle = None if fault is None else fault.trickle
         remaining = end - start if cut_after is None else min(end - start, cut_after)
         with open(path, "rb") as f:
             f.seek(start)
-            while remaining > 0 and (block := f.read(min(_BLOCK, remaining))):
+            while remaining > 0 and (block := f.read(min(trickle[0] if trickle else _BLOCK, remaining))):
                 self.wfile.write(block)
                 remaining -= len(block)
+                if trickle:
+                    self.wfile.flush()
+                    time.sleep(trickle[1])
         if cut_after is not None:
             time.sleep(owner.cut_linger)
             self.close_connection = True
