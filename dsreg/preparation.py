@@ -62,7 +62,8 @@ class TaskSpec:
     out_dir: str
     shard_size: int
     storage: str = DEFAULT_FORMAT
-    member_budget: Budget = None
+    member_budget: Budget = None  # for the members this task reads
+    listing_budget: Budget = None  # for every member of a source, when listing it (the largest split's)
 
 
 @dataclass
@@ -114,6 +115,9 @@ def _run_task_locked(spec: TaskSpec, out: Path, trees: Mapping[str, SourceTree])
         shutil.rmtree(partial)
     reader = get_reader(spec.reader)(spec.reader_args, spec.features)
     writer = get_format(spec.storage).writer(partial, "part", spec.features, spec.shard_size)
+    with _bounded(trees, spec.listing_budget):
+        for tree in trees.values():
+            tree.names()  # a worker's own trees are listed here, against the bound every split allows
     with _bounded(trees, spec.member_budget):
         items = apply_steps(spec.steps, iter(reader.read(trees, spec.split, spec.split_args, spec.task)))
         for item in items:
@@ -412,7 +416,8 @@ def _run_all(
     trees = {name: SourceTree.open(src.path) for name, src in resolved.items()}
     budgets = {split: _budget(config, split) for split in config.splits}
     bounds = [b for b in budgets.values() if b is not None]
-    with _bounded(trees, max(bounds) if len(bounds) == len(budgets) else None):
+    listing = max(bounds) if len(bounds) == len(budgets) else None
+    with _bounded(trees, listing):
         # Verified before any task runs, from the digests the trees computed while listing the sources.
         confirmed = {name: confirm_read(src, trees[name].digests()) for name, src in resolved.items()}
     report.sources = _records(confirmed, generated)
@@ -451,6 +456,7 @@ def _run_all(
                     shard_size=config.shard_size,
                     storage=config.storage,
                     member_budget=budgets[split],
+                    listing_budget=listing,
                 )
             )
         report.tasks_total += len(tasks)

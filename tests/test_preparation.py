@@ -449,3 +449,15 @@ def test_abandoned_work_nobody_holds_is_removed_by_the_final_prepare(tmp_path: P
     prepare_tasks("cifar10", 2, 3, source=x, root=root)
     prepare("cifar10", source=y, root=root, check_counts=False)
     assert sorted(p.name for p in (root / "cifar10" / "python").iterdir()) == ["1.0.0"]
+
+
+def test_workers_list_a_source_against_the_largest_splits_bound(fake_recipe, tmp_path, served, monkeypatch) -> None:
+    # CIFAR-100's one `train` member is far over what its small test split may read: a worker running
+    # the test task lists the whole archive, so the listing is bounded by the largest split, not its own.
+    raw, server = served
+    archive = cifar.make_cifar100_binary(raw, train_rows=600, test_rows=2)
+    rows = {"train": 600, "test": 2}
+    fake_recipe(tmp_path / "recipes", "cifar100", "binary", archive, [server.url(archive.name)], rows=rows)
+    monkeypatch.setenv("DSREG_RECIPES", str(tmp_path / "recipes"))
+    manifest = prepare("cifar100/binary", workers=2)
+    assert {s: manifest.splits[s].rows for s in manifest.splits} == rows
