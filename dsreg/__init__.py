@@ -25,6 +25,8 @@ _EXPORTS = {
     "list_datasets": "dsreg.api",
     "verify": "dsreg.api",
     "write_dataset": "dsreg.writer",
+    "evaluate": "dsreg.evaluation.run",
+    "scores": "dsreg.evaluation.table",
     # feature types
     "Audio": "dsreg.features",
     "ClassLabel": "dsreg.features",
@@ -55,18 +57,22 @@ __all__ = [
     "Tensor",
     "Text",
     "__version__",
+    "evaluate",
     "export",
     "info",
     "list_datasets",
     "load",
     "open",
     "prepare",
+    "scores",
     "verify",
     "write_dataset",
 ]
 
 if TYPE_CHECKING:
     from dsreg.api import export, info, list_datasets, verify
+    from dsreg.evaluation.run import evaluate
+    from dsreg.evaluation.table import scores
     from dsreg.features import (
         Audio,
         ClassLabel,

@@ -1,5 +1,5 @@
-"""The `dsreg` command: list, info, prepare, verify, export, ls, rm, gc, cache and demo, each a thin wrapper
-over the library.
+"""The `dsreg` command: list, info, prepare, verify, export, ls, rm, gc, cache, demo, evaluate and scores,
+each a thin wrapper over the library.
 
 Human-readable output by default, `--json` for scripts. Exit codes: 0 success, 1 verification found
 problems, 2 usage error, 3 any other failure (a DsregError, printed with its fix).
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dsreg.cli_cache import add_cache_parser, check_command, split_command
+from dsreg.cli_scores import add_evaluation_parsers
 from dsreg.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, EXIT_VERIFY_FAILED, DsregError, os_error
 from dsreg.provenance import MEANING, of_manifest
 from dsreg.sizes import human_bytes
@@ -49,6 +50,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     if args.readers:
         return cmd_list_readers(args)
+    if args.metrics:
+        return cmd_list_metrics(args)
     broken: list[DsregError] = []  # unreadable manifests (a broken recipe is an entry of its own)
     datasets: list[dict[str, Any]] = list_datasets(args.root, broken)
     rows = [
@@ -81,6 +84,23 @@ def cmd_list_readers(args: argparse.Namespace) -> int:
         for where, arg in declared:
             lines.append(f"  {where}.{arg.name} ({arg.summary()}): {arg.help}")
     _emit(args, [i.to_json() for i in infos], "\n".join(lines) or "no readers are installed")
+    return EXIT_OK
+
+
+def cmd_list_metrics(args: argparse.Namespace) -> int:
+    from dsreg.metrics import metric_infos
+
+    infos = metric_infos()
+    lines = []
+    for info in infos:
+        lines.append(f"{info.name}  ({info.distribution}: {info.entry_point})")
+        if info.cls is None:
+            lines.append(f"  cannot be loaded: {info.error}")
+            continue
+        native = f"; native predictions: {', '.join(info.cls.native_suffixes)}" if info.cls.native_suffixes else ""
+        lines.append(f"  {info.cls.description()} (version {info.cls.version}{native})")
+        lines += [f"  evaluation.args.{a.name} ({a.summary()}): {a.help}" for a in info.cls.arguments]
+    _emit(args, [i.to_json() for i in infos], "\n".join(lines) or "no metrics are installed")
     return EXIT_OK
 
 
@@ -382,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", parents=[common], help="recipes, and which are prepared where")
     p.add_argument("--readers", action="store_true", help="list the installed readers and their arguments instead")
+    p.add_argument("--metrics", action="store_true", help="list the installed metrics and their arguments instead")
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("info", parents=[common], help="features, splits, sizes, sources, license, citation")
     p.add_argument("name", help="NAME[/CONFIG][:VERSION]")
@@ -433,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=None, help="train rows to generate (default: the official 50,000)")
     p.set_defaults(func=cmd_demo)
     add_cache_parser(sub, common)
+    add_evaluation_parsers(sub, common)
     return parser
 
 

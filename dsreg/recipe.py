@@ -214,6 +214,7 @@ def _did_you_mean(word: str, choices: Any) -> str:
 
 
 def _resolve(path: Path, config: str, data: dict[str, Any]) -> RecipeConfig:
+    from dsreg.evaluation.spec import bind_metric
     from dsreg.readers import get_reader
     from dsreg.steps import get_step
 
@@ -237,6 +238,8 @@ def _resolve(path: Path, config: str, data: dict[str, Any]) -> RecipeConfig:
         steps = tuple((s["name"], dict(s.get("args") or {})) for s in data.get("steps") or ())
         for step_name, _ in steps:
             get_step(step_name)
+        if data.get("evaluation"):
+            bind_metric(data["evaluation"], features, (keys[0], keys[1]) if keys else None)
     except DsregError as err:
         raise DsregError(err.problem, path=path, fix=err.fix) from None
     sources = {

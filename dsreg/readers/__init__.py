@@ -48,6 +48,7 @@ ARG_TYPES: dict[str, Callable[[Any], bool]] = {
     "float": lambda v: _is_int(v) or isinstance(v, float),
     "bool": lambda v: isinstance(v, bool),
     "list[str]": _is_strings,
+    "list[int]": lambda v: isinstance(v, list) and all(_is_int(x) for x in v),
     "str | list[str]": lambda v: isinstance(v, str) or _is_strings(v),
     "dict": lambda v: isinstance(v, dict),
     "list[dict]": lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),

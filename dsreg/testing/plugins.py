@@ -1,8 +1,9 @@
-"""Installed reader packages for tests: a distribution's modules plus a `*.dist-info` declaring entry points.
+"""Installed plug-in packages for tests: a distribution's modules plus a `*.dist-info` declaring entry points.
 
-`write_reader_package` writes what `pip install` would leave in a site directory, without pip or a
-network; put the directory on `sys.path` (and call `dsreg.readers.reload_readers()` in a running process)
-and its readers are found exactly as a lab's installed package would be.
+`write_reader_package` (and `write_plugin_package` for any group, e.g. `dsreg.metrics`) writes what
+`pip install` would leave in a site directory, without pip or a network; put the directory on `sys.path`
+(and call `dsreg.readers.reload_readers()` / `dsreg.metrics.reload_metrics()` in a running process) and its
+plug-ins are found exactly as a lab's installed package's would be.
 """
 
 from __future__ import annotations
@@ -22,6 +23,18 @@ def write_reader_package(
     version: str = "0.1.0",
 ) -> Path:
     """Write `modules` (dotted name → source) and a dist-info declaring `readers` (name → "module:Class")."""
+    return write_plugin_package(site, distribution, ENTRY_POINT_GROUP, readers, modules, version)
+
+
+def write_plugin_package(
+    site: str | os.PathLike[str],
+    distribution: str,
+    group: str,
+    points: Mapping[str, str],
+    modules: Mapping[str, str] | None = None,
+    version: str = "0.1.0",
+) -> Path:
+    """Write `modules` (dotted name → source) and a dist-info declaring `points` (name → "module:Object") in `group`."""
     site = Path(site)
     for dotted, source in (modules or {}).items():
         path = site.joinpath(*dotted.split(".")).with_suffix(".py")
@@ -32,6 +45,6 @@ def write_reader_package(
     (info / "METADATA").write_text(
         f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n", encoding="utf-8"
     )
-    points = "".join(f"{name} = {target}\n" for name, target in readers.items())
-    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{points}", encoding="utf-8")
+    lines = "".join(f"{name} = {target}\n" for name, target in points.items())
+    (info / "entry_points.txt").write_text(f"[{group}]\n{lines}", encoding="utf-8")
     return site

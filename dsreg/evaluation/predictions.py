@@ -1,0 +1,180 @@
+"""Read a predictions file (or in-memory predictions) and align it with a split's row ids.
+
+Formats: JSON Lines (`{"id": ..., "prediction": ...}` per line), CSV/TSV (columns `id` and `prediction`),
+`.npy` (one row per split row, in split order; classification metrics) and any native format the metric
+declares (CTM, CoNLL-U, plain text lines …). Every row id must be predicted exactly once: a missing,
+duplicated or unknown id fails, naming the first few of each, before anything is computed or recorded.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dsreg.errors import DsregError
+from dsreg.metrics import Metric
+
+SHOWN = 5  # ids named per kind of mismatch
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+ID_FIX = "write exactly one prediction per row id of the split"
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Predictions as read: `(id, value)` pairs when keyed, else values in split order; `source` names them."""
+
+    keyed: list[tuple[str, Any]] | None
+    ordered: list[Any] | None
+    source: str | None  # the file read; None for predictions passed in memory
+
+
+def _key(value: Any, where: str) -> str:
+    """A prediction's id as the text it is matched by (row indices and id columns alike are matched as text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise DsregError(f"{where}: id {value!r} is neither an integer nor a string", fix=ID_FIX)
+    return str(value)
+
+
+def _jsonl(path: Path, metric: Metric) -> list[tuple[str, Any]]:
+    pairs = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path} line {number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DsregError(
+                    f"line {number} is not JSON ({err.msg})", path=path, fix="one JSON object per line"
+                ) from None
+            if not isinstance(record, dict) or "id" not in record or "prediction" not in record:
+                raise DsregError(
+                    f"line {number} is not an object with 'id' and 'prediction'",
+                    path=path,
+                    fix='write {"id": ROW_ID, "prediction": VALUE} on every line',
+                )
+            pairs.append((_key(record["id"], where), metric.prediction(record["prediction"], where)))
+    return pairs
+
+
+def _csv(path: Path, metric: Metric, delimiter: str) -> list[tuple[str, Any]]:
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f, delimiter=delimiter)
+        if not reader.fieldnames or not {"id", "prediction"} <= set(reader.fieldnames):
+            raise DsregError(
+                f"header is {reader.fieldnames}, not one with the columns id and prediction",
+                path=path,
+                fix="start the file with the header line `id,prediction`",
+            )
+        return [
+            (
+                _key(row["id"], f"{path} line {reader.line_num}"),
+                metric.prediction(row["prediction"], f"{path} line {reader.line_num}"),
+            )
+            for row in reader
+        ]
+
+
+def _npy(path: Path, metric: Metric) -> list[Any]:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise DsregError(
+            f"not a readable .npy array ({err})", path=path, fix="save with numpy.save(path, array)"
+        ) from None
+    return metric.from_array(array, path)
+
+
+def read_predictions(
+    source: str | os.PathLike[str] | Mapping[Any, Any] | Sequence[Any] | np.ndarray, metric: Metric
+) -> Predictions:
+    """Predictions from a file (by its suffix) or from memory: a mapping id → prediction, or a sequence/array
+    in split order."""
+    if isinstance(source, Mapping):
+        return Predictions(
+            [(_key(k, "predictions"), metric.prediction(v, f"prediction for id {k!r}")) for k, v in source.items()],
+            None,
+            None,
+        )
+    if isinstance(source, np.ndarray):
+        return Predictions(None, metric.from_array(source, Path("(array)")), None)
+    if not isinstance(source, (str, os.PathLike)):
+        return Predictions(None, [metric.prediction(v, f"prediction {i}") for i, v in enumerate(source)], None)
+    path = Path(source)
+    if not path.is_file():
+        raise DsregError("no such predictions file", path=path, fix="pass the path of the file your model wrote")
+    suffix = path.suffix.lower()
+    if suffix in metric.native_suffixes:
+        native = metric.read_native(path)
+        if native and isinstance(native[0], tuple):
+            return Predictions(list(native), None, str(path))
+        return Predictions(None, list(native), str(path))
+    if suffix in JSONL_SUFFIXES:
+        return Predictions(_jsonl(path, metric), None, str(path))
+    if suffix in CSV_SUFFIXES:
+        return Predictions(_csv(path, metric, CSV_SUFFIXES[suffix]), None, str(path))
+    if suffix == ".npy":
+        return Predictions(None, _npy(path, metric), str(path))
+    known = [*JSONL_SUFFIXES, *CSV_SUFFIXES, ".npy", *metric.native_suffixes]
+    raise DsregError(
+        f"cannot tell the format of predictions from the suffix {suffix or '(none)'!r}",
+        path=path,
+        fix=f"use one of: {', '.join(known)} (metric {metric.name!r})",
+    )
+
+
+def _some(ids: Sequence[str]) -> str:
+    shown = ", ".join(repr(i) for i in ids[:SHOWN])
+    return shown + (f" and {len(ids) - SHOWN} more" if len(ids) > SHOWN else "")
+
+
+def align(predictions: Predictions, ids: Sequence[str], what: str) -> list[Any]:
+    """One prediction per row id, in split order; any missing, duplicated or unknown id is an error naming them."""
+    if predictions.ordered is not None:
+        got, want = len(predictions.ordered), len(ids)
+        if got != want:
+            problem = (
+                f"missing the last {want - got} rows (ids {_some(list(ids[got:]))})"
+                if got < want
+                else f"{got - want} more than the split's rows"
+            )
+            raise DsregError(
+                f"{got} predictions for the {want} rows of {what}: {problem}", path=predictions.source, fix=ID_FIX
+            )
+        return list(predictions.ordered)
+    assert predictions.keyed is not None
+    position = {key: i for i, key in enumerate(ids)}
+    if len(position) != len(ids):
+        dup = [k for k, n in Counter(ids).items() if n > 1]
+        raise DsregError(f"{what} has duplicate row ids {_some(dup)}", fix="its id column is not unique; re-prepare it")
+    counts = Counter(key for key, _ in predictions.keyed)
+    duplicated = [k for k, n in counts.items() if n > 1]
+    unknown = [k for k in counts if k not in position]
+    missing = [k for k in ids if k not in counts]
+    if duplicated or unknown or missing:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing ({_some(missing)})")
+        if duplicated:
+            parts.append(f"{len(duplicated)} duplicated ({_some(duplicated)})")
+        if unknown:
+            parts.append(f"{len(unknown)} unknown ({_some(unknown)})")
+        raise DsregError(
+            f"predictions do not match the {len(ids)} row ids of {what}: {'; '.join(parts)}",
+            path=predictions.source,
+            fix=ID_FIX,
+        )
+    out: list[Any] = [None] * len(ids)
+    for key, value in predictions.keyed:
+        out[position[key]] = value
+    return out

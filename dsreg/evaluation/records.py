@@ -1,0 +1,156 @@
+"""The shared score table: one immutable JSON file per submission under `<root>/_scores/<dataset>/`.
+
+Many users submit at once over NFS, so a record is never updated in place and two writers never share a
+file: each record is written to a private temporary file, flushed, made read-only, then hard-linked to
+its final name (a unique id; `link` fails rather than replace, atomically, on NFS too) and the
+temporary name removed. Readers see a record completely or not at all, and skip the temporary names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import getpass
+import json
+import os
+import socket
+import stat
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dsreg.errors import DsregError
+from dsreg.roots import STAGING_MARKER, search_roots, writable_root
+
+SCORES_DIR = "_scores"
+RECORD_FORMAT = 1
+TEMP_PREFIX = ".tmp-"
+REQUIRED = ("id", "model", "user", "time", "dataset", "split", "metric", "values")
+
+
+def scores_dirs(root: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The score tables of the search roots (node-local staging caches hold none)."""
+    return [base / SCORES_DIR for base in search_roots(root) if not (base / STAGING_MARKER).is_dir()]
+
+
+def _shared_dir(path: Path) -> None:
+    """Create `path` so that new files inherit its group (setgid) and nobody removes others' records (sticky).
+
+    Whether the group may write is the umask's (or the administrator's `chmod g+w`) decision, as for datasets."""
+    if path.is_dir():
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(PermissionError):  # made by someone else meanwhile: theirs to set
+        os.chmod(path, stat.S_IMODE(os.stat(path).st_mode) | stat.S_ISGID | stat.S_ISVTX)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def new_record(**fields: Any) -> dict[str, Any]:
+    """A record with its identity filled in: a fresh id, the submitting user and host, the time in UTC."""
+    now = _dt.datetime.now(_dt.timezone.utc)
+    return {
+        "format": RECORD_FORMAT,
+        "id": f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex}",
+        "user": getpass.getuser(),
+        "host": socket.gethostname(),
+        "time": now.isoformat(timespec="microseconds"),
+        **fields,
+    }
+
+
+def write_record(record: dict[str, Any], root: str | os.PathLike[str] | None = None) -> Path:
+    """Publish `record` as `<root>/_scores/<dataset name>/<id>.json`, created atomically and never overwritten."""
+    directory = writable_root(root) / SCORES_DIR / record["dataset"]["name"]
+    _shared_dir(directory)
+    final = directory / f"{record['id']}.json"
+    temp = directory / f"{TEMP_PREFIX}{record['id']}-{uuid.uuid4().hex}"
+    data = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(temp, final)
+        except FileExistsError:
+            raise DsregError("a score record with this id exists already", path=final, fix="submit again") from None
+        except OSError:
+            # NFS may report a failed link that did happen (the reply was lost): the link count tells
+            if os.stat(temp).st_nlink != 2:
+                raise
+        _fsync_dir(directory)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+    return final
+
+
+@dataclass(frozen=True)
+class BrokenRecord:
+    """A file in a score table that is not a readable record: shown by `dsreg scores`, never silently dropped."""
+
+    path: Path
+    problem: str
+
+
+def _check(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    missing = [k for k in REQUIRED if k not in record]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    if record.get("format", 0) > RECORD_FORMAT:
+        return f"record format {record['format']} is newer than this dsreg reads ({RECORD_FORMAT}); upgrade dsreg"
+    metric, values = record["metric"], record["values"]
+    if not isinstance(values, dict) or not all(_is_number(v) for v in values.values()):
+        return "its values are not a mapping of names to numbers"
+    if not isinstance(metric, dict) or metric.get("primary") not in values:
+        return "its metric's primary value is not among its values"
+    if not isinstance(record["dataset"], dict) or not {"name", "config", "version"} <= set(record["dataset"]):
+        return "its dataset lacks name, config or version"
+    try:
+        _dt.datetime.fromisoformat(str(record["time"]))
+    except ValueError:
+        return f"its time {record['time']!r} is not an ISO 8601 time"
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def iter_records(
+    root: str | os.PathLike[str] | None = None, name: str | None = None, broken: list[BrokenRecord] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every record in the score tables of the search roots (of dataset `name` only, if given), each once."""
+    seen: set[str] = set()
+    for base in scores_dirs(root):
+        folders = [base / name] if name else sorted(p for p in base.glob("*") if p.is_dir())
+        for folder in folders:
+            for path in sorted(folder.glob("*.json")):
+                if path.name.startswith(TEMP_PREFIX):
+                    continue
+                try:
+                    record = json.loads(path.read_text(encoding="utf-8"))
+                except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+                    problem: str | None = f"cannot be read ({err})"
+                else:
+                    problem = _check(record)
+                if problem is not None:
+                    if broken is not None:
+                        broken.append(BrokenRecord(path, problem))
+                    continue
+                if record["id"] in seen:
+                    continue
+                seen.add(record["id"])
+                yield {**record, "path": str(path)}

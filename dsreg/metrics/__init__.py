@@ -1,0 +1,182 @@
+"""Metrics: one class per metric family, found by the name recipes declare in `evaluation.metric`.
+
+A metric turns a split's references and one prediction per row into a `Score`: named values, which of
+them is the headline, whether higher is better, and a signature that pins how they were computed (the
+metric's version and options; sacrebleu's own signature for BLEU and chrF). Metrics are found through the
+`dsreg.metrics` entry-point group, like readers, so a lab's package (or a corpus module) adds one by
+declaring an entry point; a name is resolved on first use and cached, so `import dsreg` imports none.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from dsreg.errors import DsregError
+from dsreg.features import Feature
+from dsreg.readers import Arg, check_args
+
+ENTRY_POINT_GROUP = "dsreg.metrics"
+
+
+@dataclass(frozen=True)
+class Score:
+    """What a metric computed: `values` by name, the `primary` one ranks submissions, `signature` pins the protocol."""
+
+    values: dict[str, float]
+    primary: str
+    higher_is_better: bool
+    signature: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.primary not in self.values:
+            raise ValueError(f"primary value {self.primary!r} is not among {sorted(self.values)}")
+
+
+class Metric(ABC):
+    """Base class: compute a `Score` from one reference and one prediction per row, in split order.
+
+    Subclasses set `version` (bump it whenever a value could change), declare `arguments` (a recipe's
+    `evaluation.args`), convert one prediction read from JSON Lines or CSV in `prediction`, and may read
+    a `.npy` (`from_array`) or a native file format (`native_suffixes` + `read_native`). The docstring's
+    first line describes the metric; `dsreg list --metrics` shows it.
+    """
+
+    version: ClassVar[str] = "1"
+    arguments: ClassVar[tuple[Arg, ...]] = ()
+    native_suffixes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, name: str, args: Mapping[str, Any], reference: Feature | Sequence[Feature]):
+        self.name = name
+        self.args = check_args(self.arguments, args, "evaluation.args", f"metric {name!r}")
+        self.reference = reference
+
+    @classmethod
+    def description(cls) -> str:
+        """The first line of the class docstring."""
+        return (inspect.getdoc(cls) or "").split("\n", 1)[0]
+
+    @abstractmethod
+    def prediction(self, value: Any, where: str) -> Any:
+        """One prediction as read from JSON Lines (any JSON value) or CSV (a string), checked and converted.
+
+        `where` names it in messages (`predictions.jsonl line 7`); a bad value raises DsregError."""
+
+    def from_array(self, array: np.ndarray, path: Path) -> list[Any]:
+        """The per-row predictions of a `.npy` file, in split order; only classification metrics accept one."""
+        raise DsregError(
+            f"metric {self.name!r} does not read .npy predictions",
+            path=path,
+            fix="write JSON Lines ({'id': ..., 'prediction': ...} per line) or CSV with columns id,prediction",
+        )
+
+    def read_native(self, path: Path) -> list[tuple[str, Any]] | list[Any]:
+        """Predictions from a file in one of `native_suffixes`: (id, prediction) pairs, or values in split order."""
+        raise DsregError(f"metric {self.name!r} reads no native prediction format", path=path)
+
+    @abstractmethod
+    def compute(self, references: Sequence[Any] | np.ndarray, predictions: Sequence[Any]) -> Score:
+        """The score of `predictions` against `references` (equal length, in split order)."""
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """An installed metric as `dsreg list --metrics` shows it; `error` says why it cannot be loaded."""
+
+    name: str
+    distribution: str
+    entry_point: str
+    cls: type[Metric] | None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "distribution": self.distribution, "entry_point": self.entry_point}
+        if self.cls is None:
+            return {**out, "error": self.error}
+        return {
+            **out,
+            "description": self.cls.description(),
+            "version": self.cls.version,
+            "native_formats": list(self.cls.native_suffixes),
+            "arguments": [a.to_json() for a in self.cls.arguments],
+        }
+
+
+@functools.cache
+def _declared() -> dict[str, tuple[EntryPoint, ...]]:
+    """Metric name → the entry points declaring it (more than one is an error when the name is used)."""
+    found: dict[str, list[EntryPoint]] = {}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(point.name, []).append(point)
+    return {name: tuple(points) for name, points in sorted(found.items())}
+
+
+_LOADED: dict[str, type[Metric]] = {}
+
+
+def reload_metrics() -> None:
+    """Forget the installed metrics found so far: for a process that installed a metric package after using one."""
+    _declared.cache_clear()
+    _LOADED.clear()
+
+
+def _distribution(point: EntryPoint) -> str:
+    return point.dist.name if point.dist is not None else "an unknown distribution"
+
+
+def _load(name: str, point: EntryPoint) -> type[Metric]:
+    where = f"entry point {name} = {point.value} (group {ENTRY_POINT_GROUP}) of {_distribution(point)}"
+    fix = f"reinstall or fix {_distribution(point)}, or uninstall it"
+    try:
+        cls = point.load()
+    except Exception as err:
+        raise DsregError(f"cannot import metric {name!r}: {where} fails: {type(err).__name__}: {err}", fix=fix) from err
+    if not (isinstance(cls, type) and issubclass(cls, Metric)):
+        raise DsregError(f"metric {name!r}: {where} is {cls!r}, not a subclass of dsreg.metrics.Metric", fix=fix)
+    return cls
+
+
+def get_metric(name: str) -> type[Metric]:
+    """The metric class recipes call `name`, imported on first use."""
+    if name in _LOADED:
+        return _LOADED[name]
+    declared = _declared()
+    points = declared.get(name)
+    if not points:
+        close = difflib.get_close_matches(name, list(declared), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise DsregError(
+            f"unknown metric {name!r}",
+            fix=f"use one of: {', '.join(declared) or 'none are installed'}{hint}; a metric from another package "
+            f"needs that package installed (it declares entry points in the {ENTRY_POINT_GROUP!r} group)",
+        )
+    if len(points) > 1:
+        who = "; ".join(sorted(f"{_distribution(p)} ({p.value})" for p in points))
+        raise DsregError(
+            f"metric {name!r} is declared by several installed packages: {who}", fix="uninstall all but one"
+        )
+    _LOADED[name] = _load(name, points[0])
+    return _LOADED[name]
+
+
+def metric_infos() -> list[MetricInfo]:
+    """Every installed metric, sorted by name, each loaded (or with the error that prevents it)."""
+    infos: list[MetricInfo] = []
+    for name, points in _declared().items():
+        try:
+            cls: type[Metric] | None = get_metric(name)
+            error = None
+        except DsregError as err:
+            cls, error = None, err.problem
+        infos.extend(MetricInfo(name, _distribution(point), point.value, cls, error) for point in points)
+    return infos
