@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench clean
+.PHONY: install system-deps demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Debian's chromium + chromedriver, for the headless-browser test of `dsreg scores --html`. A no-op when both
+# are installed; without apt-get (or root/sudo) it says so and that one test skips with the reason.
+system-deps:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then \
+		echo "system-deps: chromium and chromedriver are installed"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "system-deps: no apt-get on this machine; the browser test of the score page will be skipped"; \
+	else \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+		{ $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+			chromium chromium-driver; } \
+		|| echo "system-deps: could not install chromium (need root or sudo); the browser test will be skipped"; \
+	fi
+
 demo: install
 	$(BIN)/dsreg demo --root demo-root
 
@@ -22,7 +36,7 @@ lint: install
 	$(BIN)/ruff format --check dsreg tests benchmarks
 	$(BIN)/mypy dsreg
 
-test: lint
+test: lint system-deps
 	$(BIN)/pytest -q
 
 bench: install
