@@ -53,6 +53,10 @@ def write_dataset(
     feats = features if isinstance(features, Features) else Features.from_json(features)
     for key in supervised_keys or ():
         feats[key]  # raises a DsregError naming the columns
+    if evaluation:
+        from dsreg.evaluation.spec import bind_metric
+
+        bind_metric(evaluation, feats, supervised_keys)  # the metric exists and can read these columns
     target = shard_size if isinstance(shard_size, int) else parse_size(shard_size)
     fmt = get_format(storage)
     meta = {"description": description, "homepage": homepage, "license": license, "citation": citation}

@@ -46,7 +46,10 @@ class Evaluation:
 
 
 def manifest_sha256(manifest: Manifest) -> str:
-    """The digest that identifies a prepared version: sha256 of its manifest.json's bytes."""
+    """The digest that identifies a prepared version: the manifest's own verified `manifest_sha256`, or, for a
+    manifest written before manifests carried one, the sha256 of its manifest.json's bytes."""
+    if manifest.digest:
+        return manifest.digest
     assert manifest.directory is not None  # read_manifest attaches it
     return hashlib.sha256((manifest.directory / MANIFEST_NAME).read_bytes()).hexdigest()
 

@@ -49,5 +49,7 @@ def test_what_accuracy_refuses() -> None:
         metric.prediction([], "where")
     with pytest.raises(DsregError, match="needs an integer class column"):
         Accuracy("accuracy", {}, Scalar(dtype="float32"))
+    with pytest.raises(DsregError, match="1 reference rows are unlabelled"):
+        metric.compute(np.array([-1, 0]), [0, 0])
     with pytest.raises(DsregError, match="no rows to evaluate"):
         metric.compute(np.array([], dtype=np.int64), [])

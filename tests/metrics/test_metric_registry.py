@@ -16,10 +16,18 @@ from dsreg.cli import main
 from dsreg.errors import DsregError
 from dsreg.metrics import ENTRY_POINT_GROUP, get_metric, metric_infos, reload_metrics
 from dsreg.metrics.accuracy import Accuracy
+from dsreg.metrics.text_recognition import CharacterErrorRate, WordAccuracy
+from dsreg.metrics.translation import Bleu, Chrf
 from dsreg.registry import get_recipe
 from dsreg.testing.plugins import write_plugin_package
 
-SHIPPED = {"accuracy": Accuracy}
+SHIPPED = {
+    "accuracy": Accuracy,
+    "bleu": Bleu,
+    "chrf": Chrf,
+    "cer": CharacterErrorRate,
+    "word_accuracy": WordAccuracy,
+}
 
 LAB_METRIC = '''
 """A lab's metric: mean absolute error of numbers."""
@@ -130,3 +138,12 @@ def test_a_recipe_s_evaluation_block_is_checked_when_it_loads(tmp_path: Path, mo
     with pytest.raises(DsregError) as err:
         get_recipe("cifar10").config(None)
     assert problem in str(err.value) and str(path) in str(err.value)
+
+
+def test_write_dataset_checks_its_evaluation_block_before_writing(root: Path) -> None:
+    feats = dsreg.Features({"label": dsreg.ClassLabel(names=["a", "b"])})
+    with pytest.raises(DsregError, match="unknown metric 'acuracy'"):
+        dsreg.write_dataset("t", {"test": [{"label": 0}]}, feats, evaluation={"metric": "acuracy"}, root=root)
+    with pytest.raises(DsregError, match="metric 'accuracy' has no reference column"):
+        dsreg.write_dataset("t", {"test": [{"label": 0}]}, feats, evaluation={"metric": "accuracy"}, root=root)
+    assert not (root / "t").exists()
