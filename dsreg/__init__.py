@@ -41,6 +41,9 @@ _EXPORTS = {
     "Text": "dsreg.features",
 }
 
+# subpackages reachable as attributes (``dsreg.audio.read_sphere``), imported on first use
+_SUBMODULES = {"audio"}
+
 __all__ = [
     "Audio",
     "ClassLabel",
@@ -57,6 +60,7 @@ __all__ = [
     "Tensor",
     "Text",
     "__version__",
+    "audio",
     "evaluate",
     "export",
     "info",
@@ -95,6 +99,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"dsreg.{name}")
     target = _EXPORTS.get(name)
     if target is None:
         raise AttributeError(f"module 'dsreg' has no attribute {name!r}")
