@@ -146,9 +146,9 @@ def _interpret(fields: dict[str, Any], size: int, where: str) -> SphereHeader:
     )
 
 
-def _read(path_or_bytes: str | os.PathLike[str] | bytes) -> tuple[bytes, str]:
+def _read(path_or_bytes: str | os.PathLike[str] | bytes, where: str | None) -> tuple[bytes, str]:
     if isinstance(path_or_bytes, bytes | bytearray | memoryview):
-        return bytes(path_or_bytes), "<bytes>"
+        return bytes(path_or_bytes), where or "<bytes>"
     path = Path(path_or_bytes)
     try:
         return path.read_bytes(), str(path)
@@ -204,13 +204,14 @@ def _decode_plain(data: bytes, header: SphereHeader, where: str) -> tuple[np.nda
     return _bytes_to_linear(codes, header.coding).reshape(-1, header.channels).T, codes
 
 
-def read_sphere(path_or_bytes: str | os.PathLike[str] | bytes) -> tuple[np.ndarray, int]:
+def read_sphere(path_or_bytes: str | os.PathLike[str] | bytes, *, where: str | None = None) -> tuple[np.ndarray, int]:
     """Decode a NIST SPHERE file (a path or its bytes) to ``(samples, sample_rate)``, samples int16 (channels, frames).
 
-    A header ``sample_count`` that disagrees with the data is reported with a warning and the data is trusted;
-    unsupported codings and damaged files raise `DsregError` naming the coding or the damage.
+    `where` names bytes in messages (e.g. an archive member). A header ``sample_count`` that disagrees
+    with the data is reported with a warning and the data is trusted; unsupported codings and damaged
+    files raise `DsregError` naming the coding or the damage.
     """
-    data, where = _read(path_or_bytes)
+    data, where = _read(path_or_bytes, where)
     header = parse_header(data, where)
     if header.shorten:
         samples, codes = _decode_shortened(data, header, where)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -82,8 +83,14 @@ def shorten_encode(values: np.ndarray, ftype: int, blocksize: int = 256) -> byte
     return out.tobytes()
 
 
-def write_sphere(
-    path: Path,
+def write_sphere(path: Path, samples: np.ndarray, sample_rate: int, **options: Any) -> Path:
+    """Write `sphere_bytes(samples, sample_rate, **options)` to `path` (parents created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(sphere_bytes(samples, sample_rate, **options))
+    return path
+
+
+def sphere_bytes(
     samples: np.ndarray,
     sample_rate: int,
     *,
@@ -94,8 +101,8 @@ def write_sphere(
     extra: Sequence[tuple[str, str, str]] = (),
     shuffle_seed: int | None = None,
     checksum: bool = True,
-) -> Path:
-    """Write int16 `samples` (channels, frames) as SPHERE; µ-law codings are encoded from the linear samples.
+) -> bytes:
+    """A SPHERE file of int16 `samples` (channels, frames); µ-law codings are encoded from the linear samples.
 
     `sample_count` overrides the header's count (to test a disagreeing header), `extra` adds (name, type,
     value) fields, `shuffle_seed` shuffles the field order, `checksum` writes µ-law's sample_checksum.
@@ -135,7 +142,4 @@ def write_sphere(
     if shuffle_seed is not None:
         fields = [fields[i] for i in np.random.default_rng(shuffle_seed).permutation(len(fields))]
     text = "NIST_1A\n   1024\n" + "".join(f"{n} {t} {v}\n" for n, t, v in fields) + "end_head\n"
-    header = text.encode("latin-1").ljust(_HEADER_SIZE, b" ")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(header + body)
-    return path
+    return text.encode("latin-1").ljust(_HEADER_SIZE, b" ") + body

@@ -1,0 +1,1 @@
+"""Speech corpus conventions: TIMIT's phone sets and their standard folding."""
