@@ -16,6 +16,7 @@ from dsreg.cli import main
 from dsreg.errors import DsregError
 from dsreg.metrics import ENTRY_POINT_GROUP, get_metric, metric_infos, reload_metrics
 from dsreg.metrics.accuracy import Accuracy
+from dsreg.metrics.per import PhoneErrorRate
 from dsreg.metrics.text_recognition import CharacterErrorRate, WordAccuracy
 from dsreg.metrics.translation import Bleu, Chrf
 from dsreg.registry import get_recipe
@@ -27,6 +28,7 @@ SHIPPED = {
     "chrf": Chrf,
     "cer": CharacterErrorRate,
     "word_accuracy": WordAccuracy,
+    "per": PhoneErrorRate,
 }
 
 LAB_METRIC = '''
