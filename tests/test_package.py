@@ -58,16 +58,19 @@ def test_each_recipe_reproduces_its_reference_facts() -> None:
         archives = {}
         for config_name in recipe.config_names:
             config = recipe.config(config_name)
-            assert {s: spec.rows for s, spec in config.splits.items()} == ref["splits"], config.full_name
-            for column, count in ref["classes"].items():
+            expected = ref["splits"].get(config_name, ref["splits"])  # per config where configs differ
+            assert {s: spec.rows for s, spec in config.splits.items()} == expected, config.full_name
+            for column, count in ref.get("classes", {}).items():
                 assert config.features[column].num_classes == count
             for column, names in ref.get("label_names", {}).items():
                 assert list(config.features[column].names) == names
             for source in config.sources.values():
+                if source.manual is not None:
+                    continue  # a licensed corpus the user copies in: no vendor checksum to pin
                 archives[source.file_name] = {
                     k: v for k, v in {"size": source.size, "md5": source.md5, "sha256": source.sha256}.items() if v
                 }
-        assert archives == ref["archives"], ref_path.name
+        assert archives == ref.get("archives", {}), ref_path.name
 
 
 def test_public_functions_stay_functions_after_every_submodule_is_imported() -> None:
@@ -75,7 +78,7 @@ def test_public_functions_stay_functions_after_every_submodule_is_imported() -> 
     import pkgutil
 
     submodules = {m.name for m in pkgutil.iter_modules(dsreg.__path__)}
-    assert submodules.isdisjoint(dsreg.__all__), submodules & set(dsreg.__all__)
+    assert submodules & set(dsreg.__all__) == dsreg._SUBMODULES  # only the public subpackages (dsreg.audio)
     code = (
         "import importlib, pkgutil, dsreg\n"
         "for m in pkgutil.walk_packages(dsreg.__path__, 'dsreg.'):\n"
@@ -85,7 +88,7 @@ def test_public_functions_stay_functions_after_every_submodule_is_imported() -> 
         "print(callable(dsreg.prepare), callable(dsreg.open), callable(dsreg.info))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
-    assert out[:2] == ["[]", "True True True"]
+    assert out[:2] == [str(sorted(dsreg._SUBMODULES)), "True True True"]
 
 
 def test_exit_codes_live_with_the_errors_and_staging_needs_no_cli() -> None:
