@@ -75,14 +75,19 @@ def write_arrays(
     writer = ShardWriter(directory / "train", "part", features, shard_size)
     for batch in batches:
         writer.write_batch(batch)
-    shards = tuple(ShardInfo(str(s.path.relative_to(directory)), s.rows, s.bytes, s.sha256) for s in writer.close())
+    written = writer.close()
+    shards = []
+    for i, s in enumerate(written):  # the published names a manifest requires: train/<k>-of-<n>.arrow
+        final = s.path.with_name(f"{i:05d}-of-{len(written):05d}{s.path.suffix}")
+        s.path.rename(final)
+        shards.append(ShardInfo(str(final.relative_to(directory)), s.rows, s.bytes, s.sha256))
     digest = hashlib.sha256(f"{name}:{features.to_json()}".encode()).hexdigest()
     manifest = Manifest(
         name=name,
         config="default",
         version="1.0.0",
         features=features,
-        splits={"train": SplitInfo("train", shards)},
+        splits={"train": SplitInfo("train", tuple(shards))},
         recipe_digest=digest,
         dsreg_version=__version__,
         created=created_stamp(),

@@ -8,6 +8,7 @@ does) still costs, so it is timed in the same run as the old lookup's cost.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -45,7 +46,7 @@ def registry(count: int = COUNT) -> Path:
         bench_dir() / "registry-template", "template", FEATURES, [fixed_batch(FEATURES, {"x": np.arange(10)})]
     )
     shard = template.splits["train"].shards[0]
-    data = json.loads((template.directory / "manifest.json").read_text())
+    assert template.directory is not None
     for i in range(count):
         name = f"ds-{i:04d}"
         directory = root / name / "default" / "1.0.0"
@@ -53,7 +54,7 @@ def registry(count: int = COUNT) -> Path:
         target = directory / shard.path
         if not target.exists():
             os.link(template.directory / shard.path, target)
-        (directory / "manifest.json").write_text(json.dumps({**data, "name": name}))
+        dataclasses.replace(template, name=name, directory=None).write(directory)
     done.touch()
     return root
 
