@@ -205,3 +205,10 @@ def test_inconsistent_stored_arrays_are_a_named_error(tmp_path: Path, fmt: str) 
     with pytest.raises(DsregError, match="'tokens' cannot be read") as err:
         reader.take("tokens", 0, np.asarray([38, 25]))
     assert str(shard.path) in str(err.value)
+
+
+def test_the_cli_names_exactly_the_registered_formats() -> None:
+    from dsreg import cli
+    from dsreg.storage.export import EXPORT_FORMATS
+
+    assert set(cli.STORAGE_FORMATS) == set(FORMATS) and cli.EXPORT_FORMATS == EXPORT_FORMATS
