@@ -6,7 +6,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("cifar_epoch", "storage_formats", "first_batch", "open_registry", "peak_rss", "keras_fit")
+BENCHMARKS = ("cifar_epoch", "storage_formats", "first_batch", "open_registry", "peak_rss", "keras_fit", "speech_audio")
 
 
 def main(names: list[str]) -> None:

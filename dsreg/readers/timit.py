@@ -9,6 +9,7 @@ offsets are clamped to the audio (a real file ends one sample past it). Phones c
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,9 +38,17 @@ class _Speaker:
 
 
 def _index(tree: SourceTree) -> dict[str, _Speaker]:
-    """Speaker (lower case) → where it is and its utterances' members; refuses two copies of a file."""
+    """Speaker (lower case) → where it is and its utterances' members; refuses two copies of a file.
+
+    Every task asks, so the index is kept per list of member names (what it is computed from).
+    """
+    return _index_names(str(tree.path), tuple(tree.names()))
+
+
+@functools.lru_cache(maxsize=4)
+def _index_names(path: str, names: tuple[str, ...]) -> dict[str, _Speaker]:
     speakers: dict[str, _Speaker] = {}
-    for name in tree.names():
+    for name in names:
         match = _FILE.search(name)
         if match is None:
             continue
@@ -48,21 +57,21 @@ def _index(tree: SourceTree) -> dict[str, _Speaker]:
         if (entry.part, entry.region) != (part, int(region)):
             raise DsregError(
                 f"speaker {speaker} appears under {entry.part}/dr{entry.region} and {part}/dr{region}",
-                path=tree.location(name),
+                path=f"{path}::{name}",
                 fix="give a source holding one copy of TIMIT",
             )
         files = entry.utterances.setdefault(utt, {})
         if ext in files:
             raise DsregError(
                 f"two copies of {speaker}/{utt}.{ext}: {files[ext]} and {name}",
-                path=tree.path,
+                path=path,
                 fix="give a source holding one copy of TIMIT",
             )
         files[ext] = name
     if not speakers:
         raise DsregError(
             "no TIMIT utterances found (expected TRAIN|TEST/DR<n>/<speaker>/<utt>.WAV/.PHN/.WRD/.TXT, any case)",
-            path=tree.path,
+            path=path,
             fix="give the TIMIT distribution (LDC93S1) directory or archive as the source",
         )
     return speakers
