@@ -5,6 +5,7 @@ batches (``max_tokens``) waste next to random batches."""
 from __future__ import annotations
 
 import io
+import itertools
 import shutil
 import time
 
@@ -115,7 +116,7 @@ def padding() -> None:
         sampler = BucketSampler(lengths, budget, num_buckets=buckets, shuffle=True, seed=0)
         order, offsets = sampler.plan(0)
         waste, total, sizes = 0, 0, []
-        for a, b in zip(offsets[:-1], offsets[1:], strict=True):
+        for a, b in itertools.pairwise(offsets.tolist()):
             batch = lengths[order[a:b]]
             waste += int(batch.max()) * batch.size - int(batch.sum())
             total += int(batch.max()) * batch.size
@@ -125,7 +126,7 @@ def padding() -> None:
             f"{waste / total:.1%} padding",
             f"mean batch {np.mean(sizes):.1f}",
         )
-    size = int(round(np.mean(sizes)))
+    size = round(float(np.mean(sizes)))
     shuffled = rng.permutation(lengths)
     batches = [shuffled[i : i + size] for i in range(0, shuffled.size, size)]
     waste = sum(int(b.max()) * b.size - int(b.sum()) for b in batches)
