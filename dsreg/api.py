@@ -113,13 +113,16 @@ def info(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, Any
         result.update(
             config=config.config,
             configs=recipe.config_names,
+            generic_configs=recipe.generic_pattern(),
             version=config.version,
             recipe=str(config.path),
             **config.metadata(),
             features=config.features.to_json(),
             supervised_keys=list(config.supervised_keys) if config.supervised_keys else None,
             evaluation=config.evaluation,
-            splits={s.name: {"rows": s.rows} for s in config.splits.values()},
+            splits={
+                s.name: {"rows": s.rows, **({"optional": True} if s.optional else {})} for s in config.splits.values()
+            },
             sources=[{**s.to_json(), "manual": s.manual} for s in config.sources.values()],
             reader=config.reader,
         )

@@ -129,7 +129,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         if data.get(key):
             lines.append(f"{key}: {data[key]}")
     if data.get("configs"):
-        lines.append(f"configs: {', '.join(data['configs'])}")
+        also = f", and any name matching {data['generic_configs']}" if data.get("generic_configs") else ""
+        lines.append(f"configs: {', '.join(data['configs'])}{also}")
     lines.append("features:")
     for col, spec in data["features"].items():
         extra = {k: v for k, v in spec.items() if k != "type"}
@@ -146,6 +147,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     lines.append("splits:")
     for name in splits or (prepared or {}).get("splits", {}):
         expected = splits.get(name, {}).get("rows")
+        unknown = " size not known" + (", optional" if splits.get(name, {}).get("optional") else "")
         have = (prepared or {}).get("splits", {}).get(name)
         got = (
             f", prepared {have['rows']:,} rows in {have['shards']} {have.get('format', 'arrow')} shards "
@@ -153,7 +155,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             if have
             else ""
         )
-        lines.append(f"  {name}: {expected:,} rows{got}" if expected is not None else f"  {name}:{got[1:]}")
+        lines.append(f"  {name}: {expected:,} rows{got}" if expected is not None else f"  {name}:{unknown}{got}")
     for src in data.get("sources", []):
         where = ", ".join(src["urls"]) or "manual"
         digest = f"sha256 {src['sha256']}" if src.get("sha256") else f"md5 {src['md5']}" if src.get("md5") else ""

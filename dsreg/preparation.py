@@ -430,9 +430,19 @@ def _run_all(
     plan: dict[str, list[Path]] = {}
     pending: list[TaskSpec] = []
     report.tasks_total = 0
-    for split in config.splits:
+    for split, split_spec in config.splits.items():
         with _bounded(trees, budgets[split]):
             tasks = reader.tasks(trees, split, split_args[split])
+        if not tasks and split_spec.optional:
+            say(f"  {split}: not in the source (an optional split), left out")
+            continue
+        if not tasks:
+            raise DsregError(
+                f"{config.full_name}: the source has nothing for split {split!r}",
+                path=config.path,
+                fix="pass the complete source (the release, not a part of it); a split a source may lack is "
+                "marked `optional: true` in the recipe",
+            )
         plan[split] = []
         for index, task in enumerate(tasks):
             out = work / TASKS_DIR / split / f"{index:05d}"
@@ -460,6 +470,12 @@ def _run_all(
                 )
             )
         report.tasks_total += len(tasks)
+    if not plan:
+        raise DsregError(
+            f"{config.full_name}: the source holds none of the splits {', '.join(config.splits)}",
+            path=config.path,
+            fix="check that --source is the right archive or folder for this config",
+        )
     if report.tasks_reused:
         say(f"resuming: {report.tasks_reused} of {report.tasks_total} tasks already done")
     for out in {Path(t.out_dir).parent for t in pending}:
@@ -493,11 +509,12 @@ def _count(report: Progress, spec: TaskSpec, ran: bool, number: int, total: int,
 
 
 def _check_counts(config: RecipeConfig, parts: Mapping[str, list[WrittenShard]]) -> None:
-    """Refuse to publish a split whose row count differs from the recipe's official one."""
+    """Refuse to publish a split whose row count differs from the recipe's official one (where the recipe
+    knows it; an optional split the source lacks has no parts and nothing to check)."""
     wrong = {
         split: (sum(s.rows for s in parts[split]), spec.rows)
         for split, spec in config.splits.items()
-        if spec.rows is not None and sum(s.rows for s in parts[split]) != spec.rows
+        if split in parts and spec.rows is not None and sum(s.rows for s in parts[split]) != spec.rows
     }
     if wrong:
         detail = ", ".join(f"{split}: {got} rows, expected {want}" for split, (got, want) in wrong.items())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -98,7 +99,8 @@ class SourceSpec:
 
 @dataclass(frozen=True)
 class SplitSpec:
-    """One split: its official row count (None: not checked), reader arguments, and file patterns.
+    """One split: its official row count (None: not checked), reader arguments, file patterns, and whether
+    the source may lack it (`optional`: left out of the manifest when the reader finds nothing for it).
 
     `files` are glob patterns matched in the source named `source` (or the recipe's only source);
     preparation resolves them to sorted member names and gives them to the reader as `args.files`.
@@ -109,6 +111,7 @@ class SplitSpec:
     args: dict[str, Any] = field(default_factory=dict)
     files: tuple[str, ...] = ()
     source: str | None = None
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -186,26 +189,55 @@ class Recipe:
     def default_config(self) -> str:
         return str(self.data.get("default_config") or self.config_names[0])
 
+    def generic_pattern(self) -> str | None:
+        """The regular expression of the config names resolved from `generic_config`, if the recipe has one."""
+        generic = self.data.get("generic_config")
+        return str(generic["pattern"]) if generic else None
+
     def config(self, name: str | None = None) -> RecipeConfig:
-        """Resolve one config: top-level fields, overridden key by key by the config's entry."""
+        """Resolve one config: top-level fields, overridden key by key by the config's entry (or, for an
+        undeclared name matching `generic_config.pattern`, by the generic entry with `{config}` filled in)."""
         name = name or self.default_config
         configs = self.data.get("configs") or {"default": {}}
-        if name not in configs:
+        pattern = self.generic_pattern()
+        if name in configs:
+            override = dict(configs[name] or {})
+        elif pattern is not None and re.fullmatch(pattern, name):
+            return self._merge(name, self._generic(name), "generic_config.config")
+        else:
+            also = f", or any name matching {pattern}" if pattern else ""
             raise DsregError(
                 f"recipe {self.name!r} has no config {name!r}",
                 path=self.path,
-                fix=f"use one of: {', '.join(configs)}{_did_you_mean(name, configs)}",
+                fix=f"use one of: {', '.join(configs)}{also}{_did_you_mean(name, configs)}",
             )
-        merged = {k: v for k, v in self.data.items() if k != "configs"}
-        override = dict(configs[name] or {})
+        return self._merge(name, override)
+
+    def _generic(self, name: str) -> dict[str, Any]:
+        """The generic config's entry with every `{config}` in its strings replaced by `name`."""
+        return dict(_fill(self.data["generic_config"]["config"], name))
+
+    def _merge(self, name: str, override: dict[str, Any], where: str | None = None) -> RecipeConfig:
+        merged = {k: v for k, v in self.data.items() if k not in ("configs", "generic_config")}
         if "description" in override:  # a config's description adds to the dataset's, it does not replace it
             override["description"] = f"{merged['description'].strip()} {override['description'].strip()}"
         merged.update(override)
-        where = f"configs.{name}" if self.data.get("configs") else "(top level)"
+        where = where or (f"configs.{name}" if self.data.get("configs") else "(top level)")
         for key in ("sources", "reader", "splits", "features"):
             if key not in merged:
                 raise DsregError(f"config {name!r} has no {key!r}", path=self.path, fix=f"add {key} at {where}")
         return _resolve(self.path, name, merged)
+
+
+def _fill(value: Any, name: str) -> Any:
+    """`value` with `{config}` replaced by `name` in every string, at any depth."""
+    if isinstance(value, str):
+        return value.replace("{config}", name)
+    if isinstance(value, dict):
+        return {k: _fill(v, name) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, name) for v in value]
+    return value
 
 
 def _did_you_mean(word: str, choices: Any) -> str:
@@ -320,7 +352,7 @@ def _split_spec(
     args = reader.check_split_args(name, given, reader_name)
     if patterns:
         args["files"] = None
-    return SplitSpec(name, None if rows is None else int(rows), args, patterns, source)
+    return SplitSpec(name, None if rows is None else int(rows), args, patterns, source, bool(spec.get("optional")))
 
 
 def _schema_error(path: Path, err: jsonschema.ValidationError) -> DsregError:
@@ -375,7 +407,19 @@ def load_recipe(path: str | Path) -> Recipe:
             path=path,
             fix=f"use one of: {', '.join(data.get('configs') or {})}",
         )
+    generic = data.get("generic_config")
+    if generic is not None:
+        try:
+            re.compile(generic["pattern"])
+        except re.error as err:
+            raise DsregError(
+                f"generic_config.pattern is not a regular expression: {err}", path=path, fix="fix the pattern"
+            ) from None
     recipe = Recipe(path, data)
     for config in recipe.config_names:
         recipe.config(config)  # resolve every config now so errors surface at load, not at prepare
+    if generic is not None:
+        recipe._merge(
+            "generic_config", recipe._generic("generic_config"), "generic_config.config"
+        )  # the generic entry resolves too
     return recipe

@@ -101,3 +101,46 @@ def test_sizes_parse() -> None:
     assert parse_size("64MiB") == 64 * 2**20 and parse_size("1.5 GB") == 1_500_000_000
     with pytest.raises(DsregError):
         parse_size("lots")
+
+
+def _generic(data: dict) -> None:
+    """CIFAR-10 with configs resolved by name: `python-<variant>` fills the reader's variant."""
+    python = data["configs"]["python"]
+    data["generic_config"] = {
+        "pattern": "^python-(cifar10|cifar100)$",
+        "config": {
+            "description": "Variant {config}.",
+            "sources": python["sources"],
+            "reader": {"name": "cifar_python", "args": {"variant": "{config}"}},
+            "splits": python["splits"],
+        },
+    }
+
+
+def test_a_generic_config_resolves_an_undeclared_name_by_pattern(tmp_path: Path) -> None:
+    def edit(data: dict) -> None:
+        _generic(data)
+        data["generic_config"]["config"]["reader"]["args"]["variant"] = "cifar10"
+        data["generic_config"]["config"]["splits"] = {"train": {"optional": True, "args": {"files": ["{config}"]}}}
+
+    recipe = load_recipe(_variant(tmp_path, edit))
+    config = recipe.config("python-cifar100")
+    assert config.config == "python-cifar100" and config.description.endswith("Variant python-cifar100.")
+    assert config.splits["train"].args["files"] == ["python-cifar100"]  # {config} filled in at any depth
+    assert config.splits["train"].rows is None and config.splits["train"].optional
+    assert config.digest != recipe.config("python-cifar10").digest != recipe.config("python").digest
+    assert recipe.config_names == ["python", "binary"]  # generic names are not listed as declared configs
+    with pytest.raises(DsregError, match=r"(?s)no config 'python-cifar1000'.*any name matching \^python-"):
+        recipe.config("python-cifar1000")
+
+
+def test_a_generic_config_is_checked_when_the_recipe_loads(tmp_path: Path) -> None:
+    path = _variant(tmp_path, _generic)  # variant "{config}" is not one of cifar10, cifar100 for any name
+    with pytest.raises(DsregError, match=r"reader\.args\.variant is 'generic_config'"):
+        load_recipe(path)
+    path = _variant(tmp_path, lambda d: d.update(generic_config={"pattern": "([", "config": {}}))
+    with pytest.raises(DsregError, match=r"generic_config\.pattern is not a regular expression"):
+        load_recipe(path)
+    path = _variant(tmp_path, lambda d: d.update(generic_config={"pattern": "x", "config": {"reader_": {}}}))
+    with pytest.raises(DsregError, match="unknown key 'reader_'"):
+        load_recipe(path)

@@ -115,9 +115,17 @@ def test_wrong_split_declarations_name_the_file_and_key(tmp_path: Path, splits, 
     assert str(path) in str(err.value)
 
 
+# the one shipped config whose official counts were not available (its description says they are not checked)
+UNKNOWN_COUNTS = {("ud.yaml", "cs_pdt")}
+
+
 def test_shipped_recipes_keep_exact_counts() -> None:
     for path in sorted(recipe_dirs()[-1].glob("*.yaml")):
         recipe = load_recipe(path)
         for name in recipe.config_names:
-            for split in recipe.config(name).splits.values():
+            config = recipe.config(name)
+            if (path.name, name) in UNKNOWN_COUNTS:
+                assert "NOT checked" in config.description and all(s.rows is None for s in config.splits.values())
+                continue
+            for split in config.splits.values():
                 assert split.rows is not None, f"{path.name} {name} {split.name} has no official row count"

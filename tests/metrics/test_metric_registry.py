@@ -19,6 +19,7 @@ from dsreg.metrics.accuracy import Accuracy
 from dsreg.metrics.per import PhoneErrorRate
 from dsreg.metrics.text_recognition import CharacterErrorRate, WordAccuracy
 from dsreg.metrics.translation import Bleu, Chrf
+from dsreg.metrics.ud import Conll18
 from dsreg.registry import get_recipe
 from dsreg.testing.plugins import write_plugin_package
 
@@ -29,6 +30,7 @@ SHIPPED = {
     "cer": CharacterErrorRate,
     "word_accuracy": WordAccuracy,
     "per": PhoneErrorRate,
+    "conll18_ud": Conll18,
 }
 
 LAB_METRIC = '''
