@@ -85,6 +85,19 @@ class SplitInfo:
 
 
 @dataclass(frozen=True)
+class AssetInfo:
+    """A file a preparation step made beside the shards (a tokenizer model): relative path, size, sha256, role."""
+
+    path: str
+    bytes: int
+    sha256: str
+    role: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "bytes": self.bytes, "sha256": self.sha256, "role": self.role}
+
+
+@dataclass(frozen=True)
 class Manifest:
     """A parsed, validated manifest plus the directory it describes."""
 
@@ -104,6 +117,19 @@ class Manifest:
     directory: Path | None = None
     url: str | None = None
     digest: str | None = None  # the verified manifest_sha256 read from disk; None for manifests without one
+    assets: tuple[AssetInfo, ...] = ()
+
+    def asset_path(self, role_or_path: str) -> Path:
+        """The local path of the asset with this path or role (e.g. a SentencePiece model, to decode ids)."""
+        for asset in self.assets:
+            if role_or_path in (asset.path, asset.role):
+                if self.directory is None:
+                    raise DsregError(f"manifest of {self.full_name} is not attached to a directory")
+                return self.directory / asset.path
+        raise DsregError(
+            f"{self.full_name} has no asset {role_or_path!r}",
+            fix=f"assets are: {', '.join(a.path for a in self.assets) or 'none'}",
+        )
 
     @property
     def full_name(self) -> str:
@@ -152,6 +178,7 @@ class Manifest:
             "supervised_keys": list(self.supervised_keys) if self.supervised_keys else None,
             "evaluation": self.evaluation,
             "splits": {name: split.to_json() for name, split in self.splits.items()},
+            **({"assets": [a.to_json() for a in self.assets]} if self.assets else {}),
         }
 
     def write(self, directory: str | os.PathLike[str]) -> Path:
@@ -270,6 +297,8 @@ def manifest_from_json(data: Any, manifest_path: Path) -> Manifest:
     for split in data["splits"].values():
         for shard in split["shards"]:
             _check_relative(shard["path"], manifest_path)
+    for asset in data.get("assets", []):
+        _check_relative(asset["path"], manifest_path)
     digest = _check_digest(data, manifest_path)
     _check_structure(data["splits"], manifest_path)
     splits = {
@@ -310,6 +339,7 @@ def manifest_from_json(data: Any, manifest_path: Path) -> Manifest:
         provenance=data.get("provenance"),
         directory=manifest_path.parent,
         digest=digest,
+        assets=tuple(AssetInfo(a["path"], a["bytes"], a["sha256"], a["role"]) for a in data.get("assets", [])),
     )
 
 
@@ -404,7 +434,25 @@ def verify_manifest(manifest: Manifest, *, deep: bool = False) -> list[Problem]:
                 found += _shard_problems(path, manifest.features, shard, split.format)
                 if found:
                     problems.append(Problem(str(path), "; ".join(found)))
+    for asset in manifest.assets:
+        problems += _asset_problems(manifest, asset, deep)
     return problems
+
+
+def _asset_problems(manifest: Manifest, asset: AssetInfo, deep: bool) -> list[Problem]:
+    """An asset missing, of another size, or (with `deep`) of another sha256 than the manifest records."""
+    path = (manifest.directory or Path()) / asset.path
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return [Problem(str(path), "missing")]
+    if size != asset.bytes:
+        return [Problem(str(path), f"size {size} bytes, manifest says {asset.bytes}")]
+    if deep:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != asset.sha256:
+            return [Problem(str(path), f"sha256 {digest} does not match manifest {asset.sha256}")]
+    return []
 
 
 def _shard_problems(path: Path, features: Features, shard: ShardInfo, fmt: str) -> list[str]:

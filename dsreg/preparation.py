@@ -9,6 +9,7 @@ and the version is published atomically.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -28,7 +29,7 @@ from dsreg import provenance
 from dsreg.errors import DsregError, reports_os_errors
 from dsreg.features import Features
 from dsreg.lock import FileLock
-from dsreg.manifest import MANIFEST_NAME, Manifest, read_manifest
+from dsreg.manifest import MANIFEST_NAME, AssetInfo, Manifest, read_manifest
 from dsreg.publish import VersionBuild, created_stamp, wait_message
 from dsreg.readers import Reader, get_reader
 from dsreg.recipe import RecipeConfig
@@ -37,13 +38,14 @@ from dsreg.roots import STAGING_MARKER, downloads_dir, search_roots, writable_ro
 from dsreg.sources import ResolvedSource, confirm_read, resolve_sources
 from dsreg.sourcetree import SourceTree
 from dsreg.splitfiles import split_reader_args
-from dsreg.steps import apply_steps
+from dsreg.steps import FitInput, StepContext, apply_steps, get_fitter, step_features
 from dsreg.storage import DEFAULT_FORMAT, WrittenShard, get_format
 from dsreg.version import __version__
 from dsreg.workers import die_with_parent
 
 TASKS_DIR = "_tasks"
 Budget = tuple[int, str] | None  # the most bytes one source member may hold, and why
+ASSETS_DIR = "assets"
 STATE_NAME = "_state.json"
 
 
@@ -64,6 +66,7 @@ class TaskSpec:
     storage: str = DEFAULT_FORMAT
     member_budget: Budget = None  # for the members this task reads
     listing_budget: Budget = None  # for every member of a source, when listing it (the largest split's)
+    out_features: Features | None = None  # what the steps write, when they add columns to the reader's
 
 
 @dataclass
@@ -114,12 +117,13 @@ def _run_task_locked(spec: TaskSpec, out: Path, trees: Mapping[str, SourceTree])
     if partial.exists():
         shutil.rmtree(partial)
     reader = get_reader(spec.reader)(spec.reader_args, spec.features)
-    writer = get_format(spec.storage).writer(partial, "part", spec.features, spec.shard_size)
+    writer = get_format(spec.storage).writer(partial, "part", spec.out_features or spec.features, spec.shard_size)
     with _bounded(trees, spec.listing_budget):
         for tree in trees.values():
             tree.names()  # a worker's own trees are listed here, against the bound every split allows
+    context = StepContext(spec.split)
     with _bounded(trees, spec.member_budget):
-        items = apply_steps(spec.steps, iter(reader.read(trees, spec.split, spec.split_args, spec.task)))
+        items = apply_steps(spec.steps, iter(reader.read(trees, spec.split, spec.split_args, spec.task)), context)
         for item in items:
             if isinstance(item, pa.RecordBatch):
                 writer.write_batch(item)
@@ -127,8 +131,22 @@ def _run_task_locked(spec: TaskSpec, out: Path, trees: Mapping[str, SourceTree])
                 writer.write(item)
     shards = writer.close()
     done = [{"file": s.path.name, "rows": s.rows, "bytes": s.bytes, "sha256": s.sha256} for s in shards]
-    (partial / "done.json").write_text(json.dumps({"task": spec.task, "parts": done}), encoding="utf-8")
+    record = {"task": spec.task, "parts": done, "dropped": dict(sorted(context.dropped.items()))}
+    (partial / "done.json").write_text(json.dumps(record), encoding="utf-8")
     os.replace(partial, out)
+
+
+def _dropped(task_dirs: list[Path]) -> dict[str, int]:
+    """The rows the steps of finished tasks dropped, by reason, added over the tasks."""
+    total: dict[str, int] = {}
+    for task_dir in task_dirs:
+        try:
+            done = json.loads((task_dir / "done.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            continue
+        for reason, count in done.get("dropped", {}).items():
+            total[reason] = total.get(reason, 0) + int(count)
+    return dict(sorted(total.items()))
 
 
 def _done_shards(task_dir: Path) -> list[WrittenShard]:
@@ -317,26 +335,28 @@ def prepare(
             return published
         resolved = resolve_sources(config.sources, downloads_dir(base), local=source, progress=progress)
         work = build.start(_build_id(config, resolved))
-        features, parts = _run_all(config, reader, resolved, work, workers, report, say, generated=generated)
+        run = _run_all(config, reader, resolved, work, workers, report, say, generated=generated)
         if check_counts:
-            _check_counts(config, parts)
+            _check_counts(config, run.parts)
         manifest = Manifest(
             name=config.name,
             config=config.config,
             version=config.version,
-            features=features,
-            splits=build.finalize_shards(parts, config.storage),
+            features=run.features,
+            splits=build.finalize_shards(run.parts, config.storage),
             recipe_digest=config.digest,
             dsreg_version=__version__,
             created=created_stamp(),
             metadata={
                 **config.metadata(),
                 "counts_checked": check_counts and all(s.rows is not None for s in config.splits.values()),
+                **({"dropped": run.dropped} if any(run.dropped.values()) else {}),
             },
             sources=report.sources,
             supervised_keys=config.supervised_keys,
             evaluation=config.evaluation,
             provenance=provenance.weakest(s["provenance"] for s in report.sources),
+            assets=_asset_infos(work, run.assets),
         )
         published = build.publish(manifest, scratch=[TASKS_DIR, STATE_NAME])
         say(f"published {config.full_name} at {build.final}")
@@ -397,6 +417,85 @@ def _record_inputs(work: Path, config: RecipeConfig, sources: list[dict[str, Any
     (work / STATE_NAME).write_text(json.dumps(state, indent=2), encoding="utf-8")
 
 
+@dataclass(frozen=True)
+class RunResult:
+    """What running the tasks gave: the features written, each split's parts in task order, the rows the
+    steps dropped per split, and the files fitted steps made (path relative to the work directory, role)."""
+
+    features: Features
+    parts: dict[str, list[WrittenShard]]
+    dropped: dict[str, dict[str, int]]
+    assets: list[tuple[str, str]]
+
+
+def _fit_steps(
+    config: RecipeConfig,
+    reader: Reader,
+    trees: Mapping[str, SourceTree],
+    split_args: Mapping[str, dict[str, Any]],
+    work: Path,
+) -> tuple[tuple[tuple[str, dict[str, Any]], ...], list[tuple[str, str]]]:
+    """The steps with what fitted steps learnt added to their arguments, and the files they made.
+
+    A fitted step learns once per work directory, under a lock (array elements wait for the first), and
+    records what it made in `done.json`, so a resumed preparation reuses it."""
+    fitted: list[tuple[str, dict[str, Any]]] = []
+    assets: list[tuple[str, str]] = []
+    for index, (name, args) in enumerate(config.steps):
+        fitter = get_fitter(name)
+        if fitter is None:
+            fitted.append((name, args))
+            continue
+        relative = f"{ASSETS_DIR}/{name}-{index}"
+        directory = work / relative
+
+        rows = functools.partial(_rows_after, config, reader, trees, split_args, tuple(fitted))
+        with FileLock(directory.with_name(directory.name + ".lock")):
+            done = directory / "done.json"
+            if not done.exists():
+                partial = directory.with_name(directory.name + ".partial")
+                if partial.exists():
+                    shutil.rmtree(partial)
+                extra, files = fitter(args, FitInput(rows, partial))
+                extra = {**extra, "directory": str(directory)}
+                (partial / "done.json").write_text(json.dumps({"args": extra, "files": files}), encoding="utf-8")
+                os.replace(partial, directory)
+            record = json.loads(done.read_text(encoding="utf-8"))
+        fitted.append((name, {**args, **record["args"]}))
+        assets += [(f"{relative}/{file}", role) for file, role in record["files"]]
+    return tuple(fitted), assets
+
+
+def _rows_after(
+    config: RecipeConfig,
+    reader: Reader,
+    trees: Mapping[str, SourceTree],
+    split_args: Mapping[str, dict[str, Any]],
+    steps: tuple[tuple[str, dict[str, Any]], ...],
+    split: str,
+) -> Iterator[Mapping[str, Any]]:
+    """The rows of `split`, task by task in order, after `steps` (what a fitted step learns from)."""
+    if split not in config.splits:
+        raise DsregError(
+            f"a step learns from split {split!r}, which {config.full_name} does not have",
+            path=config.path,
+            fix=f"use one of: {', '.join(config.splits)}",
+        )
+    for task in reader.tasks(trees, split, split_args[split]):
+        items = reader.read(trees, split, split_args[split], task)
+        for item in apply_steps(steps, iter(items), StepContext(split)):
+            yield from (item.to_pylist() if isinstance(item, pa.RecordBatch) else [item])
+
+
+def _asset_infos(work: Path, assets: list[tuple[str, str]]) -> tuple[AssetInfo, ...]:
+    """The manifest's records of the fitted steps' files: size and sha256 of each, as written."""
+    out = []
+    for path, role in assets:
+        data = (work / path).read_bytes()
+        out.append(AssetInfo(path, len(data), hashlib.sha256(data).hexdigest(), role))
+    return tuple(out)
+
+
 def _run_all(
     config: RecipeConfig,
     reader: Reader,
@@ -408,11 +507,11 @@ def _run_all(
     select: Callable[[int], bool] | None = None,
     stop: Callable[[], bool] | None = None,
     generated: bool = False,
-) -> tuple[Features, dict[str, list[WrittenShard]]]:
+) -> RunResult:
     """Run every unfinished task of every split (or those whose number `select` picks), one at a time
-    until `stop()` says the work is no longer wanted; return the features prepared with (the reader may
-    complete them from the data) and each split's finished parts in task order. Pool workers die with
-    this process. `generated` records the sources as synthetic."""
+    until `stop()` says the work is no longer wanted, after fitting the steps that learn from the data;
+    return what they made (the reader may complete the features from the data, and steps may add
+    columns). Pool workers die with this process. `generated` records the sources as synthetic."""
     trees = {name: SourceTree.open(src.path) for name, src in resolved.items()}
     budgets = {split: _budget(config, split) for split in config.splits}
     bounds = [b for b in budgets.values() if b is not None]
@@ -427,6 +526,8 @@ def _run_all(
     features = reader.resolve_features(trees, split_args)
     if features != config.features:
         reader = get_reader(config.reader)(config.reader_args, features)
+    steps, assets = _fit_steps(config, reader, trees, split_args, work)
+    out_features = step_features(steps, features)
     plan: dict[str, list[Path]] = {}
     pending: list[TaskSpec] = []
     report.tasks_total = 0
@@ -457,7 +558,7 @@ def _run_all(
                     reader=config.reader,
                     reader_args=config.reader_args,
                     features=features,
-                    steps=config.steps,
+                    steps=steps,
                     sources=paths,
                     split=split,
                     split_args=split_args[split],
@@ -467,6 +568,7 @@ def _run_all(
                     storage=config.storage,
                     member_budget=budgets[split],
                     listing_budget=listing,
+                    out_features=out_features if out_features != features else None,
                 )
             )
         report.tasks_total += len(tasks)
@@ -495,7 +597,8 @@ def _run_all(
                 say("stopping: the version was published meanwhile")
                 break
             _count(report, spec, run_task(spec, trees), number, len(pending), say)
-    return features, {split: [s for out in outs for s in _done_shards(out)] for split, outs in plan.items()}
+    parts = {split: [s for out in outs for s in _done_shards(out)] for split, outs in plan.items()}
+    return RunResult(out_features, parts, {split: _dropped(outs) for split, outs in plan.items()}, assets)
 
 
 def _count(report: Progress, spec: TaskSpec, ran: bool, number: int, total: int, say: Callable[[str], None]) -> None:

@@ -343,6 +343,16 @@ def _copy(manifest: Manifest, v: _Version, text: bytes, verify: bool) -> None:
                 if dst.exists() and shard_bytes(dst) == shard.bytes:
                     continue
                 _copy_shard(manifest.shard_path(shard), dst, shard, verify)
+        for asset in manifest.assets:  # small files (a tokenizer model): copied whole and always checked
+            data = ((manifest.directory or Path()) / asset.path).read_bytes()
+            if hashlib.sha256(data).hexdigest() != asset.sha256:
+                raise DsregError(
+                    f"asset {asset.path} is corrupt on the shared filesystem; nothing was staged",
+                    path=(manifest.directory or Path()) / asset.path,
+                    fix="run `dsreg verify` on this dataset and re-prepare it under a new version",
+                )
+            (v.work / asset.path).parent.mkdir(parents=True, exist_ok=True)
+            (v.work / asset.path).write_bytes(data)
         (v.work / RESERVATION).unlink()
         tmp = v.work / (MANIFEST_NAME + ".tmp")
         with open(tmp, "wb") as f:

@@ -163,7 +163,7 @@ def epoch_order(loader: Loader) -> np.ndarray | None:
 def _fingerprint(loader: Loader, flat_tensors: bool) -> str:
     """A stable identity for `datasets`' cache (it would otherwise hash every row to make one)."""
     manifest, dataset = loader.dataset.manifest, loader.dataset
-    key = [manifest.recipe_digest, dataset.split, dataset.column_names, loader.state_dict(), flat_tensors]
+    key = [manifest.recipe_digest, dataset.split, dataset.column_map, loader.state_dict(), flat_tensors]
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

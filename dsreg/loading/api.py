@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dsreg.errors import DsregError
@@ -13,6 +13,7 @@ from dsreg.frameworks import adapt, adapter_options, resolve
 from dsreg.loading import arguments
 from dsreg.loading.dataset import open_dataset
 from dsreg.loading.loader import Loader, Transform
+from dsreg.loading.translation import SIDES, pair_columns, pair_transform
 
 
 def load(
@@ -27,7 +28,7 @@ def load(
     seed: int = 0,
     drop_last: bool = False,
     last_batch: str | None = None,
-    columns: Sequence[str] | None = None,
+    columns: Sequence[str] | Mapping[str, str] | None = None,
     transform: Transform | None = None,
     num_workers: int = 0,
     device: str | None = None,
@@ -35,19 +36,32 @@ def load(
     world_size: int | None = None,
     balance: str | None = None,
     max_tokens: int | None = None,
-    length_column: str | None = None,
+    length_column: str | list[str] | None = None,
     num_buckets: int = 16,
+    source: str | None = None,
+    target: str | None = None,
     **adapter_kwargs: Any,
 ) -> Any:
     """Batches of `split` of a prepared dataset for `framework` (numpy/np, torch/pt/pytorch, tf/tensorflow,
     keras, hf/datasets). Sampling options go to `Loader`; `transform`, `num_workers`, `device` and any other
-    keyword go to the framework's adapter, which applies `transform` to batches in its own types."""
+    keyword go to the framework's adapter, which applies `transform` to batches in its own types.
+
+    `source`/`target` (language codes) read a parallel corpus in that direction as columns `source` and
+    `target` (`dsreg.loading.translation`): token ids when prepared with them, padded with masks in torch
+    and tf; `max_tokens` then budgets both sides."""
     if not isinstance(framework, str):
         raise DsregError(f"framework must be a name like 'torch', got {framework!r}")
     module = resolve(framework)  # fail on a missing framework before touching any data
     _check_keywords(module, adapter_kwargs)
     num_workers = arguments.integer("num_workers", num_workers, minimum=0)
-    dataset = open_dataset(name, split, version=version, root=root, columns=columns)
+    pair = None
+    if source is not None or target is not None:
+        if columns is not None:
+            raise DsregError("columns= and source=/target= cannot be combined", fix="give one of them")
+        pair = pair_columns(open_dataset(name, split, version=version, root=root).features, source, target)
+        length_column = list(SIDES) if length_column is None else length_column
+        transform = pair_transform(module, transform)
+    dataset = open_dataset(name, split, version=version, root=root, columns=pair if pair is not None else columns)
     loader = Loader(
         dataset,
         batch_size,

@@ -4,7 +4,7 @@ TypeError deep in numpy, and never a silent coercion (``seed=1.5`` is refused, n
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -50,6 +50,18 @@ def optional_name(name: str, value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise DsregError(f"{name} must be a column name (a string) or None, got {value!r} ({type(value).__name__})")
+
+
+def column_map(value: Any, all_names: list[str]) -> dict[str, str]:
+    """`columns=` as output name → stored column: None is every column, a list selects, a mapping
+    `{new: stored}` selects and renames (e.g. `{"source": "en", "target": "cs"}`)."""
+    if isinstance(value, Mapping):
+        bad = [(k, v) for k, v in value.items() if not (isinstance(k, str) and isinstance(v, str))]
+        if bad:
+            raise DsregError(f"columns maps names to stored columns, both strings; got {bad!r}")
+        return dict(value)
+    names = column_list(value)
+    return {name: name for name in (all_names if names is None else names)}
 
 
 def column_list(value: Any) -> list[str] | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,25 +81,26 @@ class Dataset:
         self,
         manifest: Manifest,
         split: str = "train",
-        columns: Sequence[str] | None = None,
+        columns: Sequence[str] | Mapping[str, str] | None = None,
         *,
         max_resident_bytes: int | None = DEFAULT_MAX_RESIDENT,
     ):
         if not isinstance(split, str):
             raise DsregError(f"split must be a split expression (a string), got {split!r}", fix="e.g. split='train'")
-        columns = arguments.column_list(columns)
         self.manifest = manifest
         self.max_resident_bytes = arguments.optional_integer("max_resident_bytes", max_resident_bytes, minimum=0)
         self.split = split
         all_names = manifest.features.names()
-        self.column_names = list(all_names if columns is None else columns)
-        unknown = [c for c in self.column_names if c not in manifest.features]
+        # output name → stored column: a list selects columns, a mapping also renames them
+        self.column_map = arguments.column_map(columns, all_names)
+        self.column_names = list(self.column_map)
+        unknown = [c for c in self.column_map.values() if c not in manifest.features]
         if unknown or not self.column_names:
             raise DsregError(
                 f"{manifest.full_name} has no column(s) {unknown}" if unknown else "no columns selected",
                 fix=f"columns are: {', '.join(all_names)}",
             )
-        self.features = Features({c: manifest.features[c] for c in self.column_names})
+        self.features = Features({out: manifest.features[c] for out, c in self.column_map.items()})
         segments = [s for s in parse_split(split, {n: s.rows for n, s in manifest.splits.items()}) if s.rows]
         base: dict[str, int] = {}
         self._shards: list[ShardInfo] = []
@@ -158,18 +159,19 @@ class Dataset:
         pieces = self._pieces(self._to_stored(idx))
         if len(pieces) == 1 and pieces[0][0] is None:
             _, shard, batch, rows = pieces[0]
-            return {name: self._gather(shard, batch, name, rows) for name in self.column_names}
+            return {name: self._gather(shard, batch, self.column_map[name], rows) for name in self.column_names}
         out: Batch = {}
         for name in self.column_names:
             feature = self.features[name]
             column = np.empty((idx.size, *_fixed_shape(feature)), dtype=feature.numpy_dtype())
             for positions, shard, batch, rows in pieces:
-                column[positions] = self._gather(shard, batch, name, rows)
+                column[positions] = self._gather(shard, batch, self.column_map[name], rows)
             out[name] = column
         return out
 
     def lengths(self, column: str) -> np.ndarray:
         """Per-row lengths of a sequence/audio (elements), text (characters) or encoded image (bytes) column."""
+        column = self.column_map.get(column, column)
         if column not in self._length_cache:
             feature = self.manifest.features[column]
             parts = [
@@ -180,6 +182,7 @@ class Dataset:
 
     def read_column(self, column: str) -> np.ndarray:
         """Every row of one fixed-shape column (selected or not) in dataset order, e.g. the labels to balance."""
+        column = self.column_map.get(column, column)
         feature = self.manifest.features[column]
         if not feature.fixed_shape:
             raise DsregError(f"column {column!r} is not fixed-shape", fix="read ragged columns with take()")
@@ -193,7 +196,7 @@ class Dataset:
         batches for Arrow shards, rebuilt from the stored arrays for zarr and HDF5 shards."""
         schema = self.features.arrow_schema()
         return [
-            pa.Table.from_arrays([self._reader(s).arrow(n, b, lo, hi) for n in self.column_names], schema=schema)
+            pa.Table.from_arrays([self._reader(s).arrow(n, b, lo, hi) for n in self.column_map.values()], schema=schema)
             for s, b, lo, hi in self._ordered_pieces()
         ]
 
@@ -324,7 +327,7 @@ def open_dataset(
     *,
     version: str | None = None,
     root: str | os.PathLike[str] | None = None,
-    columns: Sequence[str] | None = None,
+    columns: Sequence[str] | Mapping[str, str] | None = None,
     max_resident_bytes: int | None = DEFAULT_MAX_RESIDENT,
 ) -> Dataset:
     """Open `split` of a prepared dataset: ``name``, ``name/config``, ``name/config:version``, or the path of a

@@ -40,16 +40,18 @@ def last_batch_policy(last_batch: str | None, drop_last: bool) -> str:
     return check_last_batch(last_batch)
 
 
-def _length_column(dataset: Dataset, column: str | None) -> str:
+def _length_columns(dataset: Dataset, column: str | list[str] | None) -> list[str]:
+    """The columns whose lengths the token budget applies to: the one given, those listed (a row's length is
+    then its longest, so every side of a batch stays within the budget), or the only ragged column."""
     if column is not None:
-        return column
+        return [column] if isinstance(column, str) else list(column)
     ragged = [n for n, f in dataset.features.items() if f.length_unit in ("elements", "characters")]
     if len(ragged) != 1:
         raise DsregError(
             f"max_tokens needs to know which column's length to budget ({len(ragged)} candidates: {ragged})",
-            fix="pass length_column=NAME",
+            fix="pass length_column=NAME, or a list of names to budget each of them",
         )
-    return ragged[0]
+    return ragged
 
 
 class Loader:
@@ -74,7 +76,7 @@ class Loader:
         world_size: int | None = None,
         balance: str | None = None,
         max_tokens: int | None = None,
-        length_column: str | None = None,
+        length_column: str | list[str] | None = None,
         num_buckets: int = 16,
         transform: Transform | None = None,
         num_threads: int = 0,
@@ -86,7 +88,13 @@ class Loader:
         self.transform = transform
         self.num_threads = arguments.integer("num_threads", num_threads, minimum=0)
         balance = arguments.optional_name("balance", balance)
-        length_column = arguments.optional_name("length_column", length_column)
+        if not isinstance(length_column, list):
+            length_column = arguments.optional_name("length_column", length_column)
+        elif not length_column or not all(isinstance(c, str) and c in dataset.features for c in length_column):
+            raise DsregError(
+                f"length_column={length_column!r} must name columns of the dataset",
+                fix=f"columns are: {', '.join(dataset.column_names)}",
+            )
         max_tokens = arguments.optional_integer("max_tokens", max_tokens, minimum=1)
         num_buckets = arguments.integer("num_buckets", num_buckets, minimum=1)
         r, w = detect_rank(rank, world_size)
@@ -104,8 +112,9 @@ class Loader:
         if balance is not None:
             self.sampler = BalancedSampler(dataset.read_column(balance), batch_size, **common)
         elif max_tokens is not None:
-            column = self.batching["length_column"] = _length_column(dataset, length_column)
-            lengths = dataset.lengths(column)
+            columns = _length_columns(dataset, length_column)
+            self.batching["length_column"] = ",".join(columns)
+            lengths = np.max([dataset.lengths(c) for c in columns], axis=0)
             self.sampler = BucketSampler(lengths, max_tokens, num_buckets=num_buckets, **common)
         else:
             self.sampler = RangeSampler(len(dataset), batch_size, **common)

@@ -100,10 +100,10 @@ class TextLinesReader(Reader):
                 yield {column: _strip_end(text)}
             return
         group = self._groups(split_files(tree, split, split_args), split)[task]
-        yield from _aligned(tree, [(column, group[column]) for column in self.features.names()])
+        yield from aligned_lines(tree, [(column, group[column]) for column in self.features.names()])
 
 
-def _aligned(tree: SourceTree, files: list[tuple[str, str]]) -> Iterator[dict[str, str]]:
+def aligned_lines(tree: SourceTree, files: list[tuple[str, str]]) -> Iterator[dict[str, str]]:
     """Examples of aligned lines; files of unequal length are an error naming every file and its count.
 
     Inside a tar each file is streamed through its own handle on the archive: reads interleaved on one

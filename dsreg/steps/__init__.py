@@ -1,23 +1,57 @@
 """Preprocessing steps a recipe lists, applied in order to the reader's output before sharding.
 
-A step is a function of (its args, the stream of items) → stream of items, where an item is an
-example dict or a record batch; steps are registered by the name recipes use.
+A step is a function of (its args, the stream of items, the task's `StepContext`) → stream of items,
+where an item is an example dict or a record batch; steps are registered by the name recipes use. A step
+that drops rows counts them in `context.dropped` ("<step>: <reason>" → rows); preparation adds the counts
+of every task and records them per split in the manifest (`metadata.dropped`).
+
+A step may also add columns (`step_features` gives the features after every step) and learn something
+from the data before any task runs (`get_fitter`: a tokenizer trained on a sample of train), saving files
+that are published beside the shards and recorded, with their sha256, in the manifest's `assets`.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeAlias
 
 import pyarrow as pa
 
 from dsreg.errors import DsregError
+from dsreg.features import Features
 
 Item: TypeAlias = Mapping[str, Any] | pa.RecordBatch
-Step: TypeAlias = Callable[[Mapping[str, Any], Iterator[Item]], Iterator[Item]]
 
 
-def _select(args: Mapping[str, Any], items: Iterator[Item]) -> Iterator[Item]:
+@dataclass
+class StepContext:
+    """What a step knows of the task it runs in: the split, and the rows it dropped and why."""
+
+    split: str
+    dropped: Counter[str] = field(default_factory=Counter)
+
+
+Step: TypeAlias = Callable[[Mapping[str, Any], Iterator[Item], StepContext], Iterator[Item]]
+
+
+@dataclass(frozen=True)
+class FitInput:
+    """What a fitting step learns from: the rows of a split after the earlier steps (a fresh iterator per call),
+    and the directory its files go to (inside the version being prepared)."""
+
+    rows: Callable[[str], Iterator[Mapping[str, Any]]]
+    directory: Path
+
+
+# (step args, fit input) → (arguments the tasks get in addition, [(file in the directory, role)])
+Fitter: TypeAlias = Callable[[Mapping[str, Any], FitInput], tuple[dict[str, Any], list[tuple[str, str]]]]
+
+
+def _select(args: Mapping[str, Any], items: Iterator[Item], context: StepContext) -> Iterator[Item]:
     """Keep only `args.columns` (e.g. a fine-labels-only variant of CIFAR-100)."""
     columns = list(args.get("columns") or [])
     if not columns:
@@ -29,7 +63,7 @@ def _select(args: Mapping[str, Any], items: Iterator[Item]) -> Iterator[Item]:
             yield {name: item[name] for name in columns}
 
 
-def _rename(args: Mapping[str, Any], items: Iterator[Item]) -> Iterator[Item]:
+def _rename(args: Mapping[str, Any], items: Iterator[Item], context: StepContext) -> Iterator[Item]:
     """Rename columns with `args.mapping` (old → new), so a reader's names can match a house style."""
     mapping = dict(args.get("mapping") or {})
     for item in items:
@@ -39,17 +73,54 @@ def _rename(args: Mapping[str, Any], items: Iterator[Item]) -> Iterator[Item]:
             yield {mapping.get(k, k): v for k, v in item.items()}
 
 
-_STEPS: dict[str, Step] = {"select": _select, "rename": _rename}
+# name → the step, or "module:function" of a step imported on first use (so `import dsreg` stays light)
+_STEPS: dict[str, Step | str] = {
+    "select": _select,
+    "rename": _rename,
+    "clean_parallel": "dsreg.steps.cleaning:clean_parallel",
+    "sentencepiece": "dsreg.steps.sentencepiece:apply",
+}
+
+
+# name → "module:function" of (args, features) → the features after the step, for steps that add columns
+_FEATURES: dict[str, str] = {"sentencepiece": "dsreg.steps.sentencepiece:output_features"}
+# name → "module:function" of the step's `Fitter`, for steps that learn from the data before the tasks run
+_FITTERS: dict[str, str] = {"sentencepiece": "dsreg.steps.sentencepiece:fit"}
+
+
+def _imported(spec: str) -> Any:
+    module, function = spec.split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def get_fitter(name: str) -> Fitter | None:
+    """The step's fitter, or None for a step that learns nothing before the tasks run."""
+    spec = _FITTERS.get(name)
+    fitter: Fitter | None = None if spec is None else _imported(spec)
+    return fitter
+
+
+def step_features(steps: tuple[tuple[str, dict[str, Any]], ...], features: Features) -> Features:
+    """The features of the rows the steps write, given the reader's."""
+    for name, args in steps:
+        if name in _FEATURES:
+            features = _imported(_FEATURES[name])(args, features)
+    return features
 
 
 def get_step(name: str) -> Step:
     try:
-        return _STEPS[name]
+        step = _STEPS[name]
     except KeyError:
         raise DsregError(f"unknown step {name!r}", fix=f"use one of: {', '.join(sorted(_STEPS))}") from None
+    if isinstance(step, str):
+        step = _STEPS[name] = _imported(step)
+    return step
 
 
-def apply_steps(steps: tuple[tuple[str, dict[str, Any]], ...], items: Iterator[Item]) -> Iterator[Item]:
+def apply_steps(
+    steps: tuple[tuple[str, dict[str, Any]], ...], items: Iterator[Item], context: StepContext
+) -> Iterator[Item]:
     for name, args in steps:
-        items = get_step(name)(args, items)
+        items = get_step(name)(args, items, context)
     return items

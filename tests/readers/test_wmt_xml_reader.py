@@ -1,0 +1,74 @@
+"""The `wmt_xml` reader: 2021+ WMT XML with several references, a translator-less one, system outputs skipped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from generic_fakes import rows
+
+from dsreg.errors import DsregError
+from dsreg.preparation import prepare
+from dsreg.readers.wmt_xml import parse_wmt_xml
+from dsreg.testing import Damaged, ReaderContract
+from dsreg.testing.hostile import truncated_copy
+from dsreg.testing.wmt import write_wmt_xml
+
+FILE = "wmttest2022.de-fr.all.xml"
+
+
+class TestWmt22DeFrContract(ReaderContract):
+    reader = "wmt_xml"
+    recipe = "wmt22/de-fr"
+    rows: ClassVar[dict[str, int]] = {"test": 8}
+
+    def make_source(self, dest: Path) -> Path:
+        write_wmt_xml(dest / FILE, "de", "fr")
+        return dest
+
+    def damaged_sources(self, source: Path, dest: Path) -> Iterator[Damaged]:
+        cut = dest / "cut"
+        cut.mkdir(parents=True)
+        truncated_copy(source / FILE, cut / "x").rename(cut / FILE)
+        yield Damaged("the XML cut in half", cut, "not valid XML")
+        other = dest / "other"
+        write_wmt_xml(other / FILE, "de", "en")
+        yield Damaged("a file of another pair under this pair's name", other, "this pair is de-fr")
+        bare = dest / "bare"
+        bare.mkdir()
+        text = (source / FILE).read_text(encoding="utf-8")
+        (bare / FILE).write_text(text.replace("<ref ", "<hyp system='x' ").replace("</ref>", "</hyp>"), "utf-8")
+        yield Damaged("a file with system outputs but no reference", bare, "no segment with a reference")
+
+
+def test_references_in_translator_order_and_the_quirks(tmp_path: Path, monkeypatch, root) -> None:
+    want = write_wmt_xml(tmp_path / "src" / FILE, "de", "fr")
+    prepare("wmt22/de-fr", source=tmp_path / "src")
+    got = rows("wmt22/de-fr", "test")
+    assert got == want
+    # d1: A then B; d2 lists B first in the file but A comes first by translator order, and A's empty
+    # segment 2 leaves B alone; d3's segment 1 has no reference and is skipped; the test suite is skipped;
+    # d4 sits outside any collection with a translator-less reference
+    assert [len(r["fr_refs"]) for r in got if r["doc_id"] == "d1"] == [2, 2, 2]
+    assert [r["fr_refs"][0].split()[-2] for r in got if r["doc_id"] == "d2"] == ["A2", "B2"]
+    assert [r["doc_id"] for r in got].count("d3") == 1
+    assert "ts" not in {r["doc_id"] for r in got}
+    assert {r["collection"] for r in got if r["doc_id"] == "d4"} == {""}
+    assert all(not r["fr"].startswith("hyp") for r in got)
+    assert {r["domain"] for r in got if r["doc_id"] == "d1"} == {"news"}
+
+
+def test_a_segment_id_missing_from_a_reference_is_no_reference(tmp_path: Path) -> None:
+    xml = (
+        b'<dataset id="x"><doc id="a" origlang="de"><src lang="de"><p><seg id="1">eins</seg><seg id="2">zwei</seg>'
+        b'</p></src><ref lang="fr" translator="A"><p><seg id="1">un</seg></p></ref></doc></dataset>'
+    )
+    got = list(parse_wmt_xml(xml, "f.xml", "de", "fr"))
+    assert [(r["de"], r["fr_refs"]) for r in got] == [("eins", ["un"])]
+
+
+def test_not_a_dataset_is_refused() -> None:
+    with pytest.raises(DsregError, match="not <dataset>"):
+        list(parse_wmt_xml(b"<tmx/>", "f.xml", "de", "fr"))

@@ -1,0 +1,105 @@
+"""The shipped WMT recipes: wmt14 prepared from vendor-layout archives downloaded from a local server, loaded in
+either direction; the WMT 2021–2024 recipes cover sacrebleu's pairs, each with its own columns."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import dsreg
+from dsreg.errors import DsregError
+from dsreg.preparation import prepare
+from dsreg.registry import get_recipe, recipe_dirs
+from dsreg.testing.http_server import LocalHTTPServer
+from dsreg.testing.wmt import make_wmt14_archives
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    raw = tmp_path_factory.mktemp("wmt14-vendor")
+    return raw, make_wmt14_archives(raw, "fr-en")
+
+
+def _served_recipe(recipes: Path, raw: Path, server: LocalHTTPServer, config: str) -> None:
+    """The shipped wmt14 recipe with every source of `config` downloading a generated archive from `server`,
+    the generated files' size and sha256 injected in place of the vendor's."""
+    data = yaml.safe_load((recipe_dirs()[-1] / "wmt14.yaml").read_text(encoding="utf-8"))
+    cfg = data["configs"][config]
+    for name, spec in cfg["sources"].items():
+        filename = spec.get("filename") or spec["urls"][0].rsplit("/", 1)[1]
+        archive = raw / filename
+        cfg["sources"][name] = {
+            "urls": [server.url(archive.name)],
+            "size": archive.stat().st_size,
+            "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
+        }
+    for split in cfg["splits"].values():
+        split.pop("rows", None)
+    recipes.mkdir(parents=True, exist_ok=True)
+    (recipes / "wmt14.yaml").write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def test_wmt14_fr_en_downloads_verifies_and_loads_in_either_direction(
+    archives, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root: Path
+) -> None:
+    raw, want = archives
+    with LocalHTTPServer(raw) as server:
+        _served_recipe(tmp_path / "recipes", raw, server, "fr-en")
+        monkeypatch.setenv("DSREG_RECIPES", str(tmp_path / "recipes"))
+        manifest = prepare("wmt14/fr-en", check_counts=False)
+        fetched = {r.path for r in server.requests}
+    assert {"training-giga-fren.tar", "training-parallel-un.tgz", "test-filtered.tgz"} <= fetched
+    assert {s["provenance"] for s in manifest.sources} == {"vendor-verified"}
+    # five corpora × 4 pairs, the empty-sided pair dropped and counted
+    kept = [r for r in want["train"] if r["fr"] and r["en"]]
+    assert manifest.splits["train"].rows == len(kept) == 19
+    assert manifest.metadata["dropped"]["train"] == {"clean_parallel: empty": 1}
+    assert manifest.splits["test"].rows == 12 and manifest.splits["test_filtered"].rows == 8
+    ds = dsreg.open("wmt14/fr-en", "train")
+    assert list(ds.take(np.arange(3))["fr"]) == [r["fr"] for r in kept[:3]]
+
+    torch = pytest.importorskip("torch")
+    del torch
+    forward = next(iter(dsreg.load("wmt14/fr-en", "test", "torch", batch_size=4, source="fr", target="en")))
+    backward = next(iter(dsreg.load("wmt14/fr-en", "test", "torch", batch_size=4, source="en", target="fr")))
+    assert forward["source"] == backward["target"] == [r["fr"] for r in want["test"][:4]]
+    assert forward["target"] == backward["source"] == [r["en"] for r in want["test"][:4]]
+
+
+def test_a_direction_needs_two_language_columns(archives, tmp_path: Path, monkeypatch, root: Path) -> None:
+    raw, _ = archives
+    with LocalHTTPServer(raw) as server:
+        _served_recipe(tmp_path / "recipes", raw, server, "fr-en")
+        monkeypatch.setenv("DSREG_RECIPES", str(tmp_path / "recipes"))
+        prepare("wmt14/fr-en", check_counts=False)
+    with pytest.raises(DsregError, match="'de' is not a language column"):
+        dsreg.load("wmt14/fr-en", "test", "numpy", source="de", target="en")
+    with pytest.raises(DsregError, match="two different languages"):
+        dsreg.load("wmt14/fr-en", "test", "numpy", source="en")
+
+
+@pytest.mark.parametrize(("name", "pairs"), [("wmt21", 20), ("wmt22", 21), ("wmt23", 14), ("wmt24", 11)])
+def test_recent_test_sets_have_one_config_per_sacrebleu_pair(name: str, pairs: int) -> None:
+    sacrebleu = pytest.importorskip("sacrebleu.dataset")
+    recipe = get_recipe(name)
+    assert sorted(recipe.config_names) == sorted(sacrebleu.DATASETS[name].langpairs)
+    assert len(recipe.config_names) == pairs
+    for config in recipe.config_names:
+        resolved = recipe.config(config)
+        src, tgt = config.split("-")
+        assert resolved.features.names() == [src, tgt, f"{tgt}_refs", "doc_id", "collection", "domain", "origlang"]
+        assert list(resolved.splits) == ["test"] and resolved.splits["test"].rows is None
+        assert resolved.sources["release"].md5 == sacrebleu.DATASETS[name].md5[0]
+
+
+def test_wmt14_test_sets_carry_sacrebleus_checksums() -> None:
+    sacrebleu = pytest.importorskip("sacrebleu.dataset")
+    config = get_recipe("wmt14").config("de-en")
+    assert config.sources["test_full"].md5 == sacrebleu.DATASETS["wmt14/full"].md5[0]
+    assert config.sources["test_filtered"].md5 == sacrebleu.DATASETS["wmt14"].md5[0]
+    assert config.sources["dev"].md5 == sacrebleu.DATASETS["wmt13"].md5[0]
+    assert (config.splits["validation"].rows, config.splits["test"].rows) == (3000, 3003)
