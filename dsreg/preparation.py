@@ -131,7 +131,12 @@ def _run_task_locked(spec: TaskSpec, out: Path, trees: Mapping[str, SourceTree])
                 writer.write(item)
     shards = writer.close()
     done = [{"file": s.path.name, "rows": s.rows, "bytes": s.bytes, "sha256": s.sha256} for s in shards]
-    record = {"task": spec.task, "parts": done, "dropped": dict(sorted(context.dropped.items()))}
+    record = {
+        "task": spec.task,
+        "parts": done,
+        "dropped": dict(sorted(context.dropped.items())),
+        "notes": reader.notes(),
+    }
     (partial / "done.json").write_text(json.dumps(record), encoding="utf-8")
     os.replace(partial, out)
 
@@ -183,6 +188,29 @@ def _bounded(trees: Mapping[str, SourceTree], budget: Budget) -> Iterator[None]:
         for tree in trees.values():
             stack.enter_context(tree.bounded(*(budget or (None, ""))))
         yield
+
+
+def _task_notes(work: Path, splits: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Split → what its reader tasks recorded as changed (`Reader.notes`), in task order; splits with none left out."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for split in splits:
+        notes = []
+        for done in sorted((work / TASKS_DIR / split).glob("[0-9][0-9][0-9][0-9][0-9]/done.json")):
+            notes.extend(json.loads(done.read_text(encoding="utf-8")).get("notes", []))
+        if notes:
+            out[split] = notes
+    return out
+
+
+def _reader_metadata(reader: Reader, resolved: Mapping[str, ResolvedSource], work: Path, splits: Any) -> dict[str, Any]:
+    """The manifest's `metadata.reader`: the reader's facts about the sources and the rows it changed, if any."""
+    with ExitStack() as stack:
+        trees = {name: stack.enter_context(SourceTree.open(src.path)) for name, src in resolved.items()}
+        facts = reader.describe(trees)
+    changed = _task_notes(work, splits)
+    if changed:
+        facts = {**facts, "changed": changed}
+    return {"reader": facts} if facts else {}
 
 
 def _build_id(config: RecipeConfig, sources: Mapping[str, ResolvedSource]) -> str:
@@ -351,6 +379,7 @@ def prepare(
                 **config.metadata(),
                 "counts_checked": check_counts and all(s.rows is not None for s in config.splits.values()),
                 **({"dropped": run.dropped} if any(run.dropped.values()) else {}),
+                **_reader_metadata(reader, resolved, work, config.splits),
             },
             sources=report.sources,
             supervised_keys=config.supervised_keys,

@@ -170,6 +170,15 @@ class Reader(ABC):
     def read(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any], task: str) -> Output:
         """Yield the examples of one task, as dicts or as record batches of `features`' schema."""
 
+    def notes(self) -> list[dict[str, Any]]:
+        """What this instance's `read` calls changed in the data, for the manifest to list (e.g. re-encoded
+        images), in reading order; preparation records them per task. None by default."""
+        return []
+
+    def describe(self, sources: Mapping[str, SourceTree]) -> dict[str, Any]:
+        """Facts about the sources the manifest records under `metadata.reader` (e.g. class descriptions)."""
+        return {}
+
 
 def _owner(cls: type[Reader], name: str | None) -> str:
     return f"reader {name!r}" if name else f"the {cls.__name__} reader"

@@ -1,0 +1,79 @@
+"""Check vendor image bytes and repair the few that are not RGB or grayscale JPEG, deterministically.
+
+A handful of corpora ship images that most decoders mishandle: ILSVRC2012's train set holds 22 CMYK
+JPEGs and one PNG named `.JPEG`. `check_image` reads only the header of a good JPEG (its bytes are kept
+as they are) and re-encodes anything else that decodes (CMYK, YCCK, PNG, ...) to an RGB JPEG with fixed
+settings, returning a record of the change for the manifest. Bytes that do not decode are an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from typing import Any
+
+from dsreg.errors import DsregError
+
+# the modes a JPEG may have and still be kept byte-identical: every decoder reads these right
+KEPT_MODES = ("RGB", "L")
+REENCODE_QUALITY = 95
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    """An image ready to store: its bytes, size, and the record of a re-encoding (None if kept as shipped)."""
+
+    data: bytes
+    height: int
+    width: int
+    fixed: dict[str, Any] | None = None
+
+
+def _pillow() -> Any:
+    try:
+        from PIL import Image
+    except ImportError:
+        raise DsregError(
+            "reading images needs Pillow, which is not installed", fix="pip install 'dsreg[imagenet]'"
+        ) from None
+    return Image
+
+
+def _undecodable(where: str, problem: str) -> DsregError:
+    return DsregError(
+        f"{where} is not a decodable image: {problem}",
+        path=where.split("::", 1)[0],
+        fix="the archive is damaged or not the vendor's: copy or download it again",
+    )
+
+
+def check_image(data: bytes, where: str, file_name: str) -> CheckedImage:
+    """Keep an RGB/grayscale JPEG as it is; re-encode any other decodable image to RGB JPEG; refuse the rest.
+
+    `where` names the member in errors (`archive::inner::member`); `file_name` is the row's name, used
+    in the re-encoding record. Only a kept JPEG's header is parsed, so this costs microseconds.
+    """
+    image_module = _pillow()
+    try:
+        with image_module.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if image.format == "JPEG" and image.mode in KEPT_MODES:
+                return CheckedImage(data, height, width)
+            was = f"{image.format} {image.mode}"
+            rgb = image.convert("RGB")
+    except DsregError:
+        raise
+    except Exception as err:  # Pillow raises UnidentifiedImageError, OSError, SyntaxError, ValueError...
+        raise _undecodable(where, f"{type(err).__name__}: {err}") from None
+    out = io.BytesIO()
+    rgb.save(out, format="JPEG", quality=REENCODE_QUALITY, subsampling=0, optimize=False, progressive=False)
+    fixed = out.getvalue()
+    record = {
+        "file_name": file_name,
+        "was": was,
+        "now": "JPEG RGB",
+        "sha256_shipped": hashlib.sha256(data).hexdigest(),
+        "sha256_stored": hashlib.sha256(fixed).hexdigest(),
+    }
+    return CheckedImage(fixed, height, width, record)

@@ -1,0 +1,61 @@
+"""Stream the members of a tar stored inside a source (ILSVRC train, ImageNet-21k): one pass, no extraction.
+
+The inner tar is read as a stream from the outer archive, so memory holds one image at a time and the
+outer file is read once. A truncated inner tar fails with an error naming it: cut inside a member
+Python's tarfile reports it, cut at a member boundary the end-of-archive blocks every tar ends with are
+missing.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from dsreg.errors import DsregError
+from dsreg.sourcetree import SourceTree
+
+_FIX = "the archive is damaged (truncated or altered): copy or download it again"
+
+
+def _truncated(where: str, problem: str) -> DsregError:
+    return DsregError(f"the inner tar {where} is truncated or corrupt: {problem}", path=where.split("::")[0], fix=_FIX)
+
+
+def _size(f: BinaryIO) -> int:
+    size = f.seek(0, io.SEEK_END)
+    f.seek(0)
+    return size
+
+
+def iter_inner_tar(tree: SourceTree, member: str) -> Iterator[tuple[str, bytes]]:
+    """(base file name, bytes) of each regular file of the tar `member` of `tree`, in storage order."""
+    where = tree.location(member)
+    with tree.open_member(member) as f:
+        size = _size(f)
+        try:
+            with tarfile.open(fileobj=f, mode="r|") as inner:
+                for info in inner:
+                    if info.issym() or info.islnk() or info.isdev():
+                        raise DsregError(
+                            f"the inner tar {where} holds a link or device {info.name!r}; image tars hold only files",
+                            path=tree.path,
+                            fix=_FIX,
+                        )
+                    if not info.isreg():
+                        continue
+                    data = inner.extractfile(info)
+                    if data is None:
+                        continue
+                    content = data.read()
+                    if len(content) != info.size:
+                        raise _truncated(where, f"member {info.name!r} ends after {len(content)} of {info.size} bytes")
+                    yield info.name.rsplit("/", 1)[-1], content
+                end = inner.offset
+        except DsregError:
+            raise
+        except (tarfile.TarError, EOFError, OSError) as err:
+            raise _truncated(where, f"{type(err).__name__}: {err}") from None
+    if size - end < 2 * tarfile.BLOCKSIZE:
+        raise _truncated(where, f"it ends after {size} bytes without the end-of-archive blocks")
