@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,8 +17,9 @@ from dsreg.errors import DsregError
 from dsreg.loading.dataset import open_dataset
 from dsreg.manifest import Manifest
 from dsreg.preparation import prepare
-from dsreg.recipe import RecipeConfig, load_recipe
 from dsreg.readers.ilsvrc_meta import parse_ground_truth, parse_meta, parse_synset_mapping
+from dsreg.recipe import RecipeConfig, load_recipe
+from dsreg.sourcetree import SourceTree
 from dsreg.testing import Damaged, ReaderContract
 from dsreg.testing import imagenet as fakes
 
@@ -88,10 +90,7 @@ class TestOfficialLayout(_ImageNetContract):
 
 def _truncate_inner(outer: Path, inner_name: str) -> None:
     """Rewrite the outer tar with `inner_name` cut at a member boundary (its end-of-archive blocks gone)."""
-    import tarfile
-
-    with tarfile.open(outer) as tar:
-        members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]  # type: ignore[union-attr]
+    members = [(name, SourceTree.open(outer).read_bytes(name)) for name in SourceTree.open(outer).names()]
     cut = []
     for name, data in members:
         if name == inner_name:
