@@ -225,7 +225,7 @@ def test_official_counts_are_checked(tmp_path: Path) -> None:
 
 def test_vendor_md5s_are_checked(tmp_path: Path) -> None:
     source = fakes.make_official(tmp_path / "src", FAKE, test=False)
-    with pytest.raises(DsregError, match="differs from the vendor's file.*md5: expected 1d675b47"):
+    with pytest.raises(DsregError, match=r"differs from the vendor.s file.*md5: expected 1d675b47"):
         prepare("imagenet2012", source=source, root=tmp_path / "root", check_counts=False)
     assert not list((tmp_path / "root").rglob("manifest.json"))
 
