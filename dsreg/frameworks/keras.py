@@ -22,6 +22,7 @@ import keras
 from dsreg.errors import DsregError
 from dsreg.features import Features
 from dsreg.loading.dataset import Batch
+from dsreg.loading.imagedecode import decode_column
 from dsreg.loading.loader import Loader
 from dsreg.loading.padding import pad_ragged
 from dsreg.loading.ragged import Node, Ragged, flatten
@@ -40,10 +41,13 @@ def dense(ragged: Ragged) -> Any:
     return pad_ragged(ragged.values, ragged.splits, PADS.get(ragged.feature.kind, 0))
 
 
-def _densify(batch: Batch, features: Features) -> dict[str, Any]:
-    """Every ragged column of `features` padded (columns a loader transform added pass through)."""
+def _densify(batch: Batch, features: Features, decoded: str | None = None) -> dict[str, Any]:
+    """Every ragged column of `features` padded (columns a loader transform added, and the image column the
+    loader decoded, pass through)."""
     return {
-        name: dense(flatten(features[name], values)) if name in features and not features[name].fixed_shape else values
+        name: dense(flatten(features[name], values))
+        if name in features and name != decoded and not features[name].fixed_shape
+        else values
         for name, values in batch.items()
     }
 
@@ -71,7 +75,8 @@ class LoaderPyDataset(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> tuple[Any, ...]:
         batch = self.loader.fetch(self.loader.sampler.batch(self.loader.epoch, int(index)))
         self._served.add(int(index))
-        batch = _densify(batch, self.loader.dataset.features)
+        decoded = None if self.loader.decode is None else decode_column(self.loader.decode)
+        batch = _densify(batch, self.loader.dataset.features, decoded)
         if self.transform is not None:
             batch = self.transform(batch)
         inputs = _pick(batch, self.x)

@@ -4,7 +4,8 @@ Batches come from the loader (so shuffling, rank partition, bucketing and resume
 `tf.data.Dataset.from_generator` with an `output_signature` derived from the features:
 
 - scalars and class labels → ``TensorSpec((B,), dtype)``; tensors and images → ``TensorSpec((B, *shape), dtype)``;
-- text and encoded images → ``TensorSpec((B,), tf.string)`` (UTF-8 text, raw bytes);
+- text and encoded images → ``TensorSpec((B,), tf.string)`` (UTF-8 text, raw bytes); an image column the loader
+  decodes (``decode=``) → ``TensorSpec((B, 3, H, W), tf.uint8)``, decoded in the generator by dsreg's decoder;
 - sequences and audio → ``RaggedTensorSpec((B, None), dtype, ragged_rank=1, row_splits_dtype=tf.int64)``: ragged
   rather than padded, so no pad value is invented and nothing is copied beyond the batch; call ``.to_tensor()``
   to pad. A sequence of sequences adds a ragged axis (``(B, None, None)``, ``ragged_rank=2``), a sequence of
@@ -30,6 +31,7 @@ import tensorflow as tf
 from dsreg.errors import DsregError
 from dsreg.features import Feature
 from dsreg.loading.balance import BalancedSampler
+from dsreg.loading.imagedecode import ImageDecode, decode_column
 from dsreg.loading.loader import Loader
 from dsreg.loading.ragged import Leaf, Node, Ragged, flatten, layout, leaves
 from dsreg.loading.sampler import RangeSampler
@@ -145,6 +147,10 @@ def adapt(
     else:
         batch = static_batch_size(loader)
         wire = {name: _wire_spec(ragged, batch) for name, ragged in layouts.items()}
+    decoded = None if loader.decode is None or not layouts else decode_column(loader.decode)
+    if decoded is not None:
+        side = loader.decode.size if isinstance(loader.decode, ImageDecode) else None
+        wire[decoded] = (tf.TensorSpec((static_batch_size(loader), 3, side, side), tf.uint8),)
 
     def batches() -> Iterator[Element]:
         epoch, start = loader.begin_epoch()
@@ -153,12 +159,18 @@ def adapt(
             if not layouts:
                 yield batch
                 continue
-            yield {name: _to_wire(flatten(features[name], batch[name])) for name in layouts}
+            yield {
+                name: (batch[name],) if name == decoded else _to_wire(flatten(features[name], batch[name]))
+                for name in layouts
+            }
 
     def assemble(element: Element) -> Element:
         if not layouts:  # the user's signature, in the user's order
             return {name: element[name] for name in wire}
-        return {name: _assemble(list(element[name]), ragged) for name, ragged in layouts.items()}
+        return {
+            name: element[name][0] if name == decoded else _assemble(list(element[name]), ragged)
+            for name, ragged in layouts.items()
+        }
 
     def deliver(element: Any) -> Any:
         # runs on the consumer's side of the prefetch buffer, so it counts batches actually handed out

@@ -37,7 +37,8 @@ from torch.utils.data import Sampler as TorchSampler
 from dsreg.errors import DsregError
 from dsreg.features import Features
 from dsreg.loading.dataset import Batch, Dataset
-from dsreg.loading.loader import Loader, Transform
+from dsreg.loading.imagedecode import decode_column
+from dsreg.loading.loader import Loader, Transform, fetch_batch
 from dsreg.loading.padding import axis_lengths, nested_lists, pad_ragged
 from dsreg.loading.ragged import Leaf, Node, Ragged, flatten
 
@@ -100,11 +101,13 @@ def convert(ragged: Ragged, name: str, pad_value: Any, out: TensorBatch, outer_a
 
 
 class BatchRows(TorchDataset[Batch]):
-    """The map-style dataset a DataLoader sees: ``__getitems__`` reads a whole batch in one gather."""
+    """The map-style dataset a DataLoader sees: ``__getitems__`` reads a whole batch in one gather (and decodes
+    its images, in the worker, when the loader has a `decode`)."""
 
-    def __init__(self, dataset: Dataset, transform: Transform | None = None):
+    def __init__(self, dataset: Dataset, transform: Transform | None = None, decode: Any = None):
         self.dataset = dataset
         self.transform = transform
+        self.decode = decode
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -112,9 +115,10 @@ class BatchRows(TorchDataset[Batch]):
     def __getitem__(self, index: int) -> Batch:
         return self.__getitems__([index])
 
-    def __getitems__(self, indices: list[int] | np.ndarray) -> Batch:
-        batch = self.dataset.take(np.asarray(indices, dtype=np.int64))
-        return self.transform(batch) if self.transform is not None else batch
+    def __getitems__(self, key: tuple[int, np.ndarray] | list[int] | np.ndarray) -> Batch:
+        """`key` is ``(epoch, indices)`` from `BatchSampler`, or bare indices (epoch 0)."""
+        epoch, indices = key if isinstance(key, tuple) else (0, key)
+        return fetch_batch(self.dataset, np.asarray(indices, dtype=np.int64), epoch, self.decode, self.transform)
 
 
 class Collate:
@@ -126,8 +130,10 @@ class Collate:
         decoders: Mapping[str, Decoder],
         transform: Callable[[TensorBatch], Any] | None,
         pad_value: Any,
+        decoded: frozenset[str] = frozenset(),
     ):
         self.features = features
+        self.decoded = decoded  # columns the loader already decoded to uint8 arrays
         self.decoders = dict(decoders)
         self.transform = transform
         self.pad_value = pad_value
@@ -135,6 +141,9 @@ class Collate:
     def __call__(self, batch: Batch) -> Any:
         out: TensorBatch = {}
         for name, values in batch.items():
+            if name in self.decoded:
+                out[name] = torch.from_numpy(values)
+                continue
             feature = self.features[name]
             decoder = self.decoders.get(feature.kind)
             if decoder is not None:
@@ -144,8 +153,9 @@ class Collate:
         return self.transform(out) if self.transform is not None else out
 
 
-class BatchSampler(TorchSampler[np.ndarray]):
-    """Index batches from the dsreg loader's cursor on, with ``len`` and ``set_epoch`` for Lightning/accelerate."""
+class BatchSampler(TorchSampler[tuple[int, np.ndarray]]):
+    """``(epoch, row indices)`` batches from the dsreg loader's cursor on, with ``len`` and ``set_epoch`` for
+    Lightning/accelerate; the epoch travels with the indices so workers decode each row for the right epoch."""
 
     def __init__(self, loader: Loader):
         super().__init__()
@@ -157,9 +167,9 @@ class BatchSampler(TorchSampler[np.ndarray]):
     def set_epoch(self, epoch: int) -> None:
         self.loader.set_epoch(epoch)
 
-    def __iter__(self) -> Iterator[np.ndarray]:
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         epoch, start = self.loader.begin_epoch()
-        return self.loader.batch_indices(epoch, start)
+        return ((epoch, indices) for indices in self.loader.batch_indices(epoch, start))
 
 
 def map_tensors(value: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
@@ -221,9 +231,10 @@ class TorchLoader(DataLoader):
         self.loader = loader
         self.device = torch.device(device) if device is not None else None
         on_cuda = self.device is not None and self.device.type == "cuda"
-        collate = Collate(loader.dataset.features, {**DECODERS, **(decoders or {})}, transform, pad_value)
+        decoded = frozenset() if loader.decode is None else frozenset({decode_column(loader.decode)})
+        collate = Collate(loader.dataset.features, {**DECODERS, **(decoders or {})}, transform, pad_value, decoded)
         super().__init__(
-            BatchRows(loader.dataset, loader.transform),
+            BatchRows(loader.dataset, loader.transform, loader.decode),
             # torch's annotations expect index lists and sample lists; numpy index arrays and a dict batch
             # are what its fetcher passes through unchanged, and they spare a conversion per batch
             batch_sampler=cast(Any, BatchSampler(loader)),

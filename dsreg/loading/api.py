@@ -12,6 +12,7 @@ from dsreg.errors import DsregError
 from dsreg.frameworks import adapt, adapter_options, resolve
 from dsreg.loading import arguments
 from dsreg.loading.dataset import open_dataset
+from dsreg.loading.imagedecode import DecodeFn, ImageDecode
 from dsreg.loading.loader import Loader, Transform
 from dsreg.loading.translation import SIDES, pair_columns, pair_transform
 
@@ -40,6 +41,7 @@ def load(
     num_buckets: int = 16,
     source: str | None = None,
     target: str | None = None,
+    decode: str | ImageDecode | DecodeFn | None = None,
     **adapter_kwargs: Any,
 ) -> Any:
     """Batches of `split` of a prepared dataset for `framework` (numpy/np, torch/pt/pytorch, tf/tensorflow,
@@ -48,7 +50,8 @@ def load(
 
     `source`/`target` (language codes) read a parallel corpus in that direction as columns `source` and
     `target` (`dsreg.loading.translation`): token ids when prepared with them, padded with masks in torch
-    and tf; `max_tokens` then budgets both sides."""
+    and tf; `max_tokens` then budgets both sides. `decode` ("train", "eval", an `ImageDecode` or a function) turns the encoded
+    image column into uint8 (N, 3, H, W) crops on load, in torch's workers (`dsreg.loading.imagedecode`)."""
     if not isinstance(framework, str):
         raise DsregError(f"framework must be a name like 'torch', got {framework!r}")
     module = resolve(framework)  # fail on a missing framework before touching any data
@@ -75,6 +78,7 @@ def load(
         max_tokens=max_tokens,
         length_column=length_column,
         num_buckets=num_buckets,
+        decode=decode,
     )
     options = {"transform": transform, "num_workers": num_workers, "device": device}
     adapter_kwargs.update({k: v for k, v in options.items() if v})

@@ -23,10 +23,29 @@ from dsreg.loading.balance import BalancedSampler
 from dsreg.loading.buckets import BucketSampler
 from dsreg.loading.dataset import Batch, Dataset
 from dsreg.loading.distributed import detect_rank
+from dsreg.loading.imagedecode import DecodeFn, ImageDecode, decode_column, resolve_decode
 from dsreg.loading.sampler import RangeSampler, Sampler, check_last_batch
 
 STATE_FORMAT = 1
 Transform = Callable[[Batch], Batch]
+
+
+def fetch_batch(
+    dataset: Dataset,
+    indices: np.ndarray,
+    epoch: int,
+    decode: ImageDecode | DecodeFn | None = None,
+    transform: Transform | None = None,
+) -> Batch:
+    """Rows `indices` of `dataset`, the image column decoded for `epoch` (uint8 NCHW) if `decode`, then `transform`.
+
+    Also what torch's workers run, so every framework decodes the same row the same way."""
+    indices = np.asarray(indices, dtype=np.int64)
+    batch = dataset.take(indices)
+    if decode is not None:
+        column = decode_column(decode)
+        batch[column] = decode(batch[column], epoch, indices)
+    return transform(batch) if transform is not None else batch
 
 
 def last_batch_policy(last_batch: str | None, drop_last: bool) -> str:
@@ -60,7 +79,8 @@ class Loader:
     `last_batch` is ``drop``, ``partial`` or ``pad`` (see `dsreg.loading.sampler`); `balance` names an integer
     label column to balance classes in every batch (`dsreg.loading.balance`); `max_tokens` switches to length
     bucketing on `length_column` (`dsreg.loading.buckets`), where `batch_size` is not used. `num_threads` > 0
-    prefetches that many batches ahead in threads (numpy's gathers release the GIL).
+    prefetches that many batches ahead in threads (numpy's gathers release the GIL). `decode` ("train", "eval",
+    an `ImageDecode` or a function) decodes the image column into uint8 (N, 3, H, W) (`dsreg.loading.imagedecode`).
     """
 
     def __init__(
@@ -80,6 +100,7 @@ class Loader:
         num_buckets: int = 16,
         transform: Transform | None = None,
         num_threads: int = 0,
+        decode: str | ImageDecode | DecodeFn | None = None,
     ):
         if transform is not None and not callable(transform):
             raise DsregError(f"transform must be a function of a batch, got {transform!r}")
@@ -97,6 +118,12 @@ class Loader:
             )
         max_tokens = arguments.optional_integer("max_tokens", max_tokens, minimum=1)
         num_buckets = arguments.integer("num_buckets", num_buckets, minimum=1)
+        self.decode = resolve_decode(decode, arguments.seed(seed))
+        if self.decode is not None and decode_column(self.decode) not in dataset.features.names():
+            raise DsregError(
+                f"decode= decodes the column {decode_column(self.decode)!r}, which {dataset.split} does not have",
+                fix=f"the columns are {', '.join(dataset.features.names())}; pass ImageDecode(column=...)",
+            )
         r, w = detect_rank(rank, world_size)
         common: dict[str, Any] = {
             "shuffle": arguments.boolean("shuffle", shuffle),
@@ -150,9 +177,8 @@ class Loader:
             yield self.sampler.batch(epoch, i)
 
     def fetch(self, indices: np.ndarray) -> Batch:
-        """Read one batch of rows and apply the transform."""
-        batch = self.dataset.take(indices)
-        return self.transform(batch) if self.transform is not None else batch
+        """Read one batch of rows of the current epoch, decode its images (`decode`) and apply the transform."""
+        return fetch_batch(self.dataset, indices, self.epoch, self.decode, self.transform)
 
     def begin_epoch(self) -> tuple[int, int]:
         """Roll a finished epoch over to the next and return the cursor ``(epoch, start batch)`` to read from."""
