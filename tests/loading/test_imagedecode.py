@@ -108,10 +108,12 @@ def test_unknown_mode_and_missing_column_are_refused(images: tuple[Path, list[by
 
 def test_numpy_load_decodes_with_the_loader_seed(images: tuple[Path, list[bytes]]) -> None:
     root, blobs = images
-    loader = dsreg.load("decodefake", "train", root=root, batch_size=4, shuffle=True, seed=3, decode="train")
+    loader = dsreg.load("decodefake", "train", root=root, batch_size=4, seed=3, decode="train")
     batch = next(iter(loader))
     assert batch["image"].shape == (4, 3, 224, 224) and batch["image"].dtype == np.uint8
     assert batch["label"].shape == (4,)
+    expected = ImageDecode("train", seed=3)(np.array(blobs[:4], dtype=object), 0, np.arange(4))
+    assert np.array_equal(batch["image"], expected)
 
 
 def test_torch_batches_with_workers_equal_in_process_and_resume_exactly(images: tuple[Path, list[bytes]]) -> None:
