@@ -6,7 +6,16 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("cifar_epoch", "storage_formats", "first_batch", "open_registry", "peak_rss", "keras_fit", "speech_audio")
+BENCHMARKS = (
+    "cifar_epoch",
+    "storage_formats",
+    "first_batch",
+    "open_registry",
+    "peak_rss",
+    "keras_fit",
+    "speech_audio",
+    "imagenet",
+)
 
 
 def main(names: list[str]) -> None:

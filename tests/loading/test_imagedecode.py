@@ -88,20 +88,34 @@ def test_dct_scaled_decoding_matches_full_decoding(images: tuple[Path, list[byte
     _, blobs = images
     values, indices = np.array(blobs, dtype=object), np.arange(ROWS)
     for mode in ("train", "eval"):
-        fast = ImageDecode(mode, size=64, resize=80)(values, 0, indices).astype(int)
-        full = ImageDecode(mode, size=64, resize=80, draft=False)(values, 0, indices).astype(int)
+        fast = ImageDecode(mode, size=64, resize=80, backend="pillow")(values, 0, indices).astype(int)
+        full = ImageDecode(mode, size=64, resize=80, backend="pillow", draft=False)(values, 0, indices).astype(int)
         assert np.abs(fast - full).mean() < 6, mode
 
 
-def test_undecodable_bytes_name_the_row() -> None:
+def test_pillow_and_torchvision_backends_crop_the_same_box(images: tuple[Path, list[bytes]]) -> None:
+    pytest.importorskip("torchvision")
+    _, blobs = images
+    values, indices = np.array(blobs, dtype=object), np.arange(ROWS)
+    for mode in ("train", "eval"):
+        pil = ImageDecode(mode, backend="pillow", draft=False)(values, 2, indices).astype(int)
+        tv = ImageDecode(mode, backend="torchvision")(values, 2, indices).astype(int)
+        assert np.abs(pil - tv).mean() < 4, mode
+    assert ImageDecode().backend == "torchvision"
+
+
+@pytest.mark.parametrize("backend", ["pillow", "auto"])
+def test_undecodable_bytes_name_the_row(backend: str) -> None:
     with pytest.raises(DsregError, match="row 41: the image does not decode"):
-        ImageDecode("eval")(np.array([b"not a jpeg"], dtype=object), 0, np.array([41]))
+        ImageDecode("eval", backend=backend)(np.array([b"not a jpeg"], dtype=object), 0, np.array([41]))
 
 
 def test_unknown_mode_and_missing_column_are_refused(images: tuple[Path, list[bytes]]) -> None:
     root, _ = images
     with pytest.raises(DsregError, match="decode mode 'random'"):
         ImageDecode("random")
+    with pytest.raises(DsregError, match="decode backend 'opencv'"):
+        ImageDecode(backend="opencv")
     with pytest.raises(DsregError, match="decodes the column 'photo'"):
         dsreg.load("decodefake", "train", root=root, decode=ImageDecode(column="photo"))
 
