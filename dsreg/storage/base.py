@@ -251,8 +251,9 @@ class ShardReaderBase(ABC):
                 continue
             for batch in range(len(self.batch_offsets) - 1):
                 labels = self.column(name, batch)
-                if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= feature.num_classes):
-                    bad = int(labels.min()) if int(labels.min()) < 0 else int(labels.max())
+                # -1 marks an unlabelled row (ClassLabel's encoding, as in HF): the ImageNet test split has only -1
+                if labels.size and (int(labels.min()) < -1 or int(labels.max()) >= feature.num_classes):
+                    bad = int(labels.min()) if int(labels.min()) < -1 else int(labels.max())
                     found.append(f"label {bad} in column {name!r} is outside its {feature.num_classes} class names")
                     break
         return found
