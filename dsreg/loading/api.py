@@ -50,8 +50,9 @@ def load(
 
     `source`/`target` (language codes) read a parallel corpus in that direction as columns `source` and
     `target` (`dsreg.loading.translation`): token ids when prepared with them, padded with masks in torch
-    and tf; `max_tokens` then budgets both sides. `decode` ("train", "eval", an `ImageDecode` or a function) turns the encoded
-    image column into uint8 (N, 3, H, W) crops on load, in torch's workers (`dsreg.loading.imagedecode`)."""
+    and tf; `max_tokens` then budgets both sides. `decode` ("train", "eval", an `ImageDecode` or a function)
+    turns the encoded image column into uint8 (N, 3, H, W) crops on load, in torch's workers
+    (`dsreg.loading.imagedecode`)."""
     if not isinstance(framework, str):
         raise DsregError(f"framework must be a name like 'torch', got {framework!r}")
     module = resolve(framework)  # fail on a missing framework before touching any data
