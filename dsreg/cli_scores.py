@@ -33,6 +33,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     lines = [f"{d['name']}/{d['config']}:{d['version']} {result.split}: {result.rows:,} rows, metric {result.metric}"]
     lines += [f"  {k}: {_fmt(v)}" for k, v in result.values.items()]
     lines.append(f"  signature: {result.score.signature}")
+    if result.score.details.get("text"):
+        lines.append(f"  {result.score.details['text']}")
     lines.append(f"  submitted: {result.path}" if result.path else "  not submitted (add --submit --model NAME)")
     data = {**result.record, "submitted": str(result.path) if result.path else None}
     print(json.dumps(data, indent=2) if args.json else "\n".join(lines))

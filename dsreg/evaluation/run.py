@@ -54,6 +54,18 @@ def manifest_sha256(manifest: Manifest) -> str:
     return hashlib.sha256((manifest.directory / MANIFEST_NAME).read_bytes()).hexdigest()
 
 
+def _provenance(predictions: PredictionSource) -> dict[str, str] | None:
+    """Which predictions file was scored: its path and sha256 (None for predictions passed in memory)."""
+    if not isinstance(predictions, (str, os.PathLike)):
+        return None
+    path = Path(predictions).resolve()
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"file": str(path), "sha256": digest.hexdigest()}
+
+
 def _column_values(dataset: Dataset, column: str) -> list[Any] | np.ndarray:
     """Every row's value of one column, in split order: numpy for fixed-shape columns, else Python values."""
     if dataset.manifest.features[column].fixed_shape:
@@ -119,6 +131,8 @@ def evaluate(
             "higher_is_better": score.higher_is_better,
         },
         values=score.values,
+        details=score.details,
+        predictions=_provenance(predictions),
         rows=len(dataset),
         notes=notes,
         dsreg_version=__version__,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from dsreg.errors import DsregError
 from dsreg.evaluation.records import BrokenRecord, iter_records
+from dsreg.metrics import get_metric
 from dsreg.registry import Ref, find_prepared, parse_ref, prepared_versions
 
 if TYPE_CHECKING:
@@ -38,11 +39,13 @@ def benchmark_of(record: dict[str, Any]) -> str:
 
 
 class _Latest:
-    """The latest prepared version of each name/config and its manifest digest, looked up once each."""
+    """What a record is compared with: the latest prepared version of each name/config and its manifest digest,
+    and the installed version of each metric, each looked up once."""
 
     def __init__(self, root: str | os.PathLike[str] | None):
         self.root = root
         self.cache: dict[tuple[str, str], tuple[str, str] | None] = {}
+        self.metrics: dict[str, str | None] = {}
 
     def get(self, name: str, config: str) -> tuple[str, str] | None:
         from dsreg.evaluation.run import manifest_sha256
@@ -60,7 +63,20 @@ class _Latest:
                     self.cache[key] = (versions[-1], "")
         return self.cache[key]
 
+    def metric_version(self, name: str) -> str | None:
+        """The installed version of metric `name` (None when it is not installed here)."""
+        if name not in self.metrics:
+            try:
+                self.metrics[name] = get_metric(name).version
+            except DsregError:
+                self.metrics[name] = None
+        return self.metrics[name]
+
     def stale(self, record: dict[str, Any]) -> str | None:
+        metric = record["metric"]
+        installed = self.metric_version(metric["name"])
+        if installed is not None and str(metric.get("version")) != installed:
+            return f"computed with {metric['name']} v{metric.get('version')}; the installed metric is v{installed}"
         d = record["dataset"]
         latest = self.get(d["name"], d["config"])
         if latest is None:
@@ -106,7 +122,10 @@ def ranked(
 
 def frame(entries: list[Entry]) -> pd.DataFrame:
     """One row per record, best first within each benchmark; each metric value is a column of its own."""
-    import pandas as pd
+    try:
+        import pandas as pd
+    except ImportError:
+        raise DsregError("dsreg.scores needs pandas", fix="pip install 'dsreg[eval]'") from None
 
     fixed = [
         "benchmark",

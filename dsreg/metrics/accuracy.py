@@ -71,7 +71,10 @@ class Accuracy(Metric):
                 f"{where}: {len(value)} scores, but the reference has {self.classes} classes",
                 fix="write one score per class, in class-index order",
             )
-        return np.asarray(value, dtype=np.float64)
+        scores = np.asarray(value, dtype=np.float64)
+        if not np.isfinite(scores).all():
+            raise DsregError(f"{where}: a score is NaN or infinite", fix="write finite scores")
+        return scores
 
     def _check_label(self, label: int, where: str) -> None:
         if label < 0 or (self.classes is not None and label >= self.classes):
@@ -83,8 +86,18 @@ class Accuracy(Metric):
             for i, label in enumerate(array.tolist()):
                 self._check_label(int(label), f"row {i}")
             return [int(v) for v in array.tolist()]
-        if array.ndim == 2 and array.dtype.kind in "iuf":
-            return [self.prediction([float(x) for x in row], f"row {i}") for i, row in enumerate(array)]
+        if array.ndim == 2 and array.dtype.kind in "iuf" and array.shape[1] > 0:
+            if self.classes is not None and array.shape[1] != self.classes:
+                raise DsregError(
+                    f".npy has {array.shape[1]} scores per row, but the reference has {self.classes} classes",
+                    path=path,
+                    fix="save one score per class, in class-index order",
+                )
+            scores = np.asarray(array, dtype=np.float64)
+            if not np.isfinite(scores).all():
+                row = int(np.flatnonzero(~np.isfinite(scores).all(axis=1))[0])
+                raise DsregError(f"row {row} has a score that is NaN or infinite", path=path, fix="save finite scores")
+            return list(scores)  # one view per row of a single array
         raise DsregError(
             f".npy of shape {array.shape} and dtype {array.dtype} is neither labels (n,) nor scores (n, classes)",
             path=path,

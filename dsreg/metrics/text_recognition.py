@@ -138,8 +138,8 @@ class WordAccuracy(_TextMetric):
         Arg(
             "rank_by",
             "str",
-            "which value ranks submissions",
-            default="case_insensitive",
+            "which value ranks submissions (ICDAR's challenges rank case-sensitive)",
+            default="case_sensitive",
             choices=("case_insensitive", "case_sensitive"),
         ),
     )

@@ -168,6 +168,7 @@ def test_the_result_names_the_dataset_bytes_and_the_submitted_record(toy, truth,
         "higher_is_better": True,
     }
     assert record["user"] and record["time"].endswith("+00:00") and record["dataset"] == result.dataset
+    assert record["predictions"] is None and record["details"] == {"rows": 10}  # passed in memory
     assert dsreg.evaluate("toy", "test", truth).path is None  # not submitted: nothing written
     assert len(list((root / "_scores" / "toy").iterdir())) == 1
 
@@ -193,4 +194,6 @@ def test_cifar10_end_to_end_from_a_prepared_archive(fake_recipe, tmp_path: Path,
     np.save(tmp_path / "logits.npy", logits)
     result = dsreg.evaluate("cifar10", "test", tmp_path / "logits.npy", model="m", submit=True)
     assert result.values == {"top1": 0.75, "top5": 1.0}
+    digest = hashlib.sha256((tmp_path / "logits.npy").read_bytes()).hexdigest()
+    assert result.record["predictions"] == {"file": str(tmp_path / "logits.npy"), "sha256": digest}
     assert result.dataset["name"] == "cifar10" and result.dataset["config"] == "python"

@@ -67,3 +67,13 @@ def test_scores_on_an_older_version_or_another_preparation_are_flagged(toy, trut
     assert flags["current"] == "computed on another preparation of 1.1.0 (manifest digest differs)"
     df = dsreg.scores()
     assert df.set_index("model")["stale"].to_dict() == {"current": True, "old": True}
+
+
+def test_scores_from_another_version_of_the_metric_are_flagged(toy, truth) -> None:
+    toy()
+    result = dsreg.evaluate("toy", "test", truth)
+    dataset, metric = result.record["dataset"], {**result.record["metric"], "version": "0"}
+    write_record(new_record(model="older-metric", dataset=dataset, split="test", metric=metric, values={"top1": 1.0}))
+    dsreg.evaluate("toy", "test", truth, model="current", submit=True)
+    flags = {e.record["model"]: e.stale for e in ranked()}
+    assert flags == {"current": None, "older-metric": "computed with accuracy v0; the installed metric is v1"}

@@ -3,6 +3,8 @@ scores with many ties, and refuses what it cannot score."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -45,6 +47,12 @@ def test_what_accuracy_refuses() -> None:
     metric = Accuracy("accuracy", {}, ClassLabel(names=["a", "b"]))
     with pytest.raises(DsregError, match="where: class index -1 is out of range"):
         metric.prediction(-1, "where")
+    with pytest.raises(DsregError, match="where: a score is NaN or infinite"):
+        metric.prediction([0.5, float("nan")], "where")
+    with pytest.raises(DsregError, match="row 1 has a score that is NaN"):
+        metric.from_array(np.array([[0.0, 1.0], [np.inf, 0.0]]), Path("p.npy"))
+    with pytest.raises(DsregError, match="3 scores per row, but the reference has 2 classes"):
+        metric.from_array(np.zeros((4, 3)), Path("p.npy"))
     with pytest.raises(DsregError, match="are not a non-empty list of numbers"):
         metric.prediction([], "where")
     with pytest.raises(DsregError, match="needs an integer class column"):

@@ -98,6 +98,7 @@ def test_a_translation_dataset_scored_from_plain_text_lines(root: Path, tmp_path
     result = dsreg.evaluate("wmt-toy", "test", hyp, model="nmt", submit=True)
     assert result.values["bleu"] == pytest.approx(sacrebleu.corpus_bleu(HYPS, [REFS_A]).score, abs=1e-12)
     assert result.record["metric"]["signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:")
+    assert result.record["details"]["text"].startswith("BLEU = ")  # sacrebleu's line: precisions, BP, lengths
     hyp.write_text("\n".join(HYPS[:3]) + "\n")
     with pytest.raises(DsregError, match=r"3 predictions for the 4 rows .* \(ids 'doc1-3'\)"):
         dsreg.evaluate("wmt-toy", "test", hyp)
