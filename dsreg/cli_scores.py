@@ -43,6 +43,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _scores_text(entries: list[Any]) -> str:
     from dsreg.cli import _table
+    from dsreg.evaluation.table import when
 
     out: list[str] = []
     for benchmark in dict.fromkeys(e.benchmark for e in entries):
@@ -59,7 +60,7 @@ def _scores_text(entries: list[Any]) -> str:
                 *(_fmt(e.record["values"][k]) if k in e.record["values"] else "-" for k in names),
                 e.record["dataset"]["version"] + (" *" if e.stale else ""),
                 str(e.record["user"]),
-                str(e.record["time"]),
+                when(e.record),
                 str(e.record.get("notes") or ""),
             ]
             for e in group

@@ -11,7 +11,7 @@ import html
 import os
 from pathlib import Path
 
-from dsreg.evaluation.table import Entry
+from dsreg.evaluation.table import Entry, when
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -50,7 +50,7 @@ def _benchmark_table(benchmark: str, group: list[Entry]) -> str:
         rows.append(
             f'<tr data-record="{_e(r["id"])}"{stale_class}>'
             f'<td class="num">{e.rank}</td><td>{_e(r["model"])}</td>{values}<td>{version}</td>'
-            f"<td>{_e(r['user'])}</td><td>{_e(r['time'])}</td><td>{_e(r.get('notes') or '')}</td></tr>"
+            f"<td>{_e(r['user'])}</td><td>{_e(when(r))}</td><td>{_e(r.get('notes') or '')}</td></tr>"
         )
     notes = "".join(f"<li>{_e(e.record['model'])}: {_e(e.stale)}</li>" for e in group if e.stale)
     return (

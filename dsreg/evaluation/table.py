@@ -32,6 +32,12 @@ class Entry:
         return float(self.record["values"][self.record["metric"]["primary"]])
 
 
+def when(record: dict[str, Any]) -> str:
+    """A record's time as tables show it: to the second, in UTC."""
+    moment = datetime.datetime.fromisoformat(str(record["time"])).astimezone(datetime.timezone.utc)
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
 def benchmark_of(record: dict[str, Any]) -> str:
     """`cifar10/python test accuracy`: what a score is comparable within."""
     d = record["dataset"]

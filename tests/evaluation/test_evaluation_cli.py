@@ -3,7 +3,9 @@ printed best first with stale scores flagged, errors with exit code 3 and usage 
 
 from __future__ import annotations
 
+import getpass
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -59,6 +61,7 @@ def test_scores_prints_best_first_and_flags_other_versions(toy, truth, capsys) -
     assert lines[0] == "toy/default test accuracy (top1, higher is better; signature accuracy|v1|labels|top1)"
     assert lines[1].split() == ["RANK", "MODEL", "TOP1", "VERSION", "USER", "WHEN", "NOTES"]
     assert lines[3].split()[:4] == ["1", "strong", "1.0000", "1.1.0"]
+    assert re.search(r"  root  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", lines[3].replace(getpass.getuser(), "root"))
     assert lines[4].split()[:5] == ["2", "weak", "0.0000", "1.0.0", "*"] and lines[4].endswith("baseline")
     assert "* weak: computed on 1.0.0; latest prepared is 1.1.0" in out
     assert main(["scores", "toy", "--split", "test", "--json"]) == 0

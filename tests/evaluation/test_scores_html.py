@@ -55,16 +55,17 @@ def test_the_page_escapes_everything_it_shows(toy, truth) -> None:
 def browser() -> Iterator[Any]:
     """A headless Chromium driven by selenium through Debian's chromedriver, with no network access of its own."""
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install 'dsreg[dev]')")
-    for path in (CHROMIUM, DRIVER):
-        if not (os.access(path, os.X_OK) or shutil.which(Path(path).name)):
+    found = [path if os.access(path, os.X_OK) else shutil.which(Path(path).name) for path in (CHROMIUM, DRIVER)]
+    for path, where in zip((CHROMIUM, DRIVER), found, strict=True):
+        if where is None:
             pytest.skip(f"{path} is absent: run `make system-deps` (apt-get install chromium chromium-driver)")
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    options.binary_location = str(found[0])
     for flag in FLAGS:
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(str(found[1])), options=options)
     try:
         yield driver
     finally:
