@@ -46,7 +46,7 @@ def _key(value: Any, where: str) -> str:
 
 def _jsonl(path: Path, metric: Metric) -> list[tuple[str, Any]]:
     pairs = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -68,7 +68,7 @@ def _jsonl(path: Path, metric: Metric) -> list[tuple[str, Any]]:
 
 
 def _csv(path: Path, metric: Metric, delimiter: str) -> list[tuple[str, Any]]:
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f, delimiter=delimiter)
         if not reader.fieldnames or not {"id", "prediction"} <= set(reader.fieldnames):
             raise DsregError(

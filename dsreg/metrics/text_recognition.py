@@ -53,9 +53,10 @@ def levenshtein(a: str, b: str) -> int:
 
 
 def read_text_lines(path: Path) -> list[str]:
-    """A plain-text file's lines, exactly: UTF-8, split on '\\n' (a '\\r' before it dropped), nothing else stripped."""
+    """A plain-text file's lines, exactly: UTF-8 (a leading byte-order mark dropped), split on '\\n' (a '\\r'
+    before it dropped), nothing else stripped."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark is not text
     except UnicodeDecodeError as err:
         raise DsregError(
             f"not UTF-8 text ({err.reason} at byte {err.start})", path=path, fix="save it as UTF-8"

@@ -36,7 +36,7 @@ def test_every_format_gives_the_same_score(toy, truth, tmp_path: Path) -> None:
         "".join(json.dumps({"id": i, "prediction": p}) + "\n" for i, p in reversed(list(enumerate(predicted))))
     )
     csv = tmp_path / "p.csv"
-    csv.write_text("prediction,id\n" + "".join(f"{p},{i}\n" for i, p in enumerate(predicted)))
+    csv.write_text("prediction,id\n" + "".join(f"{p},{i}\n" for i, p in enumerate(predicted)), encoding="utf-8-sig")
     npy = tmp_path / "p.npy"
     np.save(npy, np.asarray(predicted, dtype=np.int64))
     sources = [jsonl, str(csv), npy, {str(i): p for i, p in enumerate(predicted)}, predicted, np.asarray(predicted)]

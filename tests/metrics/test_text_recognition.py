@@ -78,7 +78,7 @@ def test_text_metrics_refuse_what_they_cannot_score() -> None:
 
 def test_text_lines_are_read_exactly(tmp_path: Path) -> None:
     path = tmp_path / "p.txt"
-    path.write_bytes(b"a b \r\n\n  c\nlast")
+    path.write_bytes(b"\xef\xbb\xbfa b \r\n\n  c\nlast")
     assert read_text_lines(path) == ["a b ", "", "  c", "last"]
     path.write_bytes(b"\xff")
     with pytest.raises(DsregError, match="not UTF-8"):
