@@ -72,3 +72,17 @@ def test_a_segment_id_missing_from_a_reference_is_no_reference(tmp_path: Path) -
 def test_not_a_dataset_is_refused() -> None:
     with pytest.raises(DsregError, match="not <dataset>"):
         list(parse_wmt_xml(b"<tmx/>", "f.xml", "de", "fr"))
+
+
+def test_bleu_is_scored_against_every_reference(tmp_path: Path, root) -> None:
+    from dsreg.evaluation.run import evaluate
+
+    want = write_wmt_xml(tmp_path / "src" / FILE, "de", "fr")
+    prepare("wmt22/de-fr", source=tmp_path / "src")
+    # each hypothesis is the *last* reference of its segment: a perfect score only if every reference counts
+    hypotheses = [r["fr_refs"][-1] for r in want]
+    assert any(len(r["fr_refs"]) > 1 for r in want)
+    result = evaluate("wmt22/de-fr", "test", hypotheses)
+    assert result.score.values["bleu"] == pytest.approx(100.0)
+    first_only = evaluate("wmt22/de-fr", "test", [r["fr"][::-1] for r in want])
+    assert first_only.score.values["bleu"] < 100.0

@@ -94,6 +94,7 @@ def test_recent_test_sets_have_one_config_per_sacrebleu_pair(name: str, pairs: i
         assert resolved.features.names() == [src, tgt, f"{tgt}_refs", "doc_id", "collection", "domain", "origlang"]
         assert list(resolved.splits) == ["test"] and resolved.splits["test"].rows is None
         assert resolved.sources["release"].md5 == sacrebleu.DATASETS[name].md5[0]
+        assert resolved.evaluation == {**resolved.evaluation, "metric": "bleu", "reference": f"{tgt}_refs"}
 
 
 def test_wmt14_test_sets_carry_sacrebleus_checksums() -> None:
@@ -103,3 +104,14 @@ def test_wmt14_test_sets_carry_sacrebleus_checksums() -> None:
     assert config.sources["test_filtered"].md5 == sacrebleu.DATASETS["wmt14"].md5[0]
     assert config.sources["dev"].md5 == sacrebleu.DATASETS["wmt13"].md5[0]
     assert (config.splits["validation"].rows, config.splits["test"].rows) == (3000, 3003)
+
+
+def test_vocabulary_sizes_are_configs_of_their_own() -> None:
+    recipe = get_recipe("wmt14")
+    steps = {name: dict(recipe.config(name).steps) for name in ("de-en", "de-en-spm32k", "de-en-spm8k-separate")}
+    assert "sentencepiece" not in steps["de-en"]
+    assert (steps["de-en-spm32k"]["sentencepiece"]["vocab_size"], steps["de-en-spm32k"]["sentencepiece"]["joint"]) == (
+        32000,
+        True,
+    )
+    assert steps["de-en-spm8k-separate"]["sentencepiece"]["joint"] is False
