@@ -15,6 +15,7 @@ BENCHMARKS = (
     "keras_fit",
     "speech_audio",
     "imagenet",
+    "translation",
 )
 
 

@@ -39,6 +39,7 @@ def load(
     max_tokens: int | None = None,
     length_column: str | list[str] | None = None,
     num_buckets: int = 16,
+    within_buckets: str | None = None,
     source: str | None = None,
     target: str | None = None,
     decode: str | ImageDecode | DecodeFn | None = None,
@@ -50,9 +51,10 @@ def load(
 
     `source`/`target` (language codes) read a parallel corpus in that direction as columns `source` and
     `target` (`dsreg.loading.translation`): token ids when prepared with them, padded with masks in torch
-    and tf; `max_tokens` then budgets both sides. `decode` ("train", "eval", an `ImageDecode` or a function)
-    turns the encoded image column into uint8 (N, 3, H, W) crops on load, in torch's workers
-    (`dsreg.loading.imagedecode`)."""
+    and tf; `max_tokens` then budgets both sides. `within_buckets` (``shuffle`` or ``sorted``) orders rows inside
+    a length bucket; its default is ``sorted`` for a pair (near-zero padding, as fairseq batches), else
+    ``shuffle``. `decode` ("train", "eval", an `ImageDecode` or a function) turns the encoded image column into
+    uint8 (N, 3, H, W) crops on load, in torch's workers (`dsreg.loading.imagedecode`)."""
     if not isinstance(framework, str):
         raise DsregError(f"framework must be a name like 'torch', got {framework!r}")
     module = resolve(framework)  # fail on a missing framework before touching any data
@@ -79,6 +81,7 @@ def load(
         max_tokens=max_tokens,
         length_column=length_column,
         num_buckets=num_buckets,
+        within_buckets=within_buckets or ("sorted" if pair is not None else "shuffle"),
         decode=decode,
     )
     options = {"transform": transform, "num_workers": num_workers, "device": device}

@@ -78,9 +78,10 @@ class Loader:
 
     `last_batch` is ``drop``, ``partial`` or ``pad`` (see `dsreg.loading.sampler`); `balance` names an integer
     label column to balance classes in every batch (`dsreg.loading.balance`); `max_tokens` switches to length
-    bucketing on `length_column` (`dsreg.loading.buckets`), where `batch_size` is not used. `num_threads` > 0
-    prefetches that many batches ahead in threads (numpy's gathers release the GIL). `decode` ("train", "eval",
-    an `ImageDecode` or a function) decodes the image column into uint8 (N, 3, H, W) (`dsreg.loading.imagedecode`).
+    bucketing on `length_column` (one name, or a list to budget each; `within_buckets` ``shuffle`` or ``sorted``
+    inside buckets), where `batch_size` is not used. `num_threads` > 0 prefetches that many batches ahead in
+    threads (numpy's gathers release the GIL). `decode` ("train", "eval", an `ImageDecode` or a function)
+    decodes the image column into uint8 (N, 3, H, W) (`dsreg.loading.imagedecode`).
     """
 
     def __init__(
@@ -98,6 +99,7 @@ class Loader:
         max_tokens: int | None = None,
         length_column: str | list[str] | None = None,
         num_buckets: int = 16,
+        within_buckets: str = "shuffle",
         transform: Transform | None = None,
         num_threads: int = 0,
         decode: str | ImageDecode | DecodeFn | None = None,
@@ -141,8 +143,8 @@ class Loader:
         elif max_tokens is not None:
             columns = _length_columns(dataset, length_column)
             self.batching["length_column"] = ",".join(columns)
-            lengths = np.max([dataset.lengths(c) for c in columns], axis=0)
-            self.sampler = BucketSampler(lengths, max_tokens, num_buckets=num_buckets, **common)
+            lengths = np.stack([dataset.lengths(c) for c in columns], axis=1)
+            self.sampler = BucketSampler(lengths, max_tokens, num_buckets=num_buckets, within=within_buckets, **common)
         else:
             self.sampler = RangeSampler(len(dataset), batch_size, **common)
         self.epoch = 0

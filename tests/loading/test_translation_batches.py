@@ -3,6 +3,8 @@ torch and tf, both sides within the token budget, every sentence exactly once pe
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -123,3 +125,35 @@ def test_columns_and_a_direction_do_not_mix(corpus) -> None:
     assert set(batch) == {"de", "en", "de_ids", "en_ids"}
     with pytest.raises(DsregError, match="cannot be combined"):
         dsreg.load("pairs", "train", "numpy", source="de", target="en", columns=["de"])
+
+
+def test_sorted_buckets_pad_little_and_still_cover_every_row_once() -> None:
+    from dsreg.loading.buckets import BucketSampler
+
+    rng = np.random.default_rng(1)
+    src = rng.integers(1, 80, size=3000)
+    tgt = np.maximum(1, src + rng.integers(-5, 15, size=3000))
+    lengths = np.stack([src, tgt], 1)
+    waste = {}
+    for within in ("shuffle", "sorted"):
+        sampler = BucketSampler(lengths, 512, num_buckets=8, within=within, seed=3)
+        orders = []
+        slots = padded = 0
+        for epoch in (0, 1):
+            order, offsets = sampler.plan(epoch)
+            assert sorted(order.tolist()) == list(range(3000))
+            orders.append(order)
+            for a, b in itertools.pairwise(offsets):
+                for side in (src, tgt):
+                    batch = side[order[a:b]]
+                    assert batch.max() * batch.size <= 512
+                    slots += int(batch.max()) * batch.size
+                    padded += int(batch.max()) * batch.size - int(batch.sum())
+        assert not np.array_equal(orders[0], orders[1])  # epochs still differ
+        waste[within] = padded / slots
+    assert waste["sorted"] < 0.05 < waste["shuffle"]
+
+
+def test_an_unknown_within_buckets_is_refused(corpus) -> None:
+    with pytest.raises(DsregError, match="within_buckets"):
+        dsreg.load("pairs", "train", "numpy", source="de", target="en", max_tokens=300, within_buckets="random")
