@@ -16,6 +16,7 @@ ids gives the column's text after the model's normalisation. Encoding uses every
 from __future__ import annotations
 
 import io
+import itertools
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -41,7 +42,7 @@ _KNOWN = {
     "models",  # filled in by `fit`: column → model file, and `directory` where they are
     "directory",
 }
-_CHUNK = 8192  # rows encoded per call, across all cores
+_CHUNK = 32768  # rows encoded per call, across all cores (larger calls amortise starting the threads)
 
 
 def _check(args: Mapping[str, Any]) -> None:
@@ -168,13 +169,21 @@ def apply(args: Mapping[str, Any], items: Iterator[Item], context: StepContext) 
     def flush() -> Iterator[dict[str, Any]]:
         for column, processor in processors.items():
             ids = processor.encode([row[column] for row in chunk], out_type=int, num_threads=threads)
-            for row, row_ids in zip(chunk, ids, strict=True):
-                row[f"{column}_ids"] = np.asarray(row_ids, dtype=np.int32)
+            lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+            bounds = np.zeros(len(ids) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=bounds[1:])
+            flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int32, count=int(bounds[-1]))
+            name = f"{column}_ids"
+            for row, start, stop in zip(chunk, bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+                row[name] = flat[start:stop]  # views of one array per chunk: no per-row conversion
         yield from chunk
         chunk.clear()
 
     for item in items:
-        rows = item.to_pylist() if isinstance(item, pa.RecordBatch) else [dict(item)]
+        if isinstance(item, pa.RecordBatch):
+            rows = item.to_pylist()
+        else:  # a reader's rows are its own fresh dicts: the ids are added in place, not to a copy
+            rows = [item if isinstance(item, dict) else dict(item)]
         chunk.extend(rows)
         if len(chunk) >= _CHUNK:
             yield from flush()
