@@ -1,0 +1,221 @@
+"""Switchboard-1 Release 2 (LDC97S62) cut into utterances by the ISIP/MS-State "ms98" transcripts.
+
+Two sources: ``audio`` (the ``sw0NNNN.sph`` conversations, two-channel 8 kHz µ-law with embedded shorten)
+and ``transcripts`` (``swb_ms98_transcriptions/<NN>/<NNNN>/sw<NNNN><A|B>-ms98-a-trans.text``), each found
+anywhere in its source, in any letter case. Side A is channel 1, side B channel 2; a segment
+``<start> <end>`` in seconds covers samples ``floor(start·8000 + ½) … floor(end·8000 + ½)`` (clamped to the
+audio). Tokens: ``[silence]`` and ``<b_aside>``/``<e_aside>`` are dropped, ``[noise]``, ``[laughter]`` and
+``[vocalized-noise]`` kept, ``[laughter-WORD]`` becomes ``WORD``, partial words keep their spoken part
+(``WOR[D]-`` → ``WOR-``, ``-[W]ORD`` → ``-ORD``); a segment left empty is skipped. Utterances are ordered by
+Kaldi's id ``sw0NNNN-S_<start cs>-<end cs>``; the first ``hold_out`` (4,000, as Kaldi's ``train_dev``) form
+the held-out split. One task per conversation.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from dsreg.audio.sphere import read_sphere
+from dsreg.errors import DsregError
+from dsreg.features import Audio, Features
+from dsreg.readers import Arg, Output, Reader
+from dsreg.sourcetree import SourceTree
+
+_TRANSCRIPT = re.compile(r"(?:^|/)sw(\d{4})([ab])-ms98-a-trans\.text$", re.I)
+_AUDIO = re.compile(r"(?:^|/)sw0?(\d{4})\.sph$", re.I)
+_DROPPED = {"[silence]", "<b_aside>", "<e_aside>"}
+_LAUGHTER_WORD = re.compile(r"^\[laughter-(.+)\]$")
+_PARTIAL_END = re.compile(r"^(.*?)\[[^\]]*\]-$")  # wor[d]- → wor-
+_PARTIAL_START = re.compile(r"^-\[[^\]]*\](.*)$")  # -[w]ord → -ord
+_COLUMNS = ("id", "audio", "conversation", "side", "start", "end", "text")
+_RATE = 8000
+_FIX = "copy the file again from the ms98 transcript release (ISIP, switchboard_word_alignments.tar.gz)"
+
+
+def normalize_tokens(words: list[str]) -> list[str]:
+    """The ms98 tokens as the recipe keeps them (see the module docstring)."""
+    out = []
+    for word in words:
+        if word in _DROPPED:
+            continue
+        laughing = _LAUGHTER_WORD.match(word)
+        if laughing:
+            word = laughing.group(1)
+        partial = _PARTIAL_END.match(word) or _PARTIAL_START.match(word)
+        if partial:
+            word = partial.group(1) + "-" if word.endswith("-") else "-" + partial.group(1)
+        out.append(word)
+    return out
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One kept utterance of one side."""
+
+    conversation: int
+    side: str  # "A" or "B"
+    start: float
+    end: float
+    text: str
+
+    @property
+    def id(self) -> str:
+        return f"sw0{self.conversation}-{self.side}_{round(self.start * 100):06d}-{round(self.end * 100):06d}"
+
+
+def _parse(data: bytes, where: str, conversation: int, side: str) -> list[Segment]:
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError as err:
+        raise DsregError(f"not ASCII text at byte {err.start}", path=where, fix=_FIX) from None
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            start, end = float(parts[1]), float(parts[2])
+        except (IndexError, ValueError):
+            raise DsregError(
+                f"line {number} is not '<id> <start> <end> <words>': {line!r}", path=where, fix=_FIX
+            ) from None
+        if not (0 <= start <= end) or not math.isfinite(end):
+            raise DsregError(f"line {number}: the segment {start}–{end} s is not a time span", path=where, fix=_FIX)
+        words = normalize_tokens(parts[3:])
+        if words:
+            out.append(Segment(conversation, side, start, end, " ".join(words)))
+    return out
+
+
+_SEGMENTS: dict[tuple[str, tuple[str, ...]], tuple[Segment, ...]] = {}
+
+
+def _segments(tree: SourceTree) -> tuple[Segment, ...]:
+    """Every kept segment of every transcript, in Kaldi id order, parsed once per process and member list
+    (every task needs the global order for the hold-out)."""
+    key = (str(tree.path), tuple(tree.names()))
+    if key not in _SEGMENTS:
+        _SEGMENTS.clear()
+        _SEGMENTS[key] = _parse_all(tree, *key)
+    return _SEGMENTS[key]
+
+
+def _parse_all(tree: SourceTree, path: str, names: tuple[str, ...]) -> tuple[Segment, ...]:
+    found: dict[tuple[int, str], str] = {}
+    for name in names:
+        match = _TRANSCRIPT.search(name)
+        if match is None:
+            continue
+        key = (int(match.group(1)), match.group(2).upper())
+        if key in found:
+            raise DsregError(f"two transcripts of sw{key[0]}{key[1]}: {found[key]} and {name}", path=path)
+        found[key] = name
+    if not found:
+        raise DsregError(
+            "no ms98 transcripts found (expected sw<NNNN><A|B>-ms98-a-trans.text files)",
+            path=path,
+            fix="give the ms98 release (swb_ms98_transcriptions) as the transcripts source",
+        )
+    segments = [
+        s for key in sorted(found) for s in _parse(tree.read_bytes(found[key]), tree.location(found[key]), *key)
+    ]
+    return tuple(sorted(segments, key=lambda s: s.id))
+
+
+def _cut(seconds: float, frames: int) -> int:
+    return min(math.floor(seconds * _RATE + 0.5), frames)
+
+
+class Switchboard(Reader):
+    """Switchboard-1 (LDC97S62) conversation sides cut into utterances at the ms98 segment times."""
+
+    arguments: ClassVar[tuple[Arg, ...]] = (
+        Arg("hold_out", "int", "how many utterances, first in Kaldi id order, form the held-out split", default=4000),
+    )
+    split_arguments: ClassVar[tuple[Arg, ...]] = (
+        Arg("utterances", "str", "the held-out utterances or the rest", required=True, choices=("held_out", "rest")),
+    )
+
+    def __init__(self, args: Mapping[str, Any], features: Features):
+        super().__init__(args, features)
+        if sorted(features.names()) != sorted(_COLUMNS):
+            raise DsregError(
+                f"the switchboard reader fills the columns {list(_COLUMNS)}, but the features are {features.names()}",
+                fix="declare exactly these features in the recipe (see recipes/switchboard.yaml)",
+            )
+        audio = features["audio"]
+        if not isinstance(audio, Audio) or audio.dtype != "int16" or audio.sample_rate != _RATE:
+            raise DsregError(
+                f"features.audio is {audio.to_json()}, but Switchboard is 8 kHz (stored as int16 PCM)",
+                fix="declare audio as {type: audio, dtype: int16, sample_rate: 8000}",
+            )
+
+    def _split(self, sources: Mapping[str, SourceTree], split_args: Mapping[str, Any]) -> list[Segment]:
+        tree = _source(sources, "transcripts")
+        every = _segments(tree)
+        held = self.args["hold_out"]
+        return list(every[:held] if split_args["utterances"] == "held_out" else every[held:])
+
+    def tasks(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any]) -> list[str]:
+        conversations = sorted({s.conversation for s in self._split(sources, split_args)})
+        audio = _audio_files(_source(sources, "audio"))
+        missing = [c for c in conversations if c not in audio]
+        if missing:
+            raise DsregError(
+                f"{len(missing)} conversation(s) have transcripts but no audio: "
+                + ", ".join(f"sw0{c}.sph" for c in missing[:10]),
+                path=_source(sources, "audio").path,
+                fix="give the complete LDC97S62 audio as the audio source",
+            )
+        return [f"sw0{c}" for c in conversations]
+
+    def read(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any], task: str) -> Output:
+        conversation = int(task[3:])
+        tree = _source(sources, "audio")
+        member = _audio_files(tree)[conversation]
+        where = tree.location(member)
+        samples, rate = read_sphere(tree.read_bytes(member), where=where)
+        if samples.shape[0] != 2 or rate != _RATE:
+            raise DsregError(
+                f"a conversation must be 2 channels at 8 kHz, this is {samples.shape[0]} at {rate} Hz", path=where
+            )
+        frames = samples.shape[1]
+        for segment in self._split(sources, split_args):
+            if segment.conversation != conversation:
+                continue
+            channel = samples[0 if segment.side == "A" else 1]
+            yield {
+                "id": segment.id,
+                "audio": channel[_cut(segment.start, frames) : _cut(segment.end, frames)],
+                "conversation": f"sw0{conversation}",
+                "side": segment.side,
+                "start": segment.start,
+                "end": segment.end,
+                "text": segment.text,
+            }
+
+
+def _audio_files(tree: SourceTree) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for name in tree.names():
+        match = _AUDIO.search(name)
+        if match is None:
+            continue
+        conversation = int(match.group(1))
+        if conversation in found:
+            raise DsregError(f"two copies of sw0{conversation}.sph: {found[conversation]} and {name}", path=tree.path)
+        found[conversation] = name
+    return found
+
+
+def _source(sources: Mapping[str, SourceTree], name: str) -> SourceTree:
+    if set(sources) != {"audio", "transcripts"}:
+        raise DsregError(
+            f"the switchboard reader reads the sources 'audio' and 'transcripts', the recipe gives {sorted(sources)}",
+            fix="name the recipe's sources audio (LDC97S62) and transcripts (ms98)",
+        )
+    return sources[name]

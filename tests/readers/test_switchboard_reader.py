@@ -1,0 +1,139 @@
+"""The switchboard reader: utterances cut at the ms98 times on the right channel, the special tokens, Kaldi's
+hold-out order, refusals, and the reader contract, on a generated LDC97S62 + ms98 tree."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+import yaml
+
+import dsreg
+from dsreg.audio import read_sphere
+from dsreg.errors import DsregError
+from dsreg.readers.switchboard import normalize_tokens
+from dsreg.testing import Damaged, ReaderContract
+from dsreg.testing.switchboard import make_switchboard
+
+RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "switchboard.yaml"
+HOLD_OUT = 5
+
+
+def _recipe() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(RECIPE.read_text(encoding="utf-8"))
+    return data
+
+
+def _small_recipe(recipes: Path) -> str:
+    data = _recipe()
+    config = data["configs"]["ms98"]
+    config["reader"]["args"]["hold_out"] = HOLD_OUT
+    config["splits"] = {
+        "train": {"rows": 19, "args": {"utterances": "rest"}},
+        "validation": {"rows": HOLD_OUT, "args": {"utterances": "held_out"}},
+    }
+    data.update(name="switchboard-small")
+    recipes.mkdir(parents=True, exist_ok=True)
+    (recipes / "switchboard-small.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    return "switchboard-small"
+
+
+def test_special_tokens() -> None:
+    words = "[silence] <b_aside> [noise] [laughter] [vocalized-noise] <e_aside> [laughter-yes] wor[th]- -[be]cause ok"
+    assert normalize_tokens(words.split()) == [
+        "[noise]", "[laughter]", "[vocalized-noise]", "yes", "wor-", "-cause", "ok"
+    ]  # fmt: skip
+    assert normalize_tokens(["[silence]"]) == []
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("swbd")
+    source = make_switchboard(base / "src")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DSREG_RECIPES", str(base / "recipes"))
+        dsreg.prepare(_small_recipe(base / "recipes"), source=source, root=base / "root")
+    return source, base
+
+
+def _rows(base: Path, split: str) -> list[dict[str, Any]]:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DSREG_RECIPES", str(base / "recipes"))
+        tables = dsreg.open("switchboard-small", split, root=base / "root").arrow_tables()
+    return [row for table in tables for row in table.to_pylist()]
+
+
+def test_segments_are_cut_at_the_right_samples_on_the_right_channel(prepared: tuple[Path, Path]) -> None:
+    source, base = prepared
+    rows = _rows(base, "validation") + _rows(base, "train")
+    assert len(rows) == 24  # 3 conversations × 2 sides × 4 kept segments
+    decoded = {c: read_sphere(source / "audio" / "swb1" / f"sw0{c}.sph")[0] for c in (2001, 2005, 3439)}
+    for row in rows:
+        samples = decoded[int(row["conversation"][3:])]
+        channel, other = (0, 1) if row["side"] == "A" else (1, 0)
+        begin, end = math.floor(row["start"] * 8000 + 0.5), math.floor(row["end"] * 8000 + 0.5)
+        audio = np.asarray(row["audio"], dtype=np.int16)
+        np.testing.assert_array_equal(audio, samples[channel, begin:end])
+        assert not np.array_equal(audio, samples[other, begin:end])
+    first = rows[0]
+    assert first["id"] == "sw02001-A_000051-000130" and first["text"] == "yeah i [laughter] uh-huh"
+    assert len(first["audio"]) == 10400 - 4080  # 0.51 s → sample 4080, 1.3 s → 10400
+    texts = [r["text"] for r in rows[:4]]
+    assert texts[1:] == ["[noise]", "yes it's wor- the -cause [vocalized-noise]", "okay"]
+
+
+def test_the_hold_out_is_the_first_utterances_in_kaldi_order(prepared: tuple[Path, Path]) -> None:
+    _, base = prepared
+    held, rest = [r["id"] for r in _rows(base, "validation")], [r["id"] for r in _rows(base, "train")]
+    every = held + rest
+    assert every == sorted(every) and len(held) == HOLD_OUT and not set(held) & set(rest)
+    assert held[-1].startswith("sw02001-B_") and rest[0].startswith("sw02001-B_")  # a side split across both
+
+
+def test_missing_audio_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = make_switchboard(tmp_path / "src", conversations=(2001, 2005))
+    (source / "audio" / "swb1" / "sw02005.sph").unlink()
+    monkeypatch.setenv("DSREG_RECIPES", str(tmp_path / "recipes"))
+    with pytest.raises(DsregError, match=r"have transcripts but no audio: sw02005\.sph"):
+        dsreg.prepare(_small_recipe(tmp_path / "recipes"), source=source, root=tmp_path / "root", check_counts=False)
+
+
+class TestSwitchboardContract(ReaderContract):
+    reader = "switchboard"
+    reader_args: ClassVar[dict[str, Any]] = {"hold_out": HOLD_OUT}
+    features: ClassVar[dict[str, Any]] = _recipe()["features"]
+    splits: ClassVar[dict[str, dict[str, Any]]] = {
+        "train": {"args": {"utterances": "rest"}},
+        "validation": {"args": {"utterances": "held_out"}},
+    }
+    sources: ClassVar[dict[str, Any]] = _recipe()["configs"]["ms98"]["sources"]
+    rows: ClassVar[dict[str, int]] = {"train": 11, "validation": HOLD_OUT}
+    disjoint_splits = True
+
+    def make_source(self, dest: Path) -> Path:
+        return make_switchboard(dest / "swbd", conversations=(2001, 4940))
+
+    def damaged_sources(self, source: Path, dest: Path) -> Iterator[Damaged]:
+        yield from super().damaged_sources(source, dest)
+
+        def copy(what: str) -> Path:
+            target = dest / what
+            shutil.copytree(source, target)
+            return target
+
+        tree = copy("times")
+        path = tree / "transcripts" / "swb_ms98_transcriptions" / "20" / "2001" / "sw2001A-ms98-a-trans.text"
+        path.write_text("sw2001A-ms98-a-0001 1.5 0.5 okay\n")
+        yield Damaged("a segment ending before it starts", tree, "is not a time span")
+        tree = copy("shorten")
+        audio = tree / "audio" / "swb1" / "sw04940.sph"
+        audio.write_bytes(audio.read_bytes()[:3000])
+        yield Damaged("a truncated shorten stream", tree, "sw04940.sph")
+        tree = copy("none")
+        shutil.rmtree(tree / "transcripts")
+        yield Damaged("no transcripts", tree, "no ms98 transcripts found")
