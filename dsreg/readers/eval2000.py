@@ -1,0 +1,183 @@
+"""Hub5'00 English evaluation (eval2000: LDC2002S09 audio + LDC2002T43 transcripts) cut by the official STM.
+
+Two sources: ``audio`` (``hub5e_00/english/<file>.sph``, two-channel 8 kHz SPHERE) and ``transcripts`` (the
+reference ``hub5e00.english.000405.stm``, found anywhere, any case). Each STM line ``<file> <channel>
+<speaker> <begin> <end> [<tags>] <text>`` is one row, cut from its channel (A = channel 1, B = channel 2)
+at samples ``floor(t·8000 + ½)``, clamped; lines marked ``IGNORE_TIME_SEGMENT_IN_SCORING`` are not scored
+and not kept. Each row is tagged ``swbd`` (files ``sw_*``: the 20 Switchboard-2 conversations) or
+``callhome`` (files ``en_*``: the 20 CallHome conversations), the halves WER is reported on. The text is the
+STM's, markup included (``(%HESITATION)``, ``{A / AN}``): scoring applies the GLM. One task per file.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from dsreg.audio.sphere import read_sphere
+from dsreg.errors import DsregError
+from dsreg.features import Audio, Features
+from dsreg.readers import Arg, Output, Reader
+from dsreg.sourcetree import SourceTree
+
+_STM_NAME = re.compile(r"(?:^|/)hub5e00\.english\.000405\.stm$", re.I)
+_AUDIO = re.compile(r"(?:^|/)((?:sw|en)_\d{4})\.sph$", re.I)
+_TAGS = re.compile(r"^<[^>]*>$")
+_IGNORE = "IGNORE_TIME_SEGMENT_IN_SCORING"
+_COLUMNS = ("id", "audio", "conversation", "side", "speaker", "subset", "start", "end", "text")
+_RATE = 8000
+_FIX = "copy hub5e00.english.000405.stm again from LDC2002T43"
+
+
+@dataclass(frozen=True)
+class StmSegment:
+    """One scored STM line."""
+
+    file: str
+    channel: str
+    speaker: str
+    start: float
+    end: float
+    text: str
+
+    @property
+    def subset(self) -> str:
+        return "swbd" if self.file.startswith("sw") else "callhome"
+
+    @property
+    def id(self) -> str:
+        return f"{self.file}-{self.channel}_{round(self.start * 100):06d}-{round(self.end * 100):06d}"
+
+
+def parse_stm(text: str, where: str) -> list[StmSegment]:
+    """The scored segments of an STM file, in file order (``;;`` comments and ignored segments skipped)."""
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith(";;"):
+            continue
+        parts = line.split()
+        try:
+            file, channel, speaker, start, end = parts[0], parts[1].upper(), parts[2], float(parts[3]), float(parts[4])
+        except (IndexError, ValueError):
+            raise DsregError(
+                f"line {number} is not '<file> <channel> <speaker> <begin> <end> [<tags>] <text>': {line!r}",
+                path=where,
+                fix=_FIX,
+            ) from None
+        if channel not in ("A", "B") or not (0 <= start <= end) or not math.isfinite(end):
+            raise DsregError(
+                f"line {number}: channel {parts[1]!r} or span {start}–{end} s is invalid", path=where, fix=_FIX
+            )
+        words = parts[5:]
+        if words and _TAGS.match(words[0]):
+            words = words[1:]
+        if _IGNORE in words:
+            continue
+        out.append(StmSegment(file.lower(), channel, speaker, start, end, " ".join(words)))
+    return out
+
+
+def _cut(seconds: float, frames: int) -> int:
+    return min(math.floor(seconds * _RATE + 0.5), frames)
+
+
+class Eval2000(Reader):
+    """Hub5'00 English (eval2000) cut by the official STM segments, each tagged swbd or callhome."""
+
+    arguments: ClassVar[tuple[Arg, ...]] = ()
+    split_arguments: ClassVar[tuple[Arg, ...]] = (
+        Arg("subset", "str", "which half: swbd, callhome, or all", default="all", choices=("all", "swbd", "callhome")),
+    )
+
+    def __init__(self, args: Mapping[str, Any], features: Features):
+        super().__init__(args, features)
+        if sorted(features.names()) != sorted(_COLUMNS):
+            raise DsregError(
+                f"the eval2000 reader fills the columns {list(_COLUMNS)}, but the features are {features.names()}",
+                fix="declare exactly these features in the recipe (see recipes/eval2000.yaml)",
+            )
+        audio = features["audio"]
+        if not isinstance(audio, Audio) or audio.dtype != "int16" or audio.sample_rate != _RATE:
+            raise DsregError(
+                f"features.audio is {audio.to_json()}, but eval2000 is 8 kHz (stored as int16 PCM)",
+                fix="declare audio as {type: audio, dtype: int16, sample_rate: 8000}",
+            )
+
+    def _segments(self, sources: Mapping[str, SourceTree], split_args: Mapping[str, Any]) -> list[StmSegment]:
+        tree = _source(sources, "transcripts")
+        hits = [n for n in tree.names() if _STM_NAME.search(n)]
+        if len(hits) != 1:
+            raise DsregError(
+                f"expected one hub5e00.english.000405.stm in the transcripts source, found {len(hits)}: {hits[:3]}",
+                path=tree.path,
+                fix="give LDC2002T43 (2000_hub5_eng_eval_tr) as the transcripts source",
+            )
+        where = tree.location(hits[0])
+        try:
+            text = tree.read_bytes(hits[0]).decode("ascii")
+        except UnicodeDecodeError as err:
+            raise DsregError(f"not ASCII text at byte {err.start}", path=where, fix=_FIX) from None
+        subset = split_args["subset"]
+        return [s for s in parse_stm(text, where) if subset in ("all", s.subset)]
+
+    def tasks(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any]) -> list[str]:
+        files = sorted({s.file for s in self._segments(sources, split_args)})
+        audio = _audio_files(_source(sources, "audio"))
+        missing = [f for f in files if f not in audio]
+        if missing:
+            raise DsregError(
+                f"{len(missing)} STM file(s) have no audio: " + ", ".join(f"{f}.sph" for f in missing[:10]),
+                path=_source(sources, "audio").path,
+                fix="give the complete LDC2002S09 audio (hub5e_00/english) as the audio source",
+            )
+        return files
+
+    def read(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any], task: str) -> Output:
+        tree = _source(sources, "audio")
+        member = _audio_files(tree)[task]
+        where = tree.location(member)
+        samples, rate = read_sphere(tree.read_bytes(member), where=where)
+        if samples.shape[0] != 2 or rate != _RATE:
+            raise DsregError(
+                f"a conversation must be 2 channels at 8 kHz, this is {samples.shape[0]} at {rate} Hz", path=where
+            )
+        frames = samples.shape[1]
+        segments = sorted((s for s in self._segments(sources, split_args) if s.file == task), key=lambda s: s.id)
+        for segment in segments:
+            channel = samples[0 if segment.channel == "A" else 1]
+            yield {
+                "id": segment.id,
+                "audio": channel[_cut(segment.start, frames) : _cut(segment.end, frames)],
+                "conversation": segment.file,
+                "side": segment.channel,
+                "speaker": segment.speaker,
+                "subset": segment.subset,
+                "start": segment.start,
+                "end": segment.end,
+                "text": segment.text,
+            }
+
+
+def _audio_files(tree: SourceTree) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name in tree.names():
+        match = _AUDIO.search(name)
+        if match is None:
+            continue
+        key = match.group(1).lower()
+        if key in found:
+            raise DsregError(f"two copies of {key}.sph: {found[key]} and {name}", path=tree.path)
+        found[key] = name
+    return found
+
+
+def _source(sources: Mapping[str, SourceTree], name: str) -> SourceTree:
+    if set(sources) != {"audio", "transcripts"}:
+        raise DsregError(
+            f"the eval2000 reader reads the sources 'audio' and 'transcripts', the recipe gives {sorted(sources)}",
+            fix="name the recipe's sources audio (LDC2002S09) and transcripts (LDC2002T43)",
+        )
+    return sources[name]
