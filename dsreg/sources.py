@@ -133,19 +133,26 @@ def resolve_sources(
     """Find every source of a recipe: in `local` (the user's ``--source PATH``), the cache, or the network.
 
     `local` is an archive file (the only source, or the one whose vendor file name it has) or a
-    directory: vendor files at its top level are used, verified; a directory holding none of them is
-    taken as the already-unpacked content of all sources. Optional sources that are unavailable are
-    left out of the result; a checksum mismatch is an error for every source.
+    directory: vendor files at its top level are used, verified, and so is a folder named like a vendor
+    archive without its extension (`ch4_test_word_images_gt/` for `ch4_test_word_images_gt.zip`), taken as
+    that archive unpacked (unverified); a directory holding none of them is taken as the already-unpacked
+    content of all sources. Optional sources that are unavailable are left out of the result; a checksum
+    mismatch is an error for every source.
     """
     cache = Path(cache_dir)
     root = None if local is None else Path(local)
     found: dict[str, Path] = {}
+    unpacked: dict[str, ResolvedSource] = {}
     if root is not None and root.is_dir():
         for key, spec in specs.items():
             hit = _find_in_dir(root, _safe_name(spec))
             if hit is not None:
                 found[key] = hit
-        if not found:
+                continue
+            folder = _unpacked_in_dir(root, spec.file_name)
+            if folder is not None:
+                unpacked[key] = ResolvedSource(spec, folder, "local-directory")
+        if not found and not unpacked:
             return {key: ResolvedSource(spec, root, "local-directory") for key, spec in specs.items()}
     elif root is not None and root.is_file():
         found[_match_local_file(specs, root)] = root
@@ -157,6 +164,9 @@ def resolve_sources(
         )
     resolved: dict[str, ResolvedSource] = {}
     for key, spec in specs.items():
+        if key in unpacked:
+            resolved[key] = unpacked[key]
+            continue
         if key in found:
             resolved[key] = _with_digests(spec, found[key], "local-file", verify_file(spec, found[key]))
             continue
@@ -475,6 +485,18 @@ def _find_in_dir(directory: Path, name: str) -> Path | None:
         return exact
     wanted = name.lower()
     return next((p for p in sorted(directory.iterdir()) if p.name.lower() == wanted and p.is_file()), None)
+
+
+_ARCHIVE_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tar", ".zip")
+
+
+def _unpacked_in_dir(directory: Path, name: str) -> Path | None:
+    """The folder holding an archive's unpacked content: named like the archive without its extension."""
+    suffix = next((s for s in _ARCHIVE_SUFFIXES if name.lower().endswith(s)), None)
+    if suffix is None:
+        return None
+    folder = directory / name[: -len(suffix)]
+    return folder if folder.is_dir() else None
 
 
 def _safe_name(spec: SourceSpec) -> str:

@@ -310,6 +310,28 @@ def test_resolve_unpacked_directory_serves_every_source(tmp_path: Path, data: by
     assert resolved["train"].to_json()["size"] is None
 
 
+def test_resolve_folders_named_like_archives_next_to_vendor_files(tmp_path: Path, data: bytes) -> None:
+    local = tmp_path / "raw"
+    (local / "words_test").mkdir(parents=True)
+    (local / "GT.txt").write_bytes(data)
+    specs = {
+        "images": SourceSpec(name="images", filename="words_test.zip", manual="register first"),
+        "gt": SourceSpec(name="gt", filename="GT.txt", manual="register first"),
+        "train": SourceSpec(name="train", filename="words_train.zip", manual="register first"),
+    }
+    with pytest.raises(SourceMissingError, match=r"words_train\.zip"):
+        resolve_sources(specs, tmp_path / "cache", local)  # no archive and no folder for the training images
+    (local / "words_train.zip").mkdir()  # a folder with the archive's full name is not its unpacked content
+    with pytest.raises(SourceMissingError, match=r"words_train\.zip"):
+        resolve_sources(specs, tmp_path / "cache", local)
+    (local / "words_train.zip").rmdir()
+    (local / "words_train").mkdir()
+    resolved = resolve_sources(specs, tmp_path / "cache", local)
+    assert (resolved["images"].path, resolved["images"].origin) == (local / "words_test", "local-directory")
+    assert (resolved["train"].path, resolved["train"].origin) == (local / "words_train", "local-directory")
+    assert (resolved["gt"].path, resolved["gt"].origin) == (local / "GT.txt", "local-file")
+
+
 def test_resolve_missing_local_path(tmp_path: Path, data: bytes) -> None:
     with pytest.raises(DsregError, match="does not exist"):
         resolve_sources({"train": make_spec(data, "http://127.0.0.1:9/x")}, tmp_path / "cache", tmp_path / "nope")
