@@ -1,0 +1,179 @@
+"""PAGE XML (PRImA's page content format, every namespace year 2009–2019): text lines in reading order.
+
+A document is `PcGts/Page@imageFilename` with `TextRegion`s (nested ones too) holding `TextLine`s, each with
+a `Coords` polygon (`points="x,y x,y …"`, or `Point` children in the 2009/2010 schemas), an optional
+`Baseline` and `TextEquiv/Unicode`. Elements are matched by local name, so any namespace (2013, 2019,
+http or https) reads the same. A line's text is its own `TextEquiv` (the lowest `index` when there are
+several), never its words' concatenation; a line without one has no text (None).
+
+Reading order: the regions as `ReadingOrder` lists them (ordered groups by `index`, nested groups in
+place, unordered groups in document order), then any region it leaves out, in document order; with no
+`ReadingOrder`, document order. Lines keep document order within their region unless every line of the
+region carries a Transkribus `custom="readingOrder {index:N;}"`, which then orders them. Documents
+with a DOCTYPE are refused (PAGE has none, and entity expansion is an attack); parsing is defusedxml's.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from dsreg.errors import DsregError
+
+Point = tuple[int, int]
+_CUSTOM_ORDER = re.compile(r"readingOrder\s*\{[^}]*\bindex:\s*(-?\d+)")
+_FIX = "restore the original PAGE XML file (it differs from the PAGE schema)"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One text line: ids, polygon and baseline in page pixels, and its own text (None when it has none)."""
+
+    id: str
+    region_id: str
+    polygon: tuple[Point, ...]
+    baseline: tuple[Point, ...]
+    text: str | None
+
+
+@dataclass(frozen=True)
+class Page:
+    """A PAGE document: the image it describes and its lines in reading order."""
+
+    image_filename: str
+    width: int | None
+    height: int | None
+    lines: tuple[Line, ...]
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _children(element: ET.Element, name: str) -> list[ET.Element]:
+    return [child for child in element if _local(child.tag) == name]
+
+
+def _points(element: ET.Element, where: str, what: str) -> tuple[Point, ...]:
+    """The points of a Coords/Baseline element: its `points` attribute, or its `Point` children (2009/2010)."""
+    text = element.get("points")
+    try:
+        if text is not None:
+            pairs = [p.split(",") for p in text.split()]
+            if any(len(p) != 2 for p in pairs):
+                raise ValueError(text)
+            return tuple((round(float(x)), round(float(y))) for x, y in pairs)
+        return tuple((round(float(p.get("x", ""))), round(float(p.get("y", "")))) for p in _children(element, "Point"))
+    except ValueError:
+        raise DsregError(
+            f"{what} has points that are not `x,y x,y …` numbers: {text!r}", path=where, fix=_FIX
+        ) from None
+
+
+def _text(element: ET.Element) -> str | None:
+    """The element's own TextEquiv/Unicode text (the lowest-indexed TextEquiv), or None."""
+    equivs = _children(element, "TextEquiv")
+    if not equivs:
+        return None
+    first = min(enumerate(equivs), key=lambda pair: (int(pair[1].get("index", "0") or 0), pair[0]))[1]
+    unicode = _children(first, "Unicode")
+    if not unicode:
+        return None
+    return unicode[0].text or ""
+
+
+def _custom_index(element: ET.Element) -> int | None:
+    match = _CUSTOM_ORDER.search(element.get("custom", ""))
+    return int(match.group(1)) if match else None
+
+
+def _regions(element: ET.Element) -> Iterator[ET.Element]:
+    """Every TextRegion under `element`, nested ones after their parent, in document order."""
+    for child in element:
+        if _local(child.tag) == "TextRegion":
+            yield child
+        if _local(child.tag) in ("TextRegion", "TableRegion", "TableCell"):
+            yield from _regions(child)
+
+
+def _ordered_refs(group: ET.Element) -> Iterator[str]:
+    """Region ids of a reading-order group, in its order (indexed children by `index`, others as written)."""
+    if group.get("regionRef"):
+        yield str(group.get("regionRef"))
+    children = [c for c in group if _local(c.tag) not in ("Labels", "UserDefined")]
+    if _local(group.tag).startswith("OrderedGroup"):
+        children.sort(key=lambda c: int(c.get("index", "0") or 0))
+    for child in children:
+        if _local(child.tag).startswith(("RegionRef",)):
+            ref = child.get("regionRef")
+            if ref:
+                yield ref
+        else:
+            yield from _ordered_refs(child)
+
+
+def parse_page(data: bytes, where: str) -> Page:
+    """The page a PAGE XML document describes; a malformed document is a DsregError naming `where`."""
+    try:
+        from defusedxml import DefusedXmlException
+        from defusedxml.ElementTree import fromstring
+    except ImportError:
+        raise DsregError("reading PAGE XML needs defusedxml", fix="pip install 'dsreg[documents]'") from None
+    try:
+        root = fromstring(data, forbid_dtd=True)
+    except DefusedXmlException:
+        raise DsregError(
+            "the document declares a DOCTYPE or entities; PAGE XML has none", path=where, fix=_FIX
+        ) from None
+    except ET.ParseError as err:
+        raise DsregError(f"not well-formed XML: {err}", path=where, fix=_FIX) from None
+    if _local(root.tag) != "PcGts":
+        raise DsregError(f"the root element is <{_local(root.tag)}>, not a PAGE <PcGts>", path=where, fix=_FIX)
+    pages = _children(root, "Page")
+    if len(pages) != 1 or not pages[0].get("imageFilename"):
+        raise DsregError("the document has no single <Page imageFilename=…>", path=where, fix=_FIX)
+    page = pages[0]
+    regions = list(_regions(page))
+    by_id = {r.get("id"): r for r in regions}
+    order: list[ET.Element] = []
+    for reading in _children(page, "ReadingOrder"):
+        for group in reading:
+            for ref in _ordered_refs(group):
+                region = by_id.get(ref)
+                if region is not None and all(region is not r for r in order):
+                    order.append(region)
+    order.extend(r for r in regions if all(r is not o for o in order))
+    lines = [line for region in order for line in _region_lines(region, where)]
+    seen: set[str] = set()
+    for line in lines:
+        if line.id in seen:
+            raise DsregError(f"two text lines have the id {line.id!r}", path=where, fix=_FIX)
+        seen.add(line.id)
+
+    def size(name: str) -> int | None:
+        value = page.get(name)
+        return int(value) if value and value.isdigit() else None
+
+    return Page(str(page.get("imageFilename")), size("imageWidth"), size("imageHeight"), tuple(lines))
+
+
+def _region_lines(region: ET.Element, where: str) -> list[Line]:
+    elements = _children(region, "TextLine")
+    indexes = [_custom_index(e) for e in elements]
+    if elements and all(i is not None for i in indexes):
+        elements = [e for _, _, e in sorted(zip(indexes, range(len(elements)), elements, strict=True))]
+    region_id = region.get("id", "")
+    lines = []
+    for number, element in enumerate(elements, 1):
+        line_id = element.get("id") or f"{region_id}:{number}"
+        what = f"TextLine {line_id!r}"
+        coords = _children(element, "Coords")
+        polygon = _points(coords[0], where, what) if coords else ()
+        if not polygon:
+            raise DsregError(f"{what} has no Coords polygon", path=where, fix=_FIX)
+        baselines = _children(element, "Baseline")
+        baseline = _points(baselines[0], where, f"{what}'s Baseline") if baselines else ()
+        lines.append(Line(line_id, region_id, polygon, baseline, _text(element)))
+    return lines

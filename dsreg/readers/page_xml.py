@@ -1,0 +1,179 @@
+"""`page_xml`: one example per text line of PAGE XML pages, its image cut from the page image.
+
+A split's files are PAGE XML documents (`page_format` parses them: any namespace year, reading order kept).
+Each page's image is `Page@imageFilename`, looked up by its file name in the folder of the XML, then in the
+folders around it (a Transkribus export keeps `page/x.xml` next to `x.jpg`, READ 2016 `page/x.xml` next to
+`Images/x.JPG`); an image found nowhere, or in two equally near places, is an error.
+
+A line's image is the page's pixels inside the bounding box of its `Coords` polygon (clipped to the page),
+cut exactly — no resampling — and stored as a PNG; with `reader.args.crop: mask` the pixels of the box
+outside the polygon are set to `reader.args.fill` (white by default). Pixel orientation is the stored
+one (EXIF rotation is not applied: PAGE coordinates refer to the stored pixels).
+
+Columns (declare those wanted): `image` (encoded_image, PNG), `text` (the line's own transcription),
+`file_name` (the XML's path in the source), `line_id`, `region_id` (text), `polygon` and `baseline`
+(sequences of int32 tensors of shape [2], page coordinates), `bbox` (int32 tensor [4]: x0, y0, x1, y1 with
+exclusive ends, so a polygon point minus (x0, y0) is in the line image's coordinates). A line without
+text is kept with text "" unless `reader.args.empty: skip`. One task per page, in file name order.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from dsreg.errors import DsregError
+from dsreg.features import EncodedImage, Features, Sequence, Tensor, Text
+from dsreg.readers import Arg, Output, Reader
+from dsreg.readers.layout import FILES, SOURCE, split_files, split_tree
+from dsreg.readers.page_format import Line, parse_page
+from dsreg.sourcetree import SourceTree
+
+_POINTS = Sequence(Tensor(shape=(2,), dtype="int32"))
+COLUMNS: dict[str, Any] = {
+    "image": EncodedImage(format="png"),
+    "text": Text(),
+    "file_name": Text(),
+    "line_id": Text(),
+    "region_id": Text(),
+    "polygon": _POINTS,
+    "baseline": _POINTS,
+    "bbox": Tensor(shape=(4,), dtype="int32"),
+}
+
+
+def line_box(polygon: tuple[tuple[int, int], ...], width: int, height: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1), ends exclusive: the polygon's pixel bounding box, clipped to a width × height page."""
+    xs, ys = [x for x, _ in polygon], [y for _, y in polygon]
+    return max(min(xs), 0), max(min(ys), 0), min(max(xs) + 1, width), min(max(ys) + 1, height)
+
+
+class PageXmlReader(Reader):
+    """Text lines of PAGE XML pages (any schema year 2009–2019) in reading order, cut from the page images."""
+
+    arguments: ClassVar[tuple[Arg, ...]] = (
+        Arg(
+            "crop",
+            "str",
+            "bbox: the polygon's bounding box; mask: the same box with pixels outside the polygon set to `fill`",
+            default="bbox",
+            choices=("bbox", "mask"),
+        ),
+        Arg("fill", "int", "the grey level (0–255) of masked pixels, in every channel", default=255),
+        Arg(
+            "empty",
+            "str",
+            'a line without text: keep it (text "") or skip it',
+            default="keep",
+            choices=("keep", "skip"),
+        ),
+    )
+    split_arguments: ClassVar[tuple[Arg, ...]] = (FILES, SOURCE)
+
+    def __init__(self, args: Mapping[str, Any], features: Features):
+        super().__init__(args, features)
+        for name, feature in features.items():
+            if name not in COLUMNS or COLUMNS[name].to_json() != feature.to_json():
+                known = ", ".join(f"{n} ({f.to_json()})" for n, f in COLUMNS.items())
+                raise DsregError(
+                    f"the page_xml reader cannot fill the feature {name!r} ({feature.to_json()})",
+                    fix=f"declare features among: {known}",
+                )
+        if not 0 <= self.args["fill"] <= 255:
+            raise DsregError(f"reader.args.fill is {self.args['fill']}", fix="give a grey level from 0 to 255")
+
+    def tasks(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any]) -> list[str]:
+        tree = split_tree(sources, split, split_args, "page_xml")
+        return sorted(split_files(tree, split, split_args))
+
+    def read(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any], task: str) -> Output:
+        tree = split_tree(sources, split, split_args, "page_xml")
+        page = parse_page(tree.read_bytes(task), tree.location(task))
+        lines = [ln for ln in page.lines if ln.text or self.args["empty"] == "keep"]
+        if not lines:
+            return
+        image_name = find_image(tree, task, page.image_filename)
+        pixels = _decode(tree.read_bytes(image_name), tree.location(image_name))
+        for line in lines:
+            box = line_box(line.polygon, pixels.width, pixels.height)
+            if box[0] >= box[2] or box[1] >= box[3]:
+                raise DsregError(
+                    f"TextLine {line.id!r} lies outside the {pixels.width}×{pixels.height} page image {image_name!r}",
+                    path=tree.location(task),
+                    fix="check that the XML describes this image (its coordinates are in its pixels)",
+                )
+            row = {
+                "image": self._crop(pixels, line, box),
+                "text": line.text or "",
+                "file_name": task,
+                "line_id": line.id,
+                "region_id": line.region_id,
+                "polygon": [list(p) for p in line.polygon],
+                "baseline": [list(p) for p in line.baseline],
+                "bbox": list(box),
+            }
+            yield {name: row[name] for name in self.features.names()}
+
+    def _crop(self, pixels: Any, line: Line, box: tuple[int, int, int, int]) -> bytes:
+        from PIL import Image, ImageDraw
+
+        crop = pixels.crop(box)
+        if self.args["crop"] == "mask":
+            mask = Image.new("L", crop.size, 0)
+            ImageDraw.Draw(mask).polygon([(x - box[0], y - box[1]) for x, y in line.polygon], fill=255, outline=255)
+            background = Image.new(crop.mode, crop.size, (self.args["fill"],) * len(crop.getbands()))
+            crop = Image.composite(crop, background, mask)
+        out = io.BytesIO()
+        crop.save(out, format="PNG")
+        return out.getvalue()
+
+
+def find_image(tree: SourceTree, xml_name: str, image_filename: str) -> str:
+    """The member holding a page's image: its file name nearest the XML (its folder, then the folder above
+    and that folder's subfolders); two equally near candidates are ambiguous."""
+    base = image_filename.replace("\\", "/").rsplit("/", 1)[-1]
+    folder = posixpath.dirname(xml_name)
+    above = posixpath.dirname(folder) if folder else ""
+    prefix = f"{above}/" if above else ""
+    candidates = [n for n in tree.names() if n.rsplit("/", 1)[-1] == base and n.startswith(prefix)]
+
+    def distance(name: str) -> int:
+        here = posixpath.dirname(name)
+        return 0 if here == folder else 1 if here == above else 2 + here.count("/")
+
+    if not candidates:
+        raise DsregError(
+            f"the page image {image_filename!r} (Page@imageFilename) is not in the source near {xml_name!r}",
+            path=tree.path,
+            fix="keep the page images with the XML files, as the vendor ships them",
+        )
+    candidates.sort(key=lambda n: (distance(n), n))
+    if len(candidates) > 1 and distance(candidates[0]) == distance(candidates[1]):
+        raise DsregError(
+            f"the page image {image_filename!r} of {xml_name!r} is ambiguous: {candidates[0]!r} and {candidates[1]!r}",
+            path=tree.path,
+            fix="keep one copy of each page image",
+        )
+    return candidates[0]
+
+
+def _decode(data: bytes, where: str) -> Any:
+    """The decoded page image (Pillow), in its own mode; 1-bit and palette images become greyscale / RGB."""
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise DsregError("the page_xml reader needs Pillow", fix="pip install 'dsreg[image]' (or pillow)") from None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            if image.mode == "1":
+                return image.convert("L")
+            if image.mode not in ("L", "RGB", "RGBA", "I;16", "I"):
+                return image.convert("RGB")
+            return image.copy()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise DsregError(
+            f"the page image does not decode: {err}", path=where, fix="replace it with a readable copy"
+        ) from None

@@ -1,0 +1,187 @@
+"""The `page_xml` reader and the `read2016` recipe: line crops equal to crops computed here, reading order kept."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+import yaml
+from generic_fakes import damaged_copy, rows
+from PIL import Image
+
+from dsreg.errors import DsregError
+from dsreg.preparation import prepare
+from dsreg.registry import recipe_dirs
+from dsreg.testing import Damaged, ReaderContract, page_xml
+
+TRAINVAL, TEST = "Train-And-Val-ICFHR-2016.tgz", "Test-ICFHR-2016.tgz"
+
+
+def _shipped() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((recipe_dirs()[-1] / "read2016.yaml").read_text(encoding="utf-8"))
+    return data
+
+
+def _retar(path: Path, replace: dict[str, bytes | None]) -> None:
+    """Rewrite a tar.gz with members replaced (bytes) or removed (None)."""
+    with tarfile.open(path) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+    for name, data in replace.items():
+        if data is None:
+            members.pop(name)
+        else:
+            members[name] = data
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+class TestRead2016Contract(ReaderContract):
+    """The reader contract on the shipped read2016 recipe over generated READ 2016 archives."""
+
+    reader = "page_xml"
+    recipe = "read2016"
+    sources: ClassVar[dict[str, Any]] = _shipped()["sources"]
+    rows: ClassVar[dict[str, int]] = {"train": 8, "validation": 4, "test": 4}  # 4 lines with text a page
+    disjoint_splits = True
+
+    def make_source(self, dest: Path) -> Path:
+        page_xml.make_read2016(dest)
+        return dest
+
+    def damaged_sources(self, source: Path, dest: Path) -> Iterator[Damaged]:
+        bad = damaged_copy(source, dest, "no image")
+        _retar(bad / TEST, {"Test-ICFHR-2016/Seite0004.png": None})
+        yield Damaged("a page whose image is missing", bad, "the page image 'Seite0004.png' (Page@imageFilename)")
+        bad = damaged_copy(source, dest, "cut xml")
+        xml = "PublicData/Validation/page/Seite0003.xml"
+        _retar(bad / TRAINVAL, {xml: b'<?xml version="1.0"?><PcGts><Page imageFilename="x.png">'})
+        yield Damaged("a truncated XML file", bad, f"{xml}: not well-formed XML")
+        bad = damaged_copy(source, dest, "entities")
+        bomb = b'<?xml version="1.0"?><!DOCTYPE PcGts [<!ENTITY a "aaaa">]><PcGts>&a;</PcGts>'
+        _retar(bad / TEST, {"Test-ICFHR-2016/page/Seite0004.xml": bomb})
+        yield Damaged("a DOCTYPE with entities", bad, "declares a DOCTYPE or entities")
+
+
+def _recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **args: Any) -> str:
+    """read2016 with every column and the given reader arguments, counts left to the data."""
+    data = _shipped()
+    data["name"] = "read-lines"
+    data["reader"]["args"].update(args)
+    data["features"]["region_id"] = {"type": "text"}
+    for spec in data["splits"].values():
+        spec.pop("rows")
+    recipes = tmp_path / "recipes"
+    recipes.mkdir(exist_ok=True)
+    (recipes / "read-lines.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("DSREG_RECIPES", str(recipes))
+    return "read-lines"
+
+
+def _page(source: Path, member: str) -> np.ndarray:
+    archive = TEST if member.startswith("Test-") else TRAINVAL
+    with tarfile.open(source / archive) as tar:
+        data = tar.extractfile(member).read()
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG"
+    return np.asarray(image.convert("RGB"))
+
+
+def test_line_crops_equal_the_bounding_box_cut_here(tmp_path: Path, monkeypatch, root) -> None:
+    want = page_xml.make_read2016(tmp_path / "raw")
+    name = _recipe(tmp_path, monkeypatch, empty="keep")
+    prepare(name, source=tmp_path / "raw")
+    for split, lines in want.items():
+        got = rows(name, split)
+        assert [r["line_id"] for r in got] == [w["line_id"] for w in lines]  # reading order
+        for row, line in zip(got, lines, strict=True):
+            page = _page(tmp_path / "raw", line["image_member"])
+            xs, ys = [x for x, _ in line["polygon"]], [y for _, y in line["polygon"]]
+            x0, y0 = max(min(xs), 0), max(min(ys), 0)
+            x1, y1 = min(max(xs) + 1, page.shape[1]), min(max(ys) + 1, page.shape[0])
+            assert np.array_equal(_pixels(row["image"]), page[y0:y1, x0:x1]), (split, line["line_id"])
+            assert row["bbox"] == [x0, y0, x1, y1]
+            assert row["text"] == (line["text"] or "")
+            assert row["polygon"] == [list(p) for p in line["polygon"]]
+            assert row["baseline"] == [list(p) for p in line["baseline"]]
+            assert (row["file_name"], row["region_id"]) == (line["file_name"], line["region_id"])
+    first = rows(name, "train")
+    # ReadingOrder reads region r2 first; in it, Transkribus' custom index puts l5 before l4
+    assert [r["line_id"] for r in first[:5]] == ["p1l5", "p1l4", "p1l1", "p1l2", "p1l3"]
+    assert first[2]["text"] == "Ratsprotokoll 1 & <Bozen>"  # the line's own text, not its words'
+    assert first[0]["text"] == "Item"
+    assert {w["year"] for lines in want.values() for w in lines} == {2010, 2013, 2019}
+
+
+def _inside(x: float, y: float, polygon: list[tuple[int, int]]) -> bool:
+    """Ray casting: whether (x, y) is inside the polygon."""
+    inside = False
+    for (ax, ay), (bx, by) in zip(polygon, polygon[1:] + polygon[:1], strict=True):
+        if (ay > y) != (by > y) and x < ax + (y - ay) * (bx - ax) / (by - ay):
+            inside = not inside
+    return inside
+
+
+def _near_edge(x: float, y: float, polygon: list[tuple[int, int]]) -> bool:
+    for (ax, ay), (bx, by) in zip(polygon, polygon[1:] + polygon[:1], strict=True):
+        dx, dy = bx - ax, by - ay
+        t = max(0.0, min(1.0, ((x - ax) * dx + (y - ay) * dy) / float(dx * dx + dy * dy or 1)))
+        if (x - ax - t * dx) ** 2 + (y - ay - t * dy) ** 2 <= 1.5**2:
+            return True
+    return False
+
+
+def test_masked_crops_keep_the_polygon_and_fill_the_rest(tmp_path: Path, monkeypatch, root) -> None:
+    want = page_xml.make_read2016(tmp_path / "raw", pages=(1, 1, 1))
+    name = _recipe(tmp_path, monkeypatch, crop="mask", fill=7)
+    prepare(name, source=tmp_path / "raw")
+    got = {r["line_id"]: r for r in rows(name, "train")}
+    assert "p1l3" not in got  # no text: skipped, as the recipe says
+    triangle = next(w for w in want["train"] if w["line_id"] == "p1l2")
+    page = _page(tmp_path / "raw", triangle["image_member"])
+    x0, y0, x1, y1 = got["p1l2"]["bbox"]
+    crop = _pixels(got["p1l2"]["image"])
+    checked = {True: 0, False: 0}
+    for y in range(y0, y1):
+        for x in range(x0, x1):
+            if _near_edge(x, y, triangle["polygon"]):
+                continue  # the rasteriser's edge rule is its own
+            inside = _inside(x, y, triangle["polygon"])
+            expected = page[y, x] if inside else np.array([7, 7, 7], dtype=np.uint8)
+            assert np.array_equal(crop[y - y0, x - x0], expected), (x, y, inside)
+            checked[inside] += 1
+    assert checked[True] > 10 and checked[False] > 10
+
+
+def test_features_the_reader_cannot_fill_are_refused(tmp_path: Path, monkeypatch, root) -> None:
+    page_xml.make_read2016(tmp_path / "raw", pages=(1, 1, 1))
+    data = _shipped()
+    data["features"]["polygon"] = {"type": "sequence", "dtype": "int32"}
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "bad.yaml").write_text(yaml.safe_dump({**data, "name": "bad"}), encoding="utf-8")
+    monkeypatch.setenv("DSREG_RECIPES", str(tmp_path / "recipes"))
+    with pytest.raises(DsregError, match="cannot fill the feature 'polygon'"):
+        prepare("bad", source=tmp_path / "raw", check_counts=False)
+
+
+def test_a_line_outside_its_page_is_an_error(tmp_path: Path, monkeypatch, root) -> None:
+    page_xml.make_read2016(tmp_path / "raw", pages=(1, 1, 1))
+    with tarfile.open(tmp_path / "raw" / TEST) as tar:
+        member = "Test-ICFHR-2016/page/Seite0003.xml"
+        xml = tar.extractfile(member).read().decode()
+    xml = xml.replace('points="35,2 45,2 45,9"', 'points="100,100 120,100 120,110"')
+    _retar(tmp_path / "raw" / TEST, {member: xml.encode()})
+    name = _recipe(tmp_path, monkeypatch)
+    with pytest.raises(DsregError, match=r"TextLine 'p3l5' lies outside the 48×36 page image"):
+        prepare(name, source=tmp_path / "raw")
