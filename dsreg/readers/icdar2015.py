@@ -43,7 +43,8 @@ IMAGES = Arg("images", "str", "the source holding the split's images (the vendor
 GT = Arg("gt", "str", "the source holding the split's ground truth (a zip, a folder or the file)", required=True)
 
 
-def _tree(sources: Mapping[str, SourceTree], name: str, split: str, role: str) -> SourceTree:
+def named_source(sources: Mapping[str, SourceTree], name: str, split: str, role: str) -> SourceTree:
+    """The source a split argument `role` names."""
     if name not in sources:
         raise DsregError(
             f"splits.{split}.args.{role} names the source {name!r}, which is not one of {sorted(sources)}",
@@ -96,11 +97,11 @@ class _PairedReader(Reader):
 
     def _index(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any]) -> list[Any]:
         """The split's rows to read, in order (parsed once per open tree)."""
-        images = _tree(sources, split_args["images"], split, "images")
+        images = named_source(sources, split_args["images"], split, "images")
         key = repr((type(self).__name__, split, sorted(split_args.items())))
         cached = _CACHE.setdefault(images, {})
         if key not in cached:
-            cached[key] = self._pairs(images, _tree(sources, split_args["gt"], split, "gt"), split, split_args)
+            cached[key] = self._pairs(images, named_source(sources, split_args["gt"], split, "gt"), split, split_args)
         return cached[key]
 
     @abstractmethod
@@ -166,7 +167,7 @@ class Icdar2015Words(_PairedReader):
         return [(name, pngs[name], label) for name, label in labels]
 
     def read(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any], task: str) -> Output:
-        images = _tree(sources, split_args["images"], split, "images")
+        images = named_source(sources, split_args["images"], split, "images")
         for name, member, label in self._chunk(sources, split, split_args, task):
             yield {"image": self._image(images, member), "text": label, "file_name": name}
 
@@ -206,8 +207,8 @@ class Icdar2015Localization(_PairedReader):
         return [(name, jpgs[name], gt_of[name.lower()]) for name in sorted(jpgs, key=_natural)]
 
     def read(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any], task: str) -> Output:
-        images = _tree(sources, split_args["images"], split, "images")
-        gt = _tree(sources, split_args["gt"], split, "gt")
+        images = named_source(sources, split_args["images"], split, "images")
+        gt = named_source(sources, split_args["gt"], split, "gt")
         for name, member, gt_member in self._chunk(sources, split, split_args, task):
             where = gt.location(gt_member)
             quads = [quad(line, number, where) for number, line in gt_lines(gt.read_bytes(gt_member), where)]
