@@ -208,3 +208,18 @@ def test_the_real_test_crops_keep_their_labels_exactly(tmp_path: Path, monkeypat
     assert got[0]["text"] == "JOINT" and got[176]["text"] == "CAFÉ"
     for r in got:
         assert r["image"] == (REALDATA / "ch4_test_word_images_gt" / r["file_name"]).read_bytes()
+
+
+def test_word_predictions_are_scored_by_file_name(tmp_path: Path, monkeypatch, root) -> None:
+    import dsreg
+
+    want = icdar2015.make_words(tmp_path / "raw", train=2, test=4)
+    name = _recipes(monkeypatch, tmp_path, "words")
+    prepare(name, source=tmp_path / "raw", check_counts=False)
+    truth = {r["file_name"]: r["text"] for r in want["test"]}  # 'C:\\', 'a, b', ' padded ', 'line\u2028sep'
+    predictions = dict(truth)
+    predictions["word_2.png"] = "A, B"  # right but for case
+    predictions["word_3.png"] = "padded"  # the spaces are part of the label
+    result = dsreg.evaluate(name, "test", predictions)
+    assert result.values == {"word_accuracy": pytest.approx(2 / 4), "word_accuracy_ci": pytest.approx(3 / 4)}
+    assert truth["word_2.png"] == "a, b" and truth["word_3.png"] == " padded "
