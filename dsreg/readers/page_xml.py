@@ -132,12 +132,16 @@ class PageXmlReader(Reader):
 
 def find_image(tree: SourceTree, xml_name: str, image_filename: str) -> str:
     """The member holding a page's image: its file name nearest the XML (its folder, then the folder above
-    and that folder's subfolders); two equally near candidates are ambiguous."""
+    and that folder's subfolders; ignoring case only when no name matches exactly); two equally near
+    candidates are ambiguous."""
     base = image_filename.replace("\\", "/").rsplit("/", 1)[-1]
     folder = posixpath.dirname(xml_name)
     above = posixpath.dirname(folder) if folder else ""
     prefix = f"{above}/" if above else ""
-    candidates = [n for n in tree.names() if n.rsplit("/", 1)[-1] == base and n.startswith(prefix)]
+    nearby = [n for n in tree.names() if n.startswith(prefix)]
+    candidates = [n for n in nearby if n.rsplit("/", 1)[-1] == base]
+    if not candidates:  # written `x.jpg` in the XML, stored as `x.JPG`
+        candidates = [n for n in nearby if n.rsplit("/", 1)[-1].casefold() == base.casefold()]
 
     def distance(name: str) -> int:
         here = posixpath.dirname(name)

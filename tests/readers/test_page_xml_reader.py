@@ -185,3 +185,22 @@ def test_a_line_outside_its_page_is_an_error(tmp_path: Path, monkeypatch, root) 
     name = _recipe(tmp_path, monkeypatch)
     with pytest.raises(DsregError, match=r"TextLine 'p3l5' lies outside the 48×36 page image"):
         prepare(name, source=tmp_path / "raw")
+
+
+def test_the_page_image_is_found_next_to_above_or_beside_the_xml(tmp_path: Path) -> None:
+    from dsreg.readers.page_xml import find_image
+    from dsreg.sourcetree import SourceTree
+
+    for name in ("set/page/p.xml", "set/p.JPG", "set/Images/p.JPG", "set/Images/q.JPG", "other/q.jpg", "set/r.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    tree = SourceTree.open(tmp_path)
+    assert find_image(tree, "set/page/p.xml", "p.JPG") == "set/p.JPG"  # the folder above before its subfolders
+    assert find_image(tree, "set/page/p.xml", "C:\\scans\\q.JPG") == "set/Images/q.JPG"  # never outside set/
+    assert find_image(tree, "set/page/p.xml", "R.PNG") == "set/r.png"  # case only when nothing matches exactly
+    (tmp_path / "set" / "Scans").mkdir()
+    (tmp_path / "set" / "Scans" / "q.JPG").write_bytes(b"x")
+    with pytest.raises(DsregError, match=r"is ambiguous: 'set/Images/q\.JPG' and 'set/Scans/q\.JPG'"):
+        find_image(SourceTree.open(tmp_path), "set/page/p.xml", "q.JPG")
+    with pytest.raises(DsregError, match=r"the page image 'z.jpg' \(Page@imageFilename\) is not in the source"):
+        find_image(tree, "set/page/p.xml", "z.jpg")
