@@ -140,7 +140,7 @@ class Icdar2015Words(_PairedReader):
         self, images: SourceTree, gt: SourceTree, split: str, split_args: Mapping[str, Any]
     ) -> list[tuple[str, str, str]]:
         """(file name, member, label) per ground-truth line; every PNG named exactly once."""
-        gt_name = gt.find(split_args["gt_file"])
+        gt_name = gt.find(split_args["gt_file"], case_insensitive=True)
         where = gt.location(gt_name)
         labels: list[tuple[str, str]] = []
         seen: dict[str, int] = {}  # image name → its line
