@@ -77,7 +77,7 @@ def _recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **args: Any) -> str
     data["reader"]["args"].update(args)
     data["features"]["region_id"] = {"type": "text"}
     for spec in data["splits"].values():
-        spec.pop("rows")
+        spec.pop("rows", None)
     recipes = tmp_path / "recipes"
     recipes.mkdir(exist_ok=True)
     (recipes / "read-lines.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
