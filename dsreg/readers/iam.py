@@ -178,8 +178,12 @@ class IamLines(Reader):
     def read(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any], task: str) -> Output:
         images = named_source(sources, split_args["images"], split, "images")
         start = int(task)
-        for entry, member, writer in self._index(sources, split, split_args)[start : start + self.args["chunk"]]:
-            data, _, _ = _checked_image(images.read_bytes(member), images.location(member), self.args["check"])
+        chunk = self._index(sources, split, split_args)[start : start + self.args["chunk"]]
+        # read in the archive's own order (a compressed tar seeks back by decompressing again), yield in list order
+        wanted = {member for _, member, _ in chunk}
+        stored = {name: f.read() for name, f in images.iter_members(lambda n: n in wanted)}
+        for entry, member, writer in chunk:
+            data, _, _ = _checked_image(stored[member], images.location(member), self.args["check"])
             row = {
                 "image": data,
                 "text": entry.text,

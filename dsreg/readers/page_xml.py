@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import posixpath
+import weakref
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -28,8 +29,11 @@ from dsreg.errors import DsregError
 from dsreg.features import EncodedImage, Features, Sequence, Tensor, Text
 from dsreg.readers import Arg, Output, Reader
 from dsreg.readers.layout import FILES, SOURCE, split_files, split_tree
-from dsreg.readers.page_format import Line, parse_page
+from dsreg.readers.page_format import Line, Page, parse_page
 from dsreg.sourcetree import SourceTree
+
+# tree → XML member → its parsed page; a tree is opened afresh for every preparation
+_PAGES: weakref.WeakKeyDictionary[SourceTree, dict[str, Page]] = weakref.WeakKeyDictionary()
 
 _POINTS = Sequence(Tensor(shape=(2,), dtype="int32"))
 COLUMNS: dict[str, Any] = {
@@ -88,9 +92,19 @@ class PageXmlReader(Reader):
         tree = split_tree(sources, split, split_args, "page_xml")
         return sorted(split_files(tree, split, split_args))
 
+    def _page(self, tree: SourceTree, split: str, split_args: Mapping[str, Any], task: str) -> Page:
+        """A task's parsed page. The split's XML files are read in one streaming pass on first use and kept
+        for this open tree, so a compressed tar is not decompressed again for every page's seek back."""
+        pages = _PAGES.setdefault(tree, {})
+        if task not in pages:
+            wanted = set(split_files(tree, split, split_args))
+            for name, f in tree.iter_members(lambda n: n in wanted and n not in pages):
+                pages[name] = parse_page(f.read(), tree.location(name))
+        return pages[task]
+
     def read(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any], task: str) -> Output:
         tree = split_tree(sources, split, split_args, "page_xml")
-        page = parse_page(tree.read_bytes(task), tree.location(task))
+        page = self._page(tree, split, split_args, task)
         lines = [ln for ln in page.lines if ln.text or self.args["empty"] == "keep"]
         if not lines:
             return
