@@ -109,6 +109,8 @@ def info(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, Any
         manifest = None
     result: dict[str, Any] = {"name": ref.name}
     if recipe is not None:
+        from dsreg.steps import step_features  # steps may add columns (token ids): show what will be stored
+
         config = recipe.config(ref.config)
         result.update(
             config=config.config,
@@ -117,7 +119,7 @@ def info(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, Any
             version=config.version,
             recipe=str(config.path),
             **config.metadata(),
-            features=config.features.to_json(),
+            features=step_features(config.steps, config.features).to_json(),
             supervised_keys=list(config.supervised_keys) if config.supervised_keys else None,
             evaluation=config.evaluation,
             splits={

@@ -115,3 +115,9 @@ def test_vocabulary_sizes_are_configs_of_their_own() -> None:
         True,
     )
     assert steps["de-en-spm8k-separate"]["sentencepiece"]["joint"] is False
+
+
+def test_info_shows_the_columns_the_sentencepiece_step_adds() -> None:
+    info = dsreg.info("wmt14/de-en-spm32k")
+    assert info["features"]["de_ids"] == {"type": "sequence", "dtype": "int32"}
+    assert "de_ids" not in dsreg.info("wmt14/de-en")["features"]
