@@ -531,7 +531,8 @@ class Sequence(Feature):
 
 @dataclass(frozen=True, init=False)
 class Audio(Sequence):
-    """A mono waveform at a fixed sample rate, stored as a sequence of samples."""
+    """A mono waveform at a fixed sample rate, stored as a sequence of samples. Several channels and
+    integer PCM in a float column are refused, never flattened or stored unscaled."""
 
     sample_rate: int
     kind: ClassVar[str] = "audio"
@@ -549,6 +550,40 @@ class Audio(Sequence):
 
     def to_json(self) -> dict[str, Any]:
         return {"type": self.kind, "dtype": self.dtype, "sample_rate": self.sample_rate}
+
+    def encode(self, values: Seq[Any] | np.ndarray) -> pa.Array:
+        for i, value in enumerate(values):
+            _check_waveform(value, i, str(self.dtype))
+        return super().encode(values)
+
+
+def _check_waveform(value: Any, row: int, dtype: str) -> None:
+    """Refuse what would be stored wrong without an error: several channels (flattened into one), integer
+    PCM in a float column (stored unscaled), NaN or infinite samples."""
+    try:
+        samples = np.asarray(value)
+    except (ValueError, TypeError):
+        return  # ragged or not numbers: the sequence's own checks name the element
+    if samples.ndim > 1:
+        raise BadValue(
+            row,
+            "",
+            f"audio is mono, got samples of shape {list(samples.shape)}: mix the channels down, or store each "
+            "channel as its own audio column",
+        )
+    if np.dtype(dtype).kind != "f" or samples.size == 0 or samples.dtype.kind not in _NUMERIC:
+        return
+    if samples.dtype.kind in "iub":
+        raise BadValue(
+            row,
+            "",
+            f"{samples.dtype} samples in a {dtype} audio column would be stored unscaled: scale them to [-1, 1] "
+            f"(e.g. samples / 32768 for int16) or declare Audio(dtype={str(samples.dtype)!r})",
+        )
+    bad = np.flatnonzero(~np.isfinite(samples))
+    if bad.size:
+        first = int(bad[0])
+        raise BadValue(row, f"[{first}]", f"sample {_show(samples[first])} is not a finite number")
 
 
 @dataclass(frozen=True)

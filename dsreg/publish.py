@@ -160,7 +160,7 @@ class VersionBuild:
         self.work = self.dataset_dir / f"{self.version}.incomplete-{build_id}"
         for other in self.dataset_dir.glob(f"{self.version}.incomplete-*"):
             if clean and (other != self.work or not resume):
-                _discard(other)
+                discard(other)
         self.work.mkdir(parents=True, exist_ok=True)
         return self.work
 
@@ -169,7 +169,7 @@ class VersionBuild:
         no process works in any more (array elements still running remove theirs when they finish)."""
         if self.final.exists():
             for other in self.dataset_dir.glob(f"{self.version}.incomplete-*"):
-                _discard(other)
+                discard(other)
 
     def finalize_shards(
         self, parts: Mapping[str, Sequence[WrittenShard]], storage: str = DEFAULT_FORMAT
@@ -253,7 +253,7 @@ class VersionBuild:
         return read_manifest(self.final)
 
 
-def _discard(work: Path) -> None:
+def discard(work: Path) -> None:
     """Remove an abandoned work directory unless a process still works in it or it is not ours to remove."""
     if in_use(work):
         log.info("leaving %s: a process still works in it and removes it when done", work)

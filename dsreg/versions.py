@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from packaging.version import InvalidVersion, Version
+
+from dsreg.errors import DsregError
 
 
 def version_key(version: str) -> tuple[int, Version | str]:
@@ -16,3 +20,17 @@ def version_key(version: str) -> tuple[int, Version | str]:
 def sort_versions(versions: list[str]) -> list[str]:
     """`versions` oldest first."""
     return sorted(versions, key=version_key)
+
+
+def check_version(version: str) -> str:
+    """`version` if a manifest can record it (``MAJOR.MINOR.PATCH``, optional ``-pre``/``+build``), else a
+    DsregError: checked before anything is written, so a bad version never leaves a broken folder behind."""
+    from dsreg.manifest import manifest_schema
+
+    pattern = manifest_schema()["properties"]["version"]["pattern"]
+    if not isinstance(version, str) or not re.fullmatch(pattern, version):
+        raise DsregError(
+            f"version {version!r} is not MAJOR.MINOR.PATCH",
+            fix="give a version like '1.0.0' (optionally '1.0.0-rc1' or '1.0.0+build')",
+        )
+    return version

@@ -10,17 +10,19 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from dsreg.errors import DsregError, reports_os_errors
 from dsreg.features import Features
 from dsreg.manifest import Manifest
-from dsreg.publish import VersionBuild, created_stamp, wait_message
+from dsreg.publish import VersionBuild, created_stamp, discard, wait_message
 from dsreg.recipe import DEFAULT_SHARD_SIZE
 from dsreg.roots import writable_root
 from dsreg.sizes import parse_size
 from dsreg.storage import DEFAULT_FORMAT, WrittenShard, get_format
 from dsreg.version import __version__
+from dsreg.versions import check_version
 
 
 @reports_os_errors("write_dataset")
@@ -49,6 +51,7 @@ def write_dataset(
     """
     from dsreg.registry import parse_ref
 
+    check_version(version)
     parse_ref(f"{name}/{config}:{version}")  # validates the three parts
     feats = features if isinstance(features, Features) else Features.from_json(features)
     for key in supervised_keys or ():
@@ -58,7 +61,7 @@ def write_dataset(
 
         bind_metric(evaluation, feats, supervised_keys)  # the metric exists and can read these columns
     target = shard_size if isinstance(shard_size, int) else parse_size(shard_size)
-    fmt = get_format(storage)
+    get_format(storage)  # an unknown format is refused before anything is written
     meta = {"description": description, "homepage": homepage, "license": license, "citation": citation}
     spec = {
         "name": name,
@@ -84,12 +87,11 @@ def write_dataset(
                 )
             return existing
         work = build.start(digest[:12], resume=False)
-        parts: dict[str, list[WrittenShard]] = {}
-        for split, examples in splits.items():
-            writer = fmt.writer(work / "_parts" / split, "part", feats, target)
-            for example in examples:
-                writer.write(example)
-            parts[split] = writer.close()
+        try:
+            parts = _write_splits(work, splits, feats, target, storage)
+        except BaseException:
+            discard(work)  # a bad value (or an interrupt) leaves nothing behind, published or not
+            raise
         manifest = Manifest(
             name=name,
             config=config,
@@ -104,3 +106,23 @@ def write_dataset(
             evaluation=dict(evaluation or {}),
         )
         return build.publish(manifest, scratch=["_parts"])
+
+
+def _write_splits(
+    work: Path, splits: Mapping[str, Iterable[Mapping[str, Any]]], feats: Features, target: int, storage: str
+) -> dict[str, list[WrittenShard]]:
+    """Every split's examples written as shards under `work/_parts`; each value is checked against its feature
+    as it is encoded, and the first bad one is a DsregError naming its split, row and column."""
+    fmt = get_format(storage)
+    parts: dict[str, list[WrittenShard]] = {}
+    for split, examples in splits.items():
+        writer = fmt.writer(work / "_parts" / split, "part", feats, target)
+        try:
+            for example in examples:
+                writer.write(example)
+            parts[split] = writer.close()
+        except DsregError as err:
+            if err.path is not None and Path(err.path).is_relative_to(work):
+                err.path = None  # the work directory is removed: name the split instead
+            raise DsregError(f"split {split!r}, {err.problem}", path=err.path, fix=err.fix) from None
+    return parts

@@ -52,18 +52,6 @@ class RowIndexError(DsregError, IndexError):
     """A row number outside the dataset (an IndexError too, so ``for row in ds`` stops cleanly)."""
 
 
-def _groups(keys: np.ndarray) -> list[tuple[np.ndarray | None, int]]:
-    """Positions of each distinct key, as ``(positions, key)``; positions is None when all keys agree."""
-    if keys.size == 0:
-        return []
-    first = int(keys[0])
-    if keys.min() == keys.max():
-        return [(None, first)]
-    order = np.argsort(keys, kind="stable")
-    cuts = np.flatnonzero(np.diff(keys[order])) + 1
-    return [(part, int(keys[part[0]])) for part in np.split(order, cuts)]
-
-
 def _fixed_shape(feature: Feature) -> tuple[int, ...]:
     """The per-row shape of a fixed-shape feature; ``()`` for ragged ones (stored in object arrays)."""
     return tuple(int(d or 0) for d in feature.example_shape()) if feature.fixed_shape else ()
@@ -117,6 +105,7 @@ class Dataset:
         self._seg_rows = np.asarray([s.rows for s in segments], dtype=np.int64)
         self._seg_offsets = np.concatenate([[0], np.cumsum(self._seg_rows)]).astype(np.int64)
         self._readers: dict[int, ShardReaderBase] = {}
+        self._views: dict[tuple[int, int, str], np.ndarray | None] = {}
         self._length_cache: dict[str, np.ndarray] = {}
         self._mapped_bytes = sum(s.bytes for s in self._shards)
         self._resident_base = _shared_resident()
@@ -132,6 +121,7 @@ class Dataset:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_readers"] = {}  # memory maps do not pickle; worker processes reopen shards lazily
+        state["_views"] = {}
         return state
 
     def __getitem__(self, key: int | np.integer | slice | Sequence[int] | np.ndarray) -> dict[str, Any]:
@@ -156,16 +146,23 @@ class Dataset:
         """
         idx = self._check(indices)
         self._bound_resident()
-        pieces = self._pieces(self._to_stored(idx))
-        if len(pieces) == 1 and pieces[0][0] is None:
-            _, shard, batch, rows = pieces[0]
+        stored = self._to_stored(idx)
+        order, pieces = self._pieces(stored)
+        if order is None:  # one shard, one record batch, rows in the request's order
+            shard, batch, rows = pieces[0][2:]
             return {name: self._gather(shard, batch, self.column_map[name], rows) for name in self.column_names}
         out: Batch = {}
         for name in self.column_names:
             feature = self.features[name]
-            column = np.empty((idx.size, *_fixed_shape(feature)), dtype=feature.numpy_dtype())
-            for positions, shard, batch, rows in pieces:
-                column[positions] = self._gather(shard, batch, self.column_map[name], rows)
+            grouped = np.empty((idx.size, *_fixed_shape(feature)), dtype=feature.numpy_dtype())
+            for start, stop, shard, batch, rows in pieces:
+                view = self._view(shard, batch, self.column_map[name])
+                if view is None:
+                    grouped[start:stop] = self._gather(shard, batch, self.column_map[name], rows)
+                else:  # rows were checked against the shard (mode="clip" only skips numpy's own buffering)
+                    np.take(view, rows, axis=0, out=grouped[start:stop], mode="clip")
+            column = np.empty_like(grouped)
+            column[order] = grouped
             out[name] = column
         return out
 
@@ -226,28 +223,51 @@ class Dataset:
         seg = np.searchsorted(self._seg_offsets, idx, side="right") - 1
         return idx - self._seg_offsets[seg] + self._seg_start[seg]
 
-    def _pieces(self, stored: np.ndarray) -> list[tuple[np.ndarray | None, int, int, np.ndarray]]:
-        """Split rows into ``(positions in the request, shard, record batch, rows in that batch)``."""
-        if len(self._shards) == 1:
-            shard_ids = np.zeros(stored.size, dtype=np.int64)
-        else:
-            shard_ids = np.searchsorted(self._shard_offsets, stored, side="right") - 1
-        pieces: list[tuple[np.ndarray | None, int, int, np.ndarray]] = []
-        for positions, shard in _groups(shard_ids):
-            local = stored if positions is None else stored[positions]
-            local = local - self._shard_offsets[shard]
-            reader = self._reader(shard)
-            if len(reader.batch_offsets) == 2:
-                pieces.append((positions, shard, 0, local))
+    def _pieces(self, stored: np.ndarray) -> tuple[np.ndarray | None, list[tuple[int, int, int, int, np.ndarray]]]:
+        """Group rows by (shard, record batch) in one pass: one argsort of the stored row numbers makes every
+        group a contiguous run, found by `searchsorted`. Returns the sort order and ``(start, stop, shard,
+        record batch, rows in that batch)`` per run, so a gather fills ``[start:stop]`` of a preallocated output
+        in sorted order and one scatter by the order puts the rows back. The order is None when the rows all
+        lie in one record batch, and then the one piece's rows are in the request's order."""
+        if stored.size == 0:
+            return np.zeros(0, dtype=np.int64), []
+        lo, hi = int(stored.min()), int(stored.max())
+        first = int(np.searchsorted(self._shard_offsets, lo, side="right")) - 1
+        if hi < self._shard_offsets[first + 1]:
+            local = stored - self._shard_offsets[first]
+            reader = self._reader(first)
+            offsets = reader.batch_offsets
+            batch = int(np.searchsorted(offsets, lo - self._shard_offsets[first], side="right")) - 1
+            if hi - self._shard_offsets[first] < offsets[batch + 1]:
+                return None, [(0, stored.size, first, batch, local - offsets[batch])]
+        order = np.argsort(stored, kind="stable")
+        ordered = stored[order]
+        last = int(np.searchsorted(self._shard_offsets, hi, side="right")) - 1
+        cuts = np.searchsorted(ordered, self._shard_offsets[first : last + 2]).tolist()
+        pieces: list[tuple[int, int, int, int, np.ndarray]] = []
+        for shard, (a, e) in enumerate(itertools.pairwise(cuts), start=first):
+            if a == e:
                 continue
-            for sub, batch in _groups(np.searchsorted(reader.batch_offsets, local, side="right") - 1):
-                rows = (local if sub is None else local[sub]) - reader.batch_offsets[batch]
-                where = sub if positions is None else (positions if sub is None else positions[sub])
-                pieces.append((where, shard, batch, rows))
-        return pieces
+            local = ordered[a:e] - self._shard_offsets[shard]
+            offsets = self._reader(shard).batch_offsets
+            if offsets.size == 2:
+                pieces.append((a, e, shard, 0, local))
+                continue
+            bounds = np.searchsorted(local, offsets).tolist()
+            for batch, (b0, b1) in enumerate(itertools.pairwise(bounds)):
+                if b0 < b1:
+                    pieces.append((a + b0, a + b1, shard, batch, local[b0:b1] - offsets[batch]))
+        return order, pieces
 
     def _gather(self, shard: int, batch: int, name: str, rows: np.ndarray) -> np.ndarray:
         return self._reader(shard).take(name, batch, rows)
+
+    def _view(self, shard: int, batch: int, name: str) -> np.ndarray | None:
+        """A fixed-shape column of one record batch as an in-place numpy view (None: gather through the reader)."""
+        key = (shard, batch, name)
+        if key not in self._views:
+            self._views[key] = self._reader(shard).view(name, batch)
+        return self._views[key]
 
     def _ordered_pieces(self) -> Iterator[tuple[int, int, int, int]]:
         """``(shard, record batch, first row, end row)`` covering the dataset's rows in order."""

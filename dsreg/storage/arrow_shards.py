@@ -101,6 +101,9 @@ class ShardReader(ShardReaderBase):
             self._numpy[key] = arr
         return arr
 
+    def view(self, name: str, batch: int) -> np.ndarray | None:
+        return self.column(name, batch) if self.features[name].fixed_shape else None
+
     def take(self, name: str, batch: int, rows: np.ndarray) -> np.ndarray:
         """A vectorised gather on the mapped buffers for fixed-shape columns; Arrow's take for ragged ones."""
         feature = self.features[name]

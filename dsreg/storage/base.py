@@ -262,6 +262,11 @@ class ShardReaderBase(ABC):
     def take(self, name: str, batch: int, rows: np.ndarray) -> np.ndarray:
         """Rows `rows` (numbers within `batch`) of column `name`, in the feature's numpy form."""
 
+    def view(self, name: str, batch: int) -> np.ndarray | None:
+        """A fixed-shape column of one batch as a numpy view of the stored bytes, for gathers straight into a
+        caller's preallocated output; None where the format has no such view (then `take` gathers)."""
+        return None
+
     @abstractmethod
     def column(self, name: str, batch: int) -> np.ndarray:
         """The numpy form of one whole batch of a column (a view where the format allows)."""
