@@ -109,7 +109,7 @@ def run() -> dict[str, float]:
         for fw in ("numpy", "torch")
     }
     assert len(tv) == len(hf) == ROWS
-    first = next(iter(loaders["recipe", "numpy"]))
+    first = next(iter(load(recipe.directory, "train", "numpy", batch_size=BATCH)))
     assert first["image"].dtype == np.uint8 and first["image"].shape == (BATCH, 32, 32, 3)
 
     def epoch(batches: Any) -> None:

@@ -10,17 +10,19 @@ still a page of the mapped shard, and nothing is read until a row is. Two conseq
 - pickling it (``map(num_proc=…)``, spawned workers) serialises the rows; forked workers share the mapping.
 
 Features map onto `datasets.Features` whose Arrow storage is the shards' storage, so no cast copies a column:
-class labels → `ClassLabel` (names kept), scalars → `Value`, fixed-shape tensors and images → nested
-fixed-length `List`s (``List(List(List(Value("uint8"), 3), 32), 32)`` for a 32×32×3 image: the same flat
-buffer, seen with its shape), text → `Value("large_string")`, encoded images → `Value("large_binary")`,
-sequences and audio → `LargeList` of their element's feature (``LargeList(ClassLabel(names=…))`` for a sequence of
-labels, ``LargeList(LargeList(Value("int32")))`` for a sequence of sequences), structs → dicts of their fields'
-features (a sequence of structs is ``LargeList({…})``: rows read back as lists of dicts). Kinds are looked up in
-`HF_FEATURES`. (`Array3D` would need offset buffers larger than the pixels.)
+class labels → `ClassLabel` (names kept), scalars → `Value`, text → `Value("large_string")`, encoded images →
+`Value("large_binary")`, sequences and audio → `LargeList` of their element's feature (``LargeList(ClassLabel(
+names=…))`` for a sequence of labels, ``LargeList(LargeList(Value("int32")))`` for a sequence of sequences),
+structs → dicts of their fields' features (a sequence of structs is ``LargeList({…})``: rows read back as lists of
+dicts). Kinds are looked up in `HF_FEATURES`.
 
-HF's numpy/torch formatting walks nested lists row by row (~2 s per 256 CIFAR images); with
-``flat_tensors=True`` tensors are one flat ``List(Value, length=size)`` each, which it formats at full speed
-(~3 ms per batch) — reshape in your training step.
+Top-level images and tensors of 2 to 5 dimensions become `Array2D`…`Array5D` of their shape and dtype, so
+``with_format("torch")`` (or numpy, tf, jax) gives ``(n, 32, 32, 3)`` uint8 tensors at HF's full speed — as HF's
+own CIFAR-10 would. Their values stay the mapped shard's buffer; only the list offsets HF's array types need are
+made, once, for a chunk of rows (``OFFSETS_BYTES`` at most) and shared by every chunk of the column. Other
+tensors (1-D, more than 5 dimensions, or inside sequences and structs) are nested fixed-length `List`s, which
+HF formats row by row; ``flat_tensors=True`` makes every tensor one flat ``List(Value, length=size)`` (reshape
+in your training step).
 
 The rows are the loader's epoch in its order: the split expression's rows as they are when the loader neither
 shuffles nor partitions, else an indices mapping (``Dataset.select``) onto the same table.
@@ -28,8 +30,10 @@ shuffles nor partitions, else an indices mapping (``Dataset.select``) onto the s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +55,17 @@ def _class_label(feature: Feature, flat_tensors: bool) -> Any:
 
 def _value(feature: Feature, flat_tensors: bool) -> Any:
     return datasets.Value(str(feature.numpy_dtype()))
+
+
+ARRAY_TYPES = {2: "Array2D", 3: "Array3D", 4: "Array4D", 5: "Array5D"}
+OFFSETS_BYTES = 4 << 20
+
+
+def array_feature(feature: Feature, flat_tensors: bool) -> Any | None:
+    """The `datasets.ArrayND` of a top-level tensor of 2–5 dimensions, or None (nested fixed-length lists)."""
+    if flat_tensors or not isinstance(feature, Tensor) or len(feature.shape) not in ARRAY_TYPES:
+        return None
+    return getattr(datasets, ARRAY_TYPES[len(feature.shape)])(shape=feature.shape, dtype=feature.dtype)
 
 
 def _tensor(feature: Feature, flat_tensors: bool) -> Any:
@@ -94,7 +109,50 @@ def hf_feature(feature: Feature, flat_tensors: bool = False) -> Any:
 
 
 def hf_features(features: Features, flat_tensors: bool = False) -> datasets.Features:
-    return datasets.Features({name: hf_feature(feature, flat_tensors) for name, feature in features.items()})
+    """The `datasets` features of the columns: top-level 2–5-D tensors as `ArrayND`, the rest by `hf_feature`."""
+    return datasets.Features(
+        {name: array_feature(f, flat_tensors) or hf_feature(f, flat_tensors) for name, f in features.items()}
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _shared_offsets(shape: tuple[int, ...]) -> tuple[int, tuple[pa.Array, ...]]:
+    """Rows per chunk for a tensor of `shape` and the offsets of each list level for that many rows (outermost
+    first), made once per shape in the process: every chunk of every such column slices them."""
+    size = math.prod(shape)
+    units = math.prod(shape[:-1])  # innermost lists per row: the largest offsets level
+    rows = max(1, min(OFFSETS_BYTES // (4 * (units + 1)), (2**31 - 1) // size))
+    levels = []
+    per_row = 1
+    for inner in shape:
+        offsets = np.arange(rows * per_row + 1, dtype=np.int32)
+        offsets *= inner
+        levels.append(pa.array(offsets))
+        per_row *= inner
+    return rows, tuple(levels)
+
+
+class ArrayColumn:
+    """A top-level tensor column re-seen as HF `ArrayND` chunks: the flat values of each record batch cut into
+    chunks of at most `rows` rows, each wrapped in list levels whose offsets (`_shared_offsets`) all share."""
+
+    def __init__(self, feature: Tensor, hf_type: pa.DataType):
+        self.feature, self.hf_type = feature, hf_type
+        self.rows, self._offsets = _shared_offsets(feature.shape)
+
+    def chunks(self, column: pa.Array) -> list[pa.Array]:
+        """`column` (fixed-size lists of the flat tensor) as `ArrayND` chunks over the same values buffer."""
+        size = self.feature.size
+        flat = column.flatten()  # a slice of the values buffer, honouring the batch's offset
+        out = []
+        for start in range(0, len(column), self.rows):
+            n = min(self.rows, len(column) - start)
+            array: pa.Array = flat.slice(start * size, n * size)
+            counts = [n * math.prod(self.feature.shape[:k]) for k in range(len(self.feature.shape))]
+            for offsets, count in zip(reversed(self._offsets), reversed(counts), strict=True):
+                array = pa.ListArray.from_arrays(offsets.slice(0, count + 1), array)
+            out.append(pa.ExtensionArray.from_storage(self.hf_type, array))
+        return out
 
 
 def _view_tensor(feature: Feature, column: pa.Array, flat_tensors: bool) -> pa.Array:
@@ -138,14 +196,23 @@ def _view(feature: Feature, column: pa.Array, flat_tensors: bool) -> pa.Array:
     return column if view is None else view(feature, column, flat_tensors)
 
 
-def _table(loader: Loader, schema: pa.Schema, flat_tensors: bool) -> pa.Table:
+def _table(loader: Loader, features: datasets.Features, flat_tensors: bool) -> pa.Table:
     """The split expression's rows and selected columns as one table over the mapped record batches."""
-    features = loader.dataset.features
-    chunks: dict[str, list[pa.Array]] = {name: [] for name in features.names()}
+    schema = features.arrow_schema
+    ours = loader.dataset.features
+    arrays = {
+        name: ArrayColumn(f, schema.field(name).type)
+        for name, f in ours.items()
+        if isinstance(f, Tensor) and array_feature(f, flat_tensors) is not None
+    }
+    chunks: dict[str, list[pa.Array]] = {name: [] for name in ours.names()}
     for piece in loader.dataset.arrow_tables():
         for batch in piece.to_batches():
-            for name, feature in features.items():
-                chunks[name].append(_view(feature, batch.column(name), flat_tensors))
+            for name, feature in ours.items():
+                if name in arrays:
+                    chunks[name] += arrays[name].chunks(batch.column(name))
+                else:
+                    chunks[name].append(_view(feature, batch.column(name), flat_tensors))
     columns = [pa.chunked_array(chunks[f.name], type=f.type) for f in schema]
     return pa.Table.from_arrays(columns, schema=schema)
 
@@ -197,7 +264,7 @@ def adapt(
         dataset_name=manifest.name,
         version=manifest.version,
     )
-    table = datasets.table.InMemoryTable(_table(loader, features.arrow_schema, flat_tensors))
+    table = datasets.table.InMemoryTable(_table(loader, features, flat_tensors))
     split = datasets.NamedSplit(loader.dataset.split)
     result = datasets.Dataset(table, info=info, split=split, fingerprint=_fingerprint(loader, flat_tensors))
     order = epoch_order(loader)

@@ -24,7 +24,7 @@ def load(
     *,
     version: str | None = None,
     root: str | os.PathLike[str] | None = None,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     shuffle: bool = False,
     seed: int = 0,
     drop_last: bool = False,
@@ -46,8 +46,10 @@ def load(
     **adapter_kwargs: Any,
 ) -> Any:
     """Batches of `split` of a prepared dataset for `framework` (numpy/np, torch/pt/pytorch, tf/tensorflow,
-    keras, hf/datasets). Sampling options go to `Loader`; `transform`, `num_workers`, `device` and any other
-    keyword go to the framework's adapter, which applies `transform` to batches in its own types.
+    keras, hf/datasets). Sampling options go to `Loader` (`batch_size` defaults to 32); `transform`, `num_workers`,
+    `device` and any other keyword go to the framework's adapter, which applies `transform` to batches in its own
+    types. A `datasets.Dataset` (hf) has rows, not batches: it takes the shuffled, partitioned epoch order and
+    refuses batching options.
 
     `source`/`target` (language codes) read a parallel corpus in that direction as columns `source` and
     `target` (`dsreg.loading.translation`): token ids when prepared with them, padded with masks in torch
@@ -60,6 +62,10 @@ def load(
     module = resolve(framework)  # fail on a missing framework before touching any data
     _check_keywords(module, adapter_kwargs)
     num_workers = arguments.integer("num_workers", num_workers, minimum=0)
+    if module == "hf":
+        _refuse_batching(
+            batch_size=batch_size, drop_last=drop_last or None, last_batch=last_batch, max_tokens=max_tokens
+        )
     pair = None
     if source is not None or target is not None:
         if columns is not None:
@@ -70,7 +76,7 @@ def load(
     dataset = open_dataset(name, split, version=version, root=root, columns=pair if pair is not None else columns)
     loader = Loader(
         dataset,
-        batch_size,
+        32 if batch_size is None else batch_size,
         shuffle=shuffle,
         seed=seed,
         last_batch=last_batch,
@@ -87,6 +93,17 @@ def load(
     options = {"transform": transform, "num_workers": num_workers, "device": device}
     adapter_kwargs.update({k: v for k, v in options.items() if v})
     return adapt(module, loader, **adapter_kwargs)
+
+
+def _refuse_batching(**given: Any) -> None:
+    """The hf adapter returns rows; batching options would be silently ignored there, so they are refused."""
+    named = [name for name, value in given.items() if value is not None]
+    if named:
+        raise DsregError(
+            f"{', '.join(named)} cannot apply to a datasets.Dataset, which holds rows, not batches",
+            fix="drop it and batch with ds.iter(batch_size=N) (shuffle=, seed=, rank=/world_size= do apply), "
+            "or load with framework='torch' for a DataLoader that batches, shuffles and pads",
+        )
 
 
 def _check_keywords(framework: str, given: dict[str, Any]) -> None:

@@ -456,8 +456,8 @@ def test_hf_features_and_rows(dataset_dir: Path) -> None:
             "score": value("float32"),
             "label": datasets.ClassLabel(names=["neg", "pos"]),
             "caption": value("large_string"),
-            "emb": hf_list(hf_list(value("float32"), length=3), length=2),
-            "image": hf_list(hf_list(hf_list(value("uint8"), length=3), length=4), length=4),
+            "emb": datasets.Array2D(shape=(2, 3), dtype="float32"),  # top-level tensors: HF's array types
+            "image": datasets.Array3D(shape=(4, 4, 3), dtype="uint8"),
             "png": value("large_binary"),
             "tokens": large_list(value("int32")),
             "tags": large_list(datasets.ClassLabel(names=list(TAGS))),
