@@ -1,0 +1,104 @@
+"""Batch gathers over many shards: one grouping pass, preallocated outputs, identical rows in every format."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from loading_fakes import CIFAR, cifar_image, cifar_label, cifar_rows
+
+import dsreg
+import dsreg.loading.dataset as dataset_module
+import dsreg.storage.arrow_shards as arrow_shards
+from dsreg.loading import open_dataset
+from dsreg.manifest import Manifest
+from dsreg.storage import FORMATS
+
+
+@pytest.fixture(scope="module", params=sorted(FORMATS))
+def many(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Manifest:
+    """2400 rows in 12 splits of one 200-row shard each (Arrow ones of several record batches); ids are row
+    numbers in `ALL`, the expression reading them all in order."""
+    root = tmp_path_factory.mktemp(f"gather-{request.param}")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(arrow_shards, "MAX_BATCH_BYTES", 100_000)
+        splits = {f"s{k:02d}": cifar_rows(200, 200 * k) for k in range(12)}
+        return dsreg.write_dataset("many", splits, CIFAR, root=root, storage=request.param)
+
+
+ALL = "+".join(f"s{k:02d}" for k in range(12))
+
+
+def expected_ids(ds: dsreg.loading.Dataset, idx: np.ndarray) -> list[int]:
+    every = np.concatenate([ds.take(np.arange(i, min(i + 500, len(ds))))["id"] for i in range(0, len(ds), 500)])
+    return every[idx].tolist()
+
+
+def check(batch: dict[str, np.ndarray], ids: list[int]) -> None:
+    assert batch["id"].tolist() == ids
+    np.testing.assert_array_equal(batch["image"], np.stack([cifar_image(i) for i in ids]))
+    assert batch["label"].tolist() == [cifar_label(i) for i in ids]
+
+
+def test_batches_across_many_shards_are_exact_fresh_and_independent(many: Manifest) -> None:
+    ds = open_dataset(many.directory, ALL.replace("s00", "s00[150:]"))
+    assert len(ds._shards) == 12
+    rng = np.random.default_rng(7)
+    first_idx = rng.integers(-len(ds), len(ds), 256)  # repeats and negative indices
+    first = ds.take(first_idx)
+    second_idx = rng.permutation(len(ds))[:256]
+    second = ds.take(second_idx)
+    check(first, expected_ids(ds, first_idx))  # the second gather did not write into the first batch
+    check(second, expected_ids(ds, second_idx))
+    for column in first.values():
+        assert column.flags.owndata or column.base is None or column.base.flags.owndata
+        assert column.flags.writeable and column.flags.c_contiguous
+    assert not np.shares_memory(first["image"], second["image"])
+    assert ds.take([])["image"].shape == (0, 32, 32, 3)
+
+
+def test_small_and_large_column_paths_give_the_same_rows(many: Manifest, monkeypatch: pytest.MonkeyPatch) -> None:
+    idx = np.random.default_rng(3).permutation(2400)[:300]
+    cached = open_dataset(many.directory, ALL).take(idx)
+    monkeypatch.setattr(dataset_module, "SMALL_COLUMN_BYTES", 0)
+    gathered = open_dataset(many.directory, ALL).take(idx)
+    for name in cached:
+        np.testing.assert_array_equal(cached[name], gathered[name])
+    check(gathered, idx.tolist())
+
+
+def test_concurrent_gathers_in_threads_do_not_mix_rows(many: Manifest) -> None:
+    ds = open_dataset(many.directory, ALL)
+    wrong: list[str] = []
+
+    def work(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        for _ in range(20):
+            idx = rng.permutation(2400)[:128]
+            batch = ds.take(idx)
+            if batch["id"].tolist() != idx.tolist() or batch["image"][:, 0, 0, 0].tolist() != [
+                int(cifar_image(i)[0, 0, 0]) for i in idx
+            ]:
+                wrong.append(f"thread {seed}")
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []
+
+
+def test_one_grouping_pass_and_one_piece_per_touched_record_batch(many: Manifest) -> None:
+    ds = open_dataset(many.directory, ALL)
+    idx = np.random.default_rng(5).permutation(2400)[:256]
+    order, pieces = ds._pieces(idx)
+    touched = set()
+    for shard in range(len(ds._shards)):
+        offsets = ds._reader(shard).batch_offsets + ds._shard_offsets[shard]
+        local = idx[(idx >= offsets[0]) & (idx < offsets[-1])]
+        touched |= {(shard, int(b)) for b in np.searchsorted(offsets, local, side="right") - 1}
+    assert sorted((p[2], p[3]) for p in pieces) == sorted(touched)
+    assert [p[0] for p in pieces] == sorted(p[0] for p in pieces) and pieces[-1][1] == 256  # contiguous runs
+    assert order is not None and sorted(idx[order].tolist()) == idx[order].tolist()
