@@ -166,9 +166,14 @@ def _no_such_version(ref: Ref, recipe_version: str, root: str | os.PathLike[str]
 
 
 def verify(
-    name: str | os.PathLike[str], *, deep: bool = False, root: str | os.PathLike[str] | None = None
+    name: str | os.PathLike[str],
+    *,
+    deep: bool = False,
+    root: str | os.PathLike[str] | None = None,
+    progress: bool = False,
 ) -> tuple[str, list[Problem]]:
-    """Check a prepared dataset (a reference or a version directory): (its directory, problems found).
+    """Check a prepared dataset (a reference or a version directory): (its directory, problems found); with
+    `deep` and `progress`, a bar of the bytes re-hashed on stderr.
 
     A damaged manifest (bytes, JSON, schema, its own digest, structure) is a problem found, not an error."""
     try:
@@ -179,7 +184,7 @@ def verify(
     except DamagedManifest as err:
         path = Path(err.path or os.fspath(name))
         return str(path.parent), [Problem(str(path), err.problem)]
-    return str(manifest.directory), verify_manifest(manifest, deep=deep)
+    return str(manifest.directory), verify_manifest(manifest, deep=deep, progress=progress)
 
 
 def export(

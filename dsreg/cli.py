@@ -20,6 +20,7 @@ from typing import Any
 from dsreg.cli_cache import add_cache_parser, check_command, split_command
 from dsreg.cli_scores import add_evaluation_parsers
 from dsreg.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, EXIT_VERIFY_FAILED, DsregError, os_error
+from dsreg.progress import wanted
 from dsreg.provenance import MEANING, of_manifest
 from dsreg.sizes import human_bytes
 
@@ -200,7 +201,7 @@ def cmd_prepare_array(args: argparse.Namespace) -> int:
         storage=args.storage,
         report=Progress(),
         log=log,
-        progress=False,
+        progress=wanted(json_output=args.json, quiet=args.quiet),
     )
     data = {
         "array": [index, count],
@@ -228,7 +229,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         root=args.root,
         workers=args.workers,
         check_counts=not args.no_check_counts,
-        progress=not args.json and sys.stderr.isatty(),
+        progress=wanted(json_output=args.json, quiet=args.quiet),
         lock_timeout=args.lock_timeout,
         storage=args.storage,
         report=report,
@@ -272,7 +273,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from dsreg.api import verify
     from dsreg.manifest import read_manifest
 
-    directory, problems = verify(args.name, deep=args.deep, root=args.root)
+    progress = wanted(json_output=args.json, quiet=args.quiet)
+    directory, problems = verify(args.name, deep=args.deep, root=args.root, progress=progress)
     sealed = None if problems else read_manifest(directory).digest is not None
     data = {
         "path": directory,
@@ -395,6 +397,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
+    common.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bars (they are drawn only when stderr is a terminal)"
+    )
     common.add_argument("--root", help="dataset root (default: DSREG_ROOT, a colon-separated search path)")
     parser = argparse.ArgumentParser(prog="dsreg", description="Prepared, versioned, verified datasets.")
     from dsreg.version import __version__

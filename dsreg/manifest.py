@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -411,11 +412,20 @@ class Problem:
         return f"{self.path}: {self.problem}"
 
 
-def verify_manifest(manifest: Manifest, *, deep: bool = False) -> list[Problem]:
+def verify_manifest(manifest: Manifest, *, deep: bool = False, progress: bool = False) -> list[Problem]:
     """Check every shard is present with its recorded size; with `deep`, re-hash every byte and check each
-    shard's own schema, embedded features, row count and labels against the manifest.
+    shard's own schema, embedded features, row count and labels against the manifest (with `progress`, a bar
+    of the bytes checked and the rate).
 
     The manifest's own digest and structure were checked when it was read."""
+    from dsreg.progress import bar
+
+    total = sum(s.bytes for s in manifest.splits.values())
+    with bar(total, f"verifying {manifest.full_name}", enabled=deep and progress) as meter:
+        return _verify_shards(manifest, deep, meter.update)
+
+
+def _verify_shards(manifest: Manifest, deep: bool, done: Callable[[int], object]) -> list[Problem]:
     problems: list[Problem] = []
     for split in manifest.splits.values():
         for shard in split.shards:
@@ -434,6 +444,7 @@ def verify_manifest(manifest: Manifest, *, deep: bool = False) -> list[Problem]:
                 found += _shard_problems(path, manifest.features, shard, split.format)
                 if found:
                     problems.append(Problem(str(path), "; ".join(found)))
+                done(shard.bytes)
     for asset in manifest.assets:
         problems += _asset_problems(manifest, asset, deep)
     return problems

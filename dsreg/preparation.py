@@ -30,6 +30,7 @@ from dsreg.errors import DsregError, reports_os_errors
 from dsreg.features import Features
 from dsreg.lock import FileLock
 from dsreg.manifest import MANIFEST_NAME, AssetInfo, Manifest, read_manifest
+from dsreg.progress import bar
 from dsreg.publish import VersionBuild, created_stamp, wait_message
 from dsreg.readers import Reader, get_reader
 from dsreg.recipe import RecipeConfig
@@ -67,6 +68,7 @@ class TaskSpec:
     member_budget: Budget = None  # for the members this task reads
     listing_budget: Budget = None  # for every member of a source, when listing it (the largest split's)
     out_features: Features | None = None  # what the steps write, when they add columns to the reader's
+    progress: bool = False  # a bar of the rows this task has written, on stderr
 
 
 @dataclass
@@ -124,11 +126,14 @@ def _run_task_locked(spec: TaskSpec, out: Path, trees: Mapping[str, SourceTree])
     context = StepContext(spec.split)
     with _bounded(trees, spec.member_budget):
         items = apply_steps(spec.steps, iter(reader.read(trees, spec.split, spec.split_args, spec.task)), context)
-        for item in items:
-            if isinstance(item, pa.RecordBatch):
-                writer.write_batch(item)
-            else:
-                writer.write(item)
+        with bar(None, f"{spec.split} task {spec.task}", unit="rows", enabled=spec.progress) as rows:
+            for item in items:
+                if isinstance(item, pa.RecordBatch):
+                    writer.write_batch(item)
+                    rows.update(item.num_rows)
+                else:
+                    writer.write(item)
+                    rows.update(1)
     shards = writer.close()
     done = [{"file": s.path.name, "rows": s.rows, "bytes": s.bytes, "sha256": s.sha256} for s in shards]
     record = {
@@ -363,7 +368,7 @@ def prepare(
             return published
         resolved = resolve_sources(config.sources, downloads_dir(base), local=source, progress=progress)
         work = build.start(_build_id(config, resolved))
-        run = _run_all(config, reader, resolved, work, workers, report, say, generated=generated)
+        run = _run_all(config, reader, resolved, work, workers, report, say, generated=generated, progress=progress)
         if check_counts:
             _check_counts(config, run.parts)
         manifest = Manifest(
@@ -433,7 +438,7 @@ def prepare_tasks(
     def mine(number: int) -> bool:
         return number % count == index
 
-    _run_all(config, reader, resolved, work, 1, report, say, select=mine, stop=build.final.exists)
+    _run_all(config, reader, resolved, work, 1, report, say, select=mine, stop=build.final.exists, progress=progress)
     # A final prepare may have published meanwhile from other inputs, leaving this work abandoned:
     # the last element out removes it (the final prepare leaves work that elements still hold alone).
     build.discard_abandoned()
@@ -536,6 +541,7 @@ def _run_all(
     select: Callable[[int], bool] | None = None,
     stop: Callable[[], bool] | None = None,
     generated: bool = False,
+    progress: bool = False,
 ) -> RunResult:
     """Run every unfinished task of every split (or those whose number `select` picks), one at a time
     until `stop()` says the work is no longer wanted, after fitting the steps that learn from the data;
@@ -598,6 +604,7 @@ def _run_all(
                     member_budget=budgets[split],
                     listing_budget=listing,
                     out_features=out_features if out_features != features else None,
+                    progress=progress and workers <= 1,  # pool workers' bars would overwrite each other
                 )
             )
         report.tasks_total += len(tasks)

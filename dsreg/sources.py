@@ -15,23 +15,23 @@ while reading it (`SourceTree.digests`) and refuses it through `confirm_read` if
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import os
-import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import fsspec
-from tqdm import tqdm
 
 from dsreg.download_limits import DeadlineError, DownloadLimits, Meter, TransferError, check_deadline
 from dsreg.errors import DsregError
 from dsreg.hashing import HashingReader
 from dsreg.lock import FileLock
+from dsreg.progress import HASH_BAR_BYTES, bar
 from dsreg.recipe import SourceSpec
 
 log = logging.getLogger(__name__)
@@ -73,20 +73,48 @@ class ResolvedSource:
         }
 
 
-def file_digests(path: str | os.PathLike[str]) -> dict[str, str]:
-    """sha256 and md5 of a file in one chunked pass: vendors publish either, manifests record both."""
+def file_digests(path: str | os.PathLike[str], *, progress: bool = False) -> dict[str, str]:
+    """sha256 and md5 of a file in one chunked pass: vendors publish either, manifests record both. With
+    `progress`, a file of HASH_BAR_BYTES or more shows the bytes hashed and the rate."""
     try:
-        with open(path, "rb") as f:
-            return HashingReader(f).finish()
+        size = os.stat(path).st_size
+        show = progress and size >= HASH_BAR_BYTES
+        with open(path, "rb") as f, bar(size, f"hashing {Path(path).name}", enabled=show) as meter:
+            return HashingReader(io.BufferedReader(_Counted(f, meter.update)) if show else f).finish()
     except OSError as err:
         raise DsregError(
             f"cannot read the file ({err.strerror})", path=path, fix="check that it exists and is readable"
         ) from None
 
 
-def verify_file(spec: SourceSpec, path: str | os.PathLike[str]) -> dict[str, str]:
+class _Counted(io.RawIOBase):
+    """A binary file that reports the bytes each read returns (to a progress bar)."""
+
+    def __init__(self, raw: io.BufferedReader, count: Callable[[int], object]):
+        super().__init__()
+        self._raw, self._count = raw, count
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._raw.readinto(buffer)
+        self._count(n)
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+
+def verify_file(spec: SourceSpec, path: str | os.PathLike[str], *, progress: bool = False) -> dict[str, str]:
     """Check a file against the recipe's size and checksums; returns its digests, raises DsregError on mismatch."""
-    digests = file_digests(path)
+    digests = file_digests(path, progress=progress)
     problems = _mismatches(spec, os.stat(path).st_size, digests)
     if problems:
         raise DsregError(
@@ -168,7 +196,8 @@ def resolve_sources(
             resolved[key] = unpacked[key]
             continue
         if key in found:
-            resolved[key] = _with_digests(spec, found[key], "local-file", verify_file(spec, found[key]))
+            checked = verify_file(spec, found[key], progress=progress)
+            resolved[key] = _with_digests(spec, found[key], "local-file", checked)
             continue
         looked = [] if root is None else [root / spec.file_name if root.is_dir() else root]
         try:
@@ -232,7 +261,7 @@ def _obtain(
         hit = _find_in_dir(manual_dir, _safe_name(spec))
         if hit is None:
             raise _manual_error(spec, [*looked, manual_dir / spec.file_name], manual_dir)
-        return hit, "cache", verify_file(spec, hit)
+        return hit, "cache", verify_file(spec, hit, progress=progress)
     entry = _cache_entry(spec, cache_dir)
     if entry.is_file():
         size = entry.stat().st_size
@@ -273,7 +302,7 @@ def _download(
                     limits=limits,
                     deadline=deadline,
                 )
-                digests = file_digests(partial)
+                digests = file_digests(partial, progress=progress)
                 problems = _mismatches(spec, partial.stat().st_size, digests)
                 if problems:
                     raise DsregError(f"downloaded file differs from the recipe ({'; '.join(problems)})")
@@ -350,23 +379,14 @@ def _transfer(
     meter = Meter(limits, url, spec.size, deadline, start)
     if total is not None:
         meter.check(total)  # a Content-Length over the cap fails before a byte is written
-    bar = tqdm(
-        total=total,
-        initial=start,
-        unit="B",
-        unit_scale=True,
-        unit_divisor=1024,
-        desc=spec.file_name,
-        file=sys.stderr,
-        disable=not progress,
-    )
-    with stream, bar, open(partial, "ab" if start else "wb") as out:
+    meter_bar = bar(total, spec.file_name, initial=start, enabled=progress)
+    with stream, meter_bar, open(partial, "ab" if start else "wb") as out:
         position = start
         while block := stream.read(_CHUNK):
             position += len(block)
             meter.check(position)
             out.write(block)
-            bar.update(len(block))
+            meter_bar.update(len(block))
 
 
 def _open_at(url: str, offset: int, size: int | None, timeout: float) -> tuple[Any, int, int | None] | None:
