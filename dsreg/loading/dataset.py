@@ -1,11 +1,14 @@
 """Random access to the rows of a split expression, read batch-first from memory-mapped shards.
 
-A `Dataset` maps its row numbers to (shard, record batch, row) with a few `searchsorted` calls and
-hands each piece to the shard's reader, picked from the split's storage format in the manifest. For Arrow
-shards that is one numpy fancy index per record batch, on zero-copy views of the mapped buffers (never
-`pyarrow.Table.take` on chunked columns, which is two orders of magnitude slower); zarr and HDF5 shards are
-one batch each, gathered by their readers (`dsreg.storage`). Shards are opened on first use, so opening
-ten million rows costs what reading the manifest costs.
+A `Dataset` maps its row numbers to stored rows and groups a batch by (shard, record batch) in one pass:
+one argsort of the stored row numbers makes each group a contiguous run, found with `searchsorted`. Each
+run is gathered into its slice of a preallocated buffer — for Arrow shards one `np.take` straight from a
+zero-copy view of the mapped column (never `pyarrow.Table.take` on chunked columns, two orders of magnitude
+slower); zarr and HDF5 shards are one batch each, gathered by their readers (`dsreg.storage`) — and one
+scatter puts the rows back in the request's order, so a batch costs the same few numpy calls per column
+however many shards it touches. Small fixed-shape columns (labels, ids: at most SMALL_COLUMN_BYTES over all
+shards) are read into RAM once and gathered in one call. Shards are opened on first use, so opening ten
+million rows costs what reading the manifest costs.
 
 Mapped pages count toward the process's RSS, and one random row can map far more than itself (fault-around,
 large page-cache folios: up to 2 MiB here). When the mapped shards are larger than `max_resident_bytes`, the
