@@ -122,7 +122,5 @@ def _write_splits(
                 writer.write(example)
             parts[split] = writer.close()
         except DsregError as err:
-            if err.path is not None and Path(err.path).is_relative_to(work):
-                err.path = None  # the work directory is removed: name the split instead
             raise DsregError(f"split {split!r}, {err.problem}", path=err.path, fix=err.fix) from None
     return parts
