@@ -3,6 +3,9 @@ out by hand in the comments (alignment on characters, punctuation counted, subty
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from dsreg.errors import DsregError
@@ -162,3 +165,47 @@ def test_spaces_inside_forms_are_ignored_as_the_script_does() -> None:
         [_word(1, "New", "PROPN", 2, "compound"), _word(2, "York", "PROPN", 0, "root")]
     )  # "NewYork" on both sides; no span matches
     assert _scores(gold, system)["Words"] == (1, 2, 0)
+
+
+REALDATA = (
+    Path(os.environ.get("DSREG_REALDATA") or Path(__file__).resolve().parents[3] / "shared" / "realdata")
+    / "ud"
+    / "UD_English-EWT"
+)
+
+
+@pytest.mark.skipif(not REALDATA.is_dir(), reason=f"real UD data not present at {REALDATA} (../shared/realdata)")
+def test_real_ewt_dev_against_itself_and_without_its_multiword_tokens() -> None:
+    gold = conllu_rows((REALDATA / "en_ewt-ud-dev.conllu").read_text(encoding="utf-8"), "dev")
+    same = evaluate(gold, gold)
+    # EWT 2.16 dev (its stats.xml): 2,001 sentences, 24,787 tokens, 25,147 words
+    assert {k: (v.gold, v.correct) for k, v in same.items() if k in ("Sentences", "Tokens", "Words")} == {
+        "Sentences": (2001, 2001),
+        "Tokens": (24787, 24787),
+        "Words": (25147, 25147),
+    }
+    assert same["LAS"].f1 == 1.0
+    # A system that never splits tokens: each multiword token is one word (a flat tree: first word the root).
+    # Its tokens are gold's, so Tokens are all right; its words are 25,147 − (words in fused tokens) + 359. Inside
+    # each fused token the LCS of lowercased forms finds nothing (no word spells its whole token), so exactly the
+    # words outside fused tokens align.
+    fused, inside = [], 0
+    for row in gold:
+        spans = {m["start"]: (m["end"], m["form"]) for m in row["multiword"]}
+        covered = {i for s, (e, _) in spans.items() for i in range(s, e + 1)}
+        inside += len(covered)
+        forms = [spans[i][1] if i in spans else row["tokens"][i - 1] for i in range(1, len(row["tokens"]) + 1)]
+        forms = [f for i, f in enumerate(forms, 1) if i not in covered or i in spans]
+        fused.append(
+            {
+                "tokens": forms,
+                "upos": ["X"] * len(forms),
+                "head": [0] + [1] * (len(forms) - 1),
+                "deprel": ["dep"] * len(forms),
+                "multiword": [],
+            }
+        )
+    assert inside == 2 * 359 + sum(m["end"] - m["start"] - 1 for r in gold for m in r["multiword"])
+    scores = evaluate(gold, fused)
+    assert scores["Tokens"].correct == 24787 and scores["Words"].system == 25147 - inside + 359
+    assert scores["Words"].correct == 25147 - inside
