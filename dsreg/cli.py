@@ -386,7 +386,10 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from dsreg.demo import run_demo
+    if args.corpus == "imagenet":
+        from dsreg.demo_imagenet import run_imagenet_demo as run_demo
+    else:
+        from dsreg.demo import run_demo
 
     result = run_demo(args.root, rows=args.rows, log=None if args.json else print)
     if args.json:
@@ -457,8 +460,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--older-than", type=float, default=7.0, metavar="DAYS", help="only what is untouched this long")
     p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
     p.set_defaults(func=cmd_gc)
-    p = sub.add_parser("demo", parents=[common], help="prepare, verify and read a generated CIFAR-10 with no network")
-    p.add_argument("--rows", type=int, default=None, help="train rows to generate (default: the official 50,000)")
+    p = sub.add_parser(
+        "demo", parents=[common], help="prepare, verify and read a generated CIFAR-10 (or ImageNet) with no network"
+    )
+    p.add_argument("corpus", nargs="?", default="cifar10", choices=["cifar10", "imagenet"], help="what to generate")
+    p.add_argument(
+        "--rows", type=int, default=None, help="train rows to generate (default: CIFAR-10's 50,000; ImageNet 200)"
+    )
     p.set_defaults(func=cmd_demo)
     add_cache_parser(sub, common)
     add_evaluation_parsers(sub, common)

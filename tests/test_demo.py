@@ -31,6 +31,17 @@ def test_demo_prepares_verifies_and_reads_back(capsys, tmp_path) -> None:
     assert json.loads(out)["reused"] is True
 
 
+def test_imagenet_demo_prepares_the_official_layout_and_reads_train_crops(capsys, tmp_path) -> None:
+    code, out, _ = run(capsys, "demo", "imagenet", "--rows", "30", "--root", str(tmp_path / "demo"), "--json")
+    assert code == EXIT_OK
+    result = json.loads(out)
+    assert result["verified"] is True and result["provenance"] == "generated"
+    assert result["dataset"] == "demo-imagenet2012/default:1.0.0"
+    assert result["rows"] == {"train": 33, "validation": 50}  # 10 classes × 3, plus the gray, CMYK and PNG images
+    assert result["reencoded"] == ["n01739381_1309.JPEG", "n02105855_2933.JPEG"]
+    assert not (tmp_path / "demo" / "imagenet2012").exists()
+
+
 def test_demo_never_stands_in_for_the_real_corpus(capsys, tmp_path, root, monkeypatch, fake_recipe) -> None:
     assert run(capsys, "demo", "--rows", "300")[0] == EXIT_OK  # into the shared root, as the README's user would
     archive = cifar.make_cifar10_python(tmp_path / "raw", train_rows=40, test_rows=10, seed=7)
