@@ -9,13 +9,10 @@ declaring an entry point; a name is resolved on first use and cached, so `import
 
 from __future__ import annotations
 
-import difflib
-import functools
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,6 +20,7 @@ import numpy as np
 
 from dsreg.errors import DsregError
 from dsreg.features import Feature
+from dsreg.plugins import PluginGroup, distribution
 from dsreg.readers import Arg, check_args
 
 ENTRY_POINT_GROUP = "dsreg.metrics"
@@ -112,71 +110,21 @@ class MetricInfo:
         }
 
 
-@functools.cache
-def _declared() -> dict[str, tuple[EntryPoint, ...]]:
-    """Metric name → the entry points declaring it (more than one is an error when the name is used)."""
-    found: dict[str, list[EntryPoint]] = {}
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(point.name, []).append(point)
-    return {name: tuple(points) for name, points in sorted(found.items())}
-
-
-_LOADED: dict[str, type[Metric]] = {}
+_PLUGINS: PluginGroup[Metric] = PluginGroup(ENTRY_POINT_GROUP, "metric", Metric)
 
 
 def reload_metrics() -> None:
     """Forget the installed metrics found so far: for a process that installed a metric package after using one."""
-    _declared.cache_clear()
-    _LOADED.clear()
-
-
-def _distribution(point: EntryPoint) -> str:
-    return point.dist.name if point.dist is not None else "an unknown distribution"
-
-
-def _load(name: str, point: EntryPoint) -> type[Metric]:
-    where = f"entry point {name} = {point.value} (group {ENTRY_POINT_GROUP}) of {_distribution(point)}"
-    fix = f"reinstall or fix {_distribution(point)}, or uninstall it"
-    try:
-        cls = point.load()
-    except Exception as err:
-        raise DsregError(f"cannot import metric {name!r}: {where} fails: {type(err).__name__}: {err}", fix=fix) from err
-    if not (isinstance(cls, type) and issubclass(cls, Metric)):
-        raise DsregError(f"metric {name!r}: {where} is {cls!r}, not a subclass of dsreg.metrics.Metric", fix=fix)
-    return cls
+    _PLUGINS.reload()
 
 
 def get_metric(name: str) -> type[Metric]:
     """The metric class recipes call `name`, imported on first use."""
-    if name in _LOADED:
-        return _LOADED[name]
-    declared = _declared()
-    points = declared.get(name)
-    if not points:
-        close = difflib.get_close_matches(name, list(declared), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise DsregError(
-            f"unknown metric {name!r}",
-            fix=f"use one of: {', '.join(declared) or 'none are installed'}{hint}; a metric from another package "
-            f"needs that package installed (it declares entry points in the {ENTRY_POINT_GROUP!r} group)",
-        )
-    if len(points) > 1:
-        who = "; ".join(sorted(f"{_distribution(p)} ({p.value})" for p in points))
-        raise DsregError(
-            f"metric {name!r} is declared by several installed packages: {who}", fix="uninstall all but one"
-        )
-    _LOADED[name] = _load(name, points[0])
-    return _LOADED[name]
+    return _PLUGINS.get(name)
 
 
 def metric_infos() -> list[MetricInfo]:
     """Every installed metric, sorted by name, each loaded (or with the error that prevents it)."""
-    infos: list[MetricInfo] = []
-    for name, points in _declared().items():
-        try:
-            cls: type[Metric] | None = get_metric(name)
-            error = None
-        except DsregError as err:
-            cls, error = None, err.problem
-        infos.extend(MetricInfo(name, _distribution(point), point.value, cls, error) for point in points)
-    return infos
+    return [
+        MetricInfo(name, distribution(point), point.value, cls, error) for name, point, cls, error in _PLUGINS.entries()
+    ]

@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import copy
 import difflib
-import functools
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar
 
 import pyarrow as pa
 
 from dsreg.errors import DsregError
 from dsreg.features import Features
+from dsreg.plugins import PluginGroup, distribution
 from dsreg.sourcetree import SourceTree
 
 ENTRY_POINT_GROUP = "dsreg.readers"
@@ -206,74 +205,21 @@ class ReaderInfo:
         }
 
 
-@functools.cache
-def _declared() -> dict[str, tuple[EntryPoint, ...]]:
-    """Reader name → the entry points declaring it (more than one is an error when the name is used)."""
-    found: dict[str, list[EntryPoint]] = {}
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(point.name, []).append(point)
-    return {name: tuple(points) for name, points in sorted(found.items())}
-
-
-_LOADED: dict[str, type[Reader]] = {}
+_PLUGINS: PluginGroup[Reader] = PluginGroup(ENTRY_POINT_GROUP, "reader", Reader)
 
 
 def reload_readers() -> None:
     """Forget the installed readers found so far: for a process that installed a reader package after using one."""
-    _declared.cache_clear()
-    _LOADED.clear()
-
-
-def _distribution(point: EntryPoint) -> str:
-    return point.dist.name if point.dist is not None else "an unknown distribution"
-
-
-def _load(name: str, point: EntryPoint) -> type[Reader]:
-    """Import the class an entry point names; a failure is a DsregError naming the distribution and entry point."""
-    where = f"entry point {name} = {point.value} (group {ENTRY_POINT_GROUP}) of {_distribution(point)}"
-    fix = f"reinstall or fix {_distribution(point)}, or uninstall it"
-    try:
-        cls = point.load()
-    except Exception as err:
-        raise DsregError(f"cannot import reader {name!r}: {where} fails: {type(err).__name__}: {err}", fix=fix) from err
-    if not (isinstance(cls, type) and issubclass(cls, Reader)):
-        raise DsregError(f"reader {name!r}: {where} is {cls!r}, not a subclass of dsreg.readers.Reader", fix=fix)
-    return cls
+    _PLUGINS.reload()
 
 
 def get_reader(name: str) -> type[Reader]:
     """The reader class recipes call `name`, imported on first use."""
-    if name in _LOADED:
-        return _LOADED[name]
-    declared = _declared()
-    points = declared.get(name)
-    if not points:
-        close = difflib.get_close_matches(name, list(declared), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        fix = (
-            f"use one of: {', '.join(declared) or 'none are installed'}{hint}; a reader from another package "
-            f"needs that package installed (it declares entry points in the {ENTRY_POINT_GROUP!r} group)"
-        )
-        if not any(_distribution(p) == "dsreg" for points in declared.values() for p in points):
-            fix += "; dsreg's own readers are missing too, so its installed metadata is stale: reinstall dsreg"
-        raise DsregError(f"unknown reader {name!r}", fix=fix)
-    if len(points) > 1:
-        who = "; ".join(sorted(f"{_distribution(p)} ({p.value})" for p in points))
-        raise DsregError(
-            f"reader {name!r} is declared by several installed packages: {who}", fix="uninstall all but one"
-        )
-    _LOADED[name] = _load(name, points[0])
-    return _LOADED[name]
+    return _PLUGINS.get(name)
 
 
 def reader_infos() -> list[ReaderInfo]:
     """Every installed reader, sorted by name, each loaded (or with the error that prevents it)."""
-    infos: list[ReaderInfo] = []
-    for name, points in _declared().items():
-        try:
-            cls: type[Reader] | None = get_reader(name)
-            error = None
-        except DsregError as err:
-            cls, error = None, err.problem
-        infos.extend(ReaderInfo(name, _distribution(point), point.value, cls, error) for point in points)
-    return infos
+    return [
+        ReaderInfo(name, distribution(point), point.value, cls, error) for name, point, cls, error in _PLUGINS.entries()
+    ]

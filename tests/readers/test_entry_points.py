@@ -18,8 +18,9 @@ import yaml
 import dsreg
 from dsreg.cli import main
 from dsreg.errors import DsregError
+from dsreg.plugins import PluginGroup
 from dsreg.preparation import prepare
-from dsreg.readers import ENTRY_POINT_GROUP, get_reader, reader_infos, reload_readers
+from dsreg.readers import ENTRY_POINT_GROUP, Reader, get_reader, reader_infos, reload_readers
 from dsreg.readers.cifar import CifarBinary, CifarPython
 from dsreg.testing import lab_reader
 from dsreg.testing.plugins import write_reader_package
@@ -146,8 +147,8 @@ def test_a_name_declared_by_two_packages_is_refused(site: Path) -> None:
 def test_stale_metadata_without_dsregs_own_readers_says_to_reinstall(monkeypatch: pytest.MonkeyPatch) -> None:
     import dsreg.readers
 
-    monkeypatch.setattr(dsreg.readers, "_declared", dict)
-    monkeypatch.setattr(dsreg.readers, "_LOADED", {})
+    empty: PluginGroup[Reader] = PluginGroup("dsreg.no-such-group", "reader", Reader)
+    monkeypatch.setattr(dsreg.readers, "_PLUGINS", empty)
     with pytest.raises(DsregError, match="unknown reader 'cifar_python'") as err:
         get_reader("cifar_python")
     assert "none are installed" in str(err.value) and "reinstall dsreg" in str(err.value)
