@@ -19,16 +19,16 @@ from typing import Any, ClassVar
 
 from dsreg.audio.sphere import read_sphere
 from dsreg.errors import DsregError
-from dsreg.features import Audio, Features
+from dsreg.features import Features
 from dsreg.readers import Arg, Output, Reader
 from dsreg.sourcetree import SourceTree
+from dsreg.speech.conversations import RATE, check_features, cut, source
 
 _STM_NAME = re.compile(r"(?:^|/)hub5e00\.english\.000405\.stm$", re.I)
 _AUDIO = re.compile(r"(?:^|/)((?:sw|en)_\d{4})\.sph$", re.I)
 _TAGS = re.compile(r"^<[^>]*>$")
 _IGNORE = "IGNORE_TIME_SEGMENT_IN_SCORING"
 _COLUMNS = ("id", "audio", "conversation", "side", "speaker", "subset", "start", "end", "text")
-_RATE = 8000
 _FIX = "copy hub5e00.english.000405.stm again from LDC2002T43"
 
 
@@ -80,10 +80,6 @@ def parse_stm(text: str, where: str) -> list[StmSegment]:
     return out
 
 
-def _cut(seconds: float, frames: int) -> int:
-    return min(math.floor(seconds * _RATE + 0.5), frames)
-
-
 class Eval2000(Reader):
     """Hub5'00 English (eval2000) cut by the official STM segments, each tagged swbd or callhome."""
 
@@ -94,17 +90,7 @@ class Eval2000(Reader):
 
     def __init__(self, args: Mapping[str, Any], features: Features):
         super().__init__(args, features)
-        if sorted(features.names()) != sorted(_COLUMNS):
-            raise DsregError(
-                f"the eval2000 reader fills the columns {list(_COLUMNS)}, but the features are {features.names()}",
-                fix="declare exactly these features in the recipe (see recipes/eval2000.yaml)",
-            )
-        audio = features["audio"]
-        if not isinstance(audio, Audio) or audio.dtype != "int16" or audio.sample_rate != _RATE:
-            raise DsregError(
-                f"features.audio is {audio.to_json()}, but eval2000 is 8 kHz (stored as int16 PCM)",
-                fix="declare audio as {type: audio, dtype: int16, sample_rate: 8000}",
-            )
+        check_features(features, _COLUMNS, "eval2000", "eval2000.yaml")
 
     def _segments(self, sources: Mapping[str, SourceTree], split_args: Mapping[str, Any]) -> list[StmSegment]:
         tree = _source(sources, "transcripts")
@@ -140,7 +126,7 @@ class Eval2000(Reader):
         member = _audio_files(tree)[task]
         where = tree.location(member)
         samples, rate = read_sphere(tree.read_bytes(member), where=where)
-        if samples.shape[0] != 2 or rate != _RATE:
+        if samples.shape[0] != 2 or rate != RATE:
             raise DsregError(
                 f"a conversation must be 2 channels at 8 kHz, this is {samples.shape[0]} at {rate} Hz", path=where
             )
@@ -150,7 +136,7 @@ class Eval2000(Reader):
             channel = samples[0 if segment.channel == "A" else 1]
             yield {
                 "id": segment.id,
-                "audio": channel[_cut(segment.start, frames) : _cut(segment.end, frames)],
+                "audio": channel[cut(segment.start, frames) : cut(segment.end, frames)],
                 "conversation": segment.file,
                 "side": segment.channel,
                 "speaker": segment.speaker,
@@ -175,9 +161,4 @@ def _audio_files(tree: SourceTree) -> dict[str, str]:
 
 
 def _source(sources: Mapping[str, SourceTree], name: str) -> SourceTree:
-    if set(sources) != {"audio", "transcripts"}:
-        raise DsregError(
-            f"the eval2000 reader reads the sources 'audio' and 'transcripts', the recipe gives {sorted(sources)}",
-            fix="name the recipe's sources audio (LDC2002S09) and transcripts (LDC2002T43)",
-        )
-    return sources[name]
+    return source(sources, name, "eval2000", "audio (LDC2002S09) and transcripts (LDC2002T43)")

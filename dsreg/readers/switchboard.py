@@ -21,9 +21,10 @@ from typing import Any, ClassVar
 
 from dsreg.audio.sphere import read_sphere
 from dsreg.errors import DsregError
-from dsreg.features import Audio, Features
+from dsreg.features import Features
 from dsreg.readers import Arg, Output, Reader
 from dsreg.sourcetree import SourceTree
+from dsreg.speech.conversations import RATE, check_features, cut, source
 
 _TRANSCRIPT = re.compile(r"(?:^|/)sw(\d{4})([ab])-ms98-a-trans\.text$", re.I)
 _AUDIO = re.compile(r"(?:^|/)sw0?(\d{4})\.sph$", re.I)
@@ -32,7 +33,6 @@ _LAUGHTER_WORD = re.compile(r"^\[laughter-(.+)\]$")
 _PARTIAL_END = re.compile(r"^(.*?)\[[^\]]*\]-$")  # wor[d]- → wor-
 _PARTIAL_START = re.compile(r"^-\[[^\]]*\](.*)$")  # -[w]ord → -ord
 _COLUMNS = ("id", "audio", "conversation", "side", "start", "end", "text")
-_RATE = 8000
 _FIX = "copy the file again from the ms98 transcript release (ISIP, switchboard_word_alignments.tar.gz)"
 
 
@@ -126,10 +126,6 @@ def _parse_all(tree: SourceTree, path: str, names: tuple[str, ...]) -> tuple[Seg
     return tuple(sorted(segments, key=lambda s: s.id))
 
 
-def _cut(seconds: float, frames: int) -> int:
-    return min(math.floor(seconds * _RATE + 0.5), frames)
-
-
 class Switchboard(Reader):
     """Switchboard-1 (LDC97S62) conversation sides cut into utterances at the ms98 segment times."""
 
@@ -142,17 +138,7 @@ class Switchboard(Reader):
 
     def __init__(self, args: Mapping[str, Any], features: Features):
         super().__init__(args, features)
-        if sorted(features.names()) != sorted(_COLUMNS):
-            raise DsregError(
-                f"the switchboard reader fills the columns {list(_COLUMNS)}, but the features are {features.names()}",
-                fix="declare exactly these features in the recipe (see recipes/switchboard.yaml)",
-            )
-        audio = features["audio"]
-        if not isinstance(audio, Audio) or audio.dtype != "int16" or audio.sample_rate != _RATE:
-            raise DsregError(
-                f"features.audio is {audio.to_json()}, but Switchboard is 8 kHz (stored as int16 PCM)",
-                fix="declare audio as {type: audio, dtype: int16, sample_rate: 8000}",
-            )
+        check_features(features, _COLUMNS, "Switchboard", "switchboard.yaml")
 
     def _split(self, sources: Mapping[str, SourceTree], split_args: Mapping[str, Any]) -> list[Segment]:
         tree = _source(sources, "transcripts")
@@ -179,7 +165,7 @@ class Switchboard(Reader):
         member = _audio_files(tree)[conversation]
         where = tree.location(member)
         samples, rate = read_sphere(tree.read_bytes(member), where=where)
-        if samples.shape[0] != 2 or rate != _RATE:
+        if samples.shape[0] != 2 or rate != RATE:
             raise DsregError(
                 f"a conversation must be 2 channels at 8 kHz, this is {samples.shape[0]} at {rate} Hz", path=where
             )
@@ -190,7 +176,7 @@ class Switchboard(Reader):
             channel = samples[0 if segment.side == "A" else 1]
             yield {
                 "id": segment.id,
-                "audio": channel[_cut(segment.start, frames) : _cut(segment.end, frames)],
+                "audio": channel[cut(segment.start, frames) : cut(segment.end, frames)],
                 "conversation": f"sw0{conversation}",
                 "side": segment.side,
                 "start": segment.start,
@@ -213,9 +199,4 @@ def _audio_files(tree: SourceTree) -> dict[int, str]:
 
 
 def _source(sources: Mapping[str, SourceTree], name: str) -> SourceTree:
-    if set(sources) != {"audio", "transcripts"}:
-        raise DsregError(
-            f"the switchboard reader reads the sources 'audio' and 'transcripts', the recipe gives {sorted(sources)}",
-            fix="name the recipe's sources audio (LDC97S62) and transcripts (ms98)",
-        )
-    return sources[name]
+    return source(sources, name, "switchboard", "audio (LDC97S62) and transcripts (ms98)")

@@ -1,0 +1,43 @@
+"""What the two-channel telephone corpora (Switchboard, eval2000) share: their 8 kHz int16 audio feature,
+their two named sources and the sample at which a segment time cuts a conversation side."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from dsreg.errors import DsregError
+from dsreg.features import Audio, Features
+from dsreg.sourcetree import SourceTree
+
+RATE = 8000
+
+
+def cut(seconds: float, frames: int) -> int:
+    """The sample a segment time falls on (rounded half up, as Kaldi cuts), clamped to the side's length."""
+    return min(math.floor(seconds * RATE + 0.5), frames)
+
+
+def check_features(features: Features, columns: tuple[str, ...], corpus: str, recipe: str) -> None:
+    """Refuse features other than exactly `columns` with 8 kHz int16 audio, naming the recipe to copy from."""
+    if sorted(features.names()) != sorted(columns):
+        raise DsregError(
+            f"the {corpus} reader fills the columns {list(columns)}, but the features are {features.names()}",
+            fix=f"declare exactly these features in the recipe (see recipes/{recipe})",
+        )
+    audio = features["audio"]
+    if not isinstance(audio, Audio) or audio.dtype != "int16" or audio.sample_rate != RATE:
+        raise DsregError(
+            f"features.audio is {audio.to_json()}, but {corpus} is 8 kHz (stored as int16 PCM)",
+            fix="declare audio as {type: audio, dtype: int16, sample_rate: 8000}",
+        )
+
+
+def source(sources: Mapping[str, SourceTree], name: str, reader: str, releases: str) -> SourceTree:
+    """The source `name` of a reader that reads exactly `audio` and `transcripts` (`releases` says which is which)."""
+    if set(sources) != {"audio", "transcripts"}:
+        raise DsregError(
+            f"the {reader} reader reads the sources 'audio' and 'transcripts', the recipe gives {sorted(sources)}",
+            fix=f"name the recipe's sources {releases}",
+        )
+    return sources[name]
