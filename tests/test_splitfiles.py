@@ -127,9 +127,8 @@ UNKNOWN_COUNTS: dict[tuple[str, str], set[str] | None] = {
     # ImageNet-21k's held-out split sizes depend on every synset's size, which is not published
     ("imagenet21k.yaml", "fall11"): None,
     ("imagenet21k.yaml", "winter21"): None,
-    # speech segment counts follow the token rules and the STM's ignored segments; not verified on the real data
+    # Switchboard's train count follows the token rules; no peer publishes it for these rules
     ("switchboard.yaml", "ms98"): {"train"},
-    ("eval2000.yaml", "stm"): {"test"},
 }
 # shipped recipes none of whose per-config counts are known (the WMT 2021-2024 test sets; READ 2016's lines)
 UNKNOWN_RECIPES = {"wmt21.yaml", "wmt22.yaml", "wmt23.yaml", "wmt24.yaml", "read2016.yaml"}

@@ -1,7 +1,9 @@
 """`clean_parallel`: drop sentence pairs that would hurt training, counting each drop by its reason.
 
 Arguments: `columns` (the text columns of a pair, required), `splits` (the splits it applies to; default all —
-test sets are usually left alone), `drop_empty` (default true: a side that is empty or only whitespace),
+test sets are usually left alone), `drop_empty` (default true: a side that is empty or only whitespace;
+`exact`: only a side that is the empty string, as the Hugging Face / TFDS WMT builders drop pairs, so that
+their published row counts can be checked),
 `max_length` (words per side, as Moses' clean-corpus-n counts them: split on whitespace) and `max_ratio`
 (the longer side's words over the shorter's). A pair is dropped for the first reason that applies, in
 that order; the counts land in the manifest under `metadata.dropped.<split>`.
@@ -29,6 +31,9 @@ def _check(args: Mapping[str, Any]) -> None:
     columns = args.get("columns")
     if not isinstance(columns, list) or len(columns) < 2 or not all(isinstance(c, str) for c in columns):
         raise DsregError("step clean_parallel needs args.columns, the text columns of a pair (two or more)")
+    drop_empty = args.get("drop_empty", True)
+    if not isinstance(drop_empty, bool) and drop_empty != "exact":
+        raise DsregError(f"step clean_parallel: args.drop_empty is {drop_empty!r}, not true, false or 'exact'")
     for key in ("max_length", "max_ratio"):
         value = args.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
@@ -37,7 +42,10 @@ def _check(args: Mapping[str, Any]) -> None:
 
 def _reason(texts: list[str], args: Mapping[str, Any]) -> str | None:
     """Why a pair is dropped, or None to keep it."""
-    if args.get("drop_empty", True) and any(not t.strip() for t in texts):
+    drop_empty = args.get("drop_empty", True)
+    if drop_empty == "exact" and any(t == "" for t in texts):
+        return "empty"
+    if drop_empty is True and any(not t.strip() for t in texts):
         return "empty"
     words = [len(t.split()) for t in texts]
     limit = args.get("max_length")

@@ -5,10 +5,13 @@ tokens (range IDs) with `SpaceAfter=No` on the token line, empty nodes (decimal 
 sentence without `# text` and CRLF-free UTF-8 with non-ASCII forms. Content is deterministic from a seed; word
 counts are by integer IDs, as UD counts them. Folders are `UD_<Language>-<Name>` holding
 `<code>-ud-<part>.conllu` (a train split may come in pieces `<code>-ud-train-<piece>.conllu`, as UD_Czech-PDT's).
+`pinned_recipe` points a copy of the shipped `ud` recipe at a generated tarball, which the release's sha256
+would refuse.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 import zlib
@@ -147,3 +150,19 @@ def make_release(
         path.unlink() if path.is_file() else path.rmdir()
     staging.rmdir()
     return archive, counts
+
+
+def pinned_recipe(recipes: Path, archive: Path) -> Path:
+    """Write `recipes/ud.yaml`: the shipped `ud` recipe with its release source pinned to `archive` (its sha256
+    and size replace the vendor's), so a generated tarball passes as the release; returns `recipes`."""
+    import yaml
+
+    from dsreg.registry import recipe_dirs
+
+    data = yaml.safe_load((recipe_dirs()[-1] / "ud.yaml").read_text(encoding="utf-8"))
+    data["sources"]["release"].update(
+        filename=archive.name, size=archive.stat().st_size, sha256=hashlib.sha256(archive.read_bytes()).hexdigest()
+    )
+    recipes.mkdir(parents=True, exist_ok=True)
+    (recipes / "ud.yaml").write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return recipes

@@ -12,7 +12,7 @@ import pytest
 import dsreg
 from dsreg.errors import DsregError
 from dsreg.metrics.conll18 import conllu_rows
-from dsreg.testing.ud import conllu_text, make_release
+from dsreg.testing.ud import conllu_text, make_release, pinned_recipe
 
 SENTENCES = 6
 
@@ -22,7 +22,9 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """en_pud (test only) prepared from a generated release; returns the root and the gold CoNLL-U text."""
     base = tmp_path_factory.mktemp("ud-metric")
     archive, _ = make_release(base / "raw", {"en_pud": {"test": SENTENCES}})
-    dsreg.prepare("ud/en_pud", source=archive, root=base / "root", check_counts=False)
+    with pytest.MonkeyPatch.context() as env:  # the shipped recipe would refuse the stand-in's sha256
+        env.setenv("DSREG_RECIPES", str(pinned_recipe(base / "recipes", archive)))
+        dsreg.prepare("ud/en_pud", source=archive, root=base / "root", check_counts=False)
     return base / "root", conllu_text("en_pud", "test", SENTENCES)[0]
 
 

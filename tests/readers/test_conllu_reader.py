@@ -21,7 +21,7 @@ from dsreg.readers.conllu_format import parse_conllu
 from dsreg.registry import get_recipe
 from dsreg.sourcetree import SourceTree
 from dsreg.testing import Damaged, ReaderContract
-from dsreg.testing.ud import make_release, write_treebank
+from dsreg.testing.ud import make_release, pinned_recipe, write_treebank
 
 # the real excerpts live at ../shared/realdata/ from the project root; DSREG_REALDATA points elsewhere (a worktree)
 REALDATA = (
@@ -187,7 +187,13 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, A
 
 
 def _prepare(ref: str, source: Path, root: Path, **kwargs: Any) -> Any:
-    return prepare(ref, source=source, root=root, **kwargs)
+    """Prepare from a treebank folder, or from a generated release tarball with the recipe pinned to it (the
+    shipped recipe verifies the real release's sha256 and would refuse the stand-in)."""
+    if not source.is_file():
+        return prepare(ref, source=source, root=root, **kwargs)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DSREG_RECIPES", str(pinned_recipe(root.parent / f"recipes-{root.name}", source)))
+        return prepare(ref, source=source, root=root, **kwargs)
 
 
 def test_release_tarball_gives_each_treebank(release: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:

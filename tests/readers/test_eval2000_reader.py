@@ -45,7 +45,8 @@ def test_stm_parsing() -> None:
 
 def test_rows_are_the_stm_segments_cut_on_their_channel(tmp_path: Path) -> None:
     source = make_eval2000(tmp_path / "src")
-    dsreg.prepare("eval2000", source=source, root=tmp_path / "root")
+    manifest = dsreg.prepare("eval2000", source=source, root=tmp_path / "root", check_counts=False)
+    assert manifest.metadata["counts_checked"] is False  # 5 generated segments, not the real 4,459
     tables = dsreg.open("eval2000", "test", root=tmp_path / "root").arrow_tables()
     rows = [row for table in tables for row in table.to_pylist()]
     assert [r["id"] for r in rows] == sorted(s.id for s in parse_stm(STM, "x"))

@@ -41,6 +41,13 @@ def test_keeping_empty_lines_when_asked() -> None:
     assert kept == PAIRS and dropped == {}
 
 
+def test_exact_drops_only_empty_strings_as_the_peer_builders_do() -> None:
+    odd = [{"de": "\u00a0", "en": "no-break space only"}, {"de": "\r", "en": "a lone carriage return"}]
+    kept, dropped = _run({"drop_empty": "exact"}, items=[*PAIRS, *odd])
+    assert kept == [PAIRS[0], PAIRS[1], PAIRS[3], PAIRS[4], PAIRS[5], *odd]
+    assert dropped == {"clean_parallel: empty": 1}
+
+
 def test_splits_not_named_pass_through_untouched() -> None:
     kept, dropped = _run({"splits": ["train"], "max_length": 1}, split="test")
     assert kept == PAIRS and dropped == {}
@@ -60,6 +67,7 @@ def test_record_batches_are_cleaned_row_by_row() -> None:
         ({"columns": ["de"]}, "needs args.columns"),
         ({"max_ratio": 0}, "not a positive number"),
         ({"max_length": True}, "not a positive number"),
+        ({"drop_empty": "yes"}, "not true, false or 'exact'"),
     ],
 )
 def test_bad_arguments_are_refused(args: dict, message: str) -> None:
