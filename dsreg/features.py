@@ -531,45 +531,83 @@ class Sequence(Feature):
 
 @dataclass(frozen=True, init=False)
 class Audio(Sequence):
-    """A mono waveform at a fixed sample rate, stored as a sequence of samples. Several channels and
-    integer PCM in a float column are refused, never flattened or stored unscaled."""
+    """A waveform at a fixed sample rate: `channels` (default 1) channels of `dtype` samples. A mono row is
+    ``(frames,)``; a row of several channels is ``(channels, frames)``, stored frame by frame (a sequence of
+    ``channels``-sized vectors, so lengths and buckets count frames). A row whose channels do not match, and
+    integer PCM in a float column, are refused, never flattened or stored unscaled."""
 
     sample_rate: int
+    channels: int
     kind: ClassVar[str] = "audio"
 
-    def __init__(self, dtype: str = "float32", sample_rate: int = 16000) -> None:
-        super().__init__(dtype=dtype)
+    def __init__(self, dtype: str = "float32", sample_rate: int = 16000, channels: int = 1) -> None:
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+            raise DsregError(f"audio channels is {channels!r}", fix="give the number of channels, 1 or more")
+        if channels == 1:
+            super().__init__(dtype=dtype)
+        else:
+            super().__init__(Tensor((channels,), _check_dtype(dtype, "audio dtype")))
         object.__setattr__(self, "sample_rate", int(sample_rate))
+        object.__setattr__(self, "channels", channels)
+
+    @property
+    def dtype(self) -> str:
+        return str(getattr(self.feature, "dtype", ""))
 
     @classmethod
     def from_json(cls, spec: Mapping[str, Any], where: str) -> Feature:
-        args = _args(spec, where, {"dtype", "sample_rate"})
+        args = _args(spec, where, {"dtype", "sample_rate", "channels"})
         if "dtype" in args:
             _check_dtype(str(args["dtype"]), f"{where}.dtype")
         return cls(**args)
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.kind, "dtype": self.dtype, "sample_rate": self.sample_rate}
+        return {"type": self.kind, "dtype": self.dtype, "sample_rate": self.sample_rate, "channels": self.channels}
 
     def encode(self, values: Seq[Any] | np.ndarray) -> pa.Array:
         for i, value in enumerate(values):
-            _check_waveform(value, i, str(self.dtype))
+            _check_waveform(value, i, self.dtype, self.channels)
+        if self.channels > 1:  # (channels, frames) rows are stored frame by frame
+            values = [np.asarray(value).T for value in values]
         return super().encode(values)
 
+    def to_numpy(self, column: pa.Array) -> np.ndarray:
+        rows = super().to_numpy(column)
+        if self.channels > 1:
+            for i, row in enumerate(rows):
+                rows[i] = row.T  # (frames, channels) view of the shard → (channels, frames)
+        return rows
 
-def _check_waveform(value: Any, row: int, dtype: str) -> None:
-    """Refuse what would be stored wrong without an error: several channels (flattened into one), integer
-    PCM in a float column (stored unscaled), NaN or infinite samples."""
+    def elements_of(self, column: np.ndarray) -> Any:
+        """Rows as the sequence of frames they are stored as: ``(frames, channels)`` for several channels."""
+        if self.channels == 1:
+            return column
+        return _objects([np.asarray(row).T for row in column])
+
+    def example_shape(self) -> tuple[int | None, ...]:
+        return (None,) if self.channels == 1 else (self.channels, None)
+
+
+def _check_waveform(value: Any, row: int, dtype: str, channels: int = 1) -> None:
+    """Refuse what would be stored wrong without an error: channels other than declared (flattened or
+    mixed up), integer PCM in a float column (stored unscaled), NaN or infinite samples."""
     try:
         samples = np.asarray(value)
     except (ValueError, TypeError):
         return  # ragged or not numbers: the sequence's own checks name the element
-    if samples.ndim > 1:
+    if channels == 1 and samples.ndim > 1:
         raise BadValue(
             row,
             "",
-            f"audio is mono, got samples of shape {list(samples.shape)}: mix the channels down, or store each "
-            "channel as its own audio column",
+            f"audio is mono, got samples of shape {list(samples.shape)}: mix the channels down, store each "
+            "channel as its own audio column, or declare channels: N and give (channels, frames)",
+        )
+    if channels > 1 and (samples.ndim != 2 or samples.shape[0] != channels):
+        raise BadValue(
+            row,
+            "",
+            f"audio has {channels} channels, so a row is (channels, frames) = ({channels}, n); got samples of "
+            f"shape {list(samples.shape)}",
         )
     if np.dtype(dtype).kind != "f" or samples.size == 0 or samples.dtype.kind not in _NUMERIC:
         return

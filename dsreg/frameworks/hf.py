@@ -40,6 +40,7 @@ from typing import Any
 import datasets
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dsreg.errors import DsregError
 from dsreg.features import ClassLabel, Feature, Features, Struct, Tensor
@@ -211,10 +212,21 @@ def _table(loader: Loader, features: datasets.Features, flat_tensors: bool) -> p
             for name, feature in ours.items():
                 if name in arrays:
                     chunks[name] += arrays[name].chunks(batch.column(name))
+                elif loader.audio is not None and name in loader.audio.columns:
+                    chunks[name].append(_view(feature, _float_audio(batch.column(name)), flat_tensors))
                 else:
                     chunks[name].append(_view(feature, batch.column(name), flat_tensors))
     columns = [pa.chunked_array(chunks[f.name], type=f.type) for f in schema]
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _float_audio(column: pa.Array) -> pa.Array:
+    """An int16 audio column (a list of samples, or of per-frame channel vectors) as float32 / 32768."""
+    if pa.types.is_large_list(column.type):
+        return pa.LargeListArray.from_arrays(column.offsets, _float_audio(column.values))
+    if pa.types.is_fixed_size_list(column.type):
+        return pa.FixedSizeListArray.from_arrays(_float_audio(column.flatten()), column.type.list_size)
+    return pc.multiply(pc.cast(column, pa.float32()), pa.scalar(1 / 32768, pa.float32()))
 
 
 def epoch_order(loader: Loader) -> np.ndarray | None:
@@ -253,7 +265,7 @@ def adapt(
             fix="drop num_workers=/device=, or load with framework='torch' for a DataLoader",
         )
     manifest = loader.dataset.manifest
-    features = hf_features(loader.dataset.features, flat_tensors)
+    features = hf_features(loader.features, flat_tensors)
     info = datasets.DatasetInfo(
         description=manifest.metadata.get("description", ""),
         citation=manifest.metadata.get("citation", ""),

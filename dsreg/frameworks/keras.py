@@ -76,7 +76,7 @@ class LoaderPyDataset(keras.utils.PyDataset):
         batch = self.loader.fetch(self.loader.sampler.batch(self.loader.epoch, int(index)))
         self._served.add(int(index))
         decoded = None if self.loader.decode is None else decode_column(self.loader.decode)
-        batch = _densify(batch, self.loader.dataset.features, decoded)
+        batch = _densify(batch, self.loader.features, decoded)
         if self.transform is not None:
             batch = self.transform(batch)
         inputs = _pick(batch, self.x)

@@ -134,7 +134,7 @@ def adapt(
             fix="leave device unset; TensorFlow copies inputs to the GPU that runs the step (or use tf.device)",
         )
     buffer = tf.data.AUTOTUNE if prefetch is None else prefetch
-    features = loader.dataset.features
+    features = loader.features
     layouts = {name: layout(f) for name, f in features.items()}
     if loader.transform is not None and output_signature is None:
         raise DsregError(

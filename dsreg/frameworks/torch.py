@@ -104,10 +104,11 @@ class BatchRows(TorchDataset[Batch]):
     """The map-style dataset a DataLoader sees: ``__getitems__`` reads a whole batch in one gather (and decodes
     its images, in the worker, when the loader has a `decode`)."""
 
-    def __init__(self, dataset: Dataset, transform: Transform | None = None, decode: Any = None):
+    def __init__(self, dataset: Dataset, transform: Transform | None = None, decode: Any = None, audio: Any = None):
         self.dataset = dataset
         self.transform = transform
         self.decode = decode
+        self.audio = audio
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -118,7 +119,8 @@ class BatchRows(TorchDataset[Batch]):
     def __getitems__(self, key: tuple[int, np.ndarray] | list[int] | np.ndarray) -> Batch:
         """`key` is ``(epoch, indices)`` from `BatchSampler`, or bare indices (epoch 0)."""
         epoch, indices = key if isinstance(key, tuple) else (0, key)
-        return fetch_batch(self.dataset, np.asarray(indices, dtype=np.int64), epoch, self.decode, self.transform)
+        rows = np.asarray(indices, dtype=np.int64)
+        return fetch_batch(self.dataset, rows, epoch, self.decode, self.transform, self.audio)
 
 
 class Collate:
@@ -232,9 +234,9 @@ class TorchLoader(DataLoader):
         self.device = torch.device(device) if device is not None else None
         on_cuda = self.device is not None and self.device.type == "cuda"
         decoded = frozenset() if loader.decode is None else frozenset({decode_column(loader.decode)})
-        collate = Collate(loader.dataset.features, {**DECODERS, **(decoders or {})}, transform, pad_value, decoded)
+        collate = Collate(loader.features, {**DECODERS, **(decoders or {})}, transform, pad_value, decoded)
         super().__init__(
-            BatchRows(loader.dataset, loader.transform, loader.decode),
+            BatchRows(loader.dataset, loader.transform, loader.decode, loader.audio),
             # torch's annotations expect index lists and sample lists; numpy index arrays and a dict batch
             # are what its fetcher passes through unchanged, and they spare a conversion per batch
             batch_sampler=cast(Any, BatchSampler(loader)),

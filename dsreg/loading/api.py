@@ -43,6 +43,7 @@ def load(
     source: str | None = None,
     target: str | None = None,
     decode: str | ImageDecode | DecodeFn | None = None,
+    audio_dtype: str | None = None,
     **adapter_kwargs: Any,
 ) -> Any:
     """Batches of `split` of a prepared dataset for `framework` (numpy/np, torch/pt/pytorch, tf/tensorflow,
@@ -56,7 +57,9 @@ def load(
     and tf; `max_tokens` then budgets both sides. `within_buckets` (``shuffle`` or ``sorted``) orders rows inside
     a length bucket; its default is ``sorted`` for a pair (near-zero padding, as fairseq batches), else
     ``shuffle``. `decode` ("train", "eval", an `ImageDecode` or a function) turns the encoded image column into
-    uint8 (N, 3, H, W) crops on load, in torch's workers (`dsreg.loading.imagedecode`)."""
+    uint8 (N, 3, H, W) crops on load, in torch's workers (`dsreg.loading.imagedecode`). `audio_dtype` ("int16", as
+    stored, or "float32", scaled by 1/32768 as torchaudio loads it) is the dtype audio arrives in, converted in the
+    workers (`dsreg.loading.audiodecode`)."""
     if not isinstance(framework, str):
         raise DsregError(f"framework must be a name like 'torch', got {framework!r}")
     module = resolve(framework)  # fail on a missing framework before touching any data
@@ -89,6 +92,7 @@ def load(
         num_buckets=num_buckets,
         within_buckets=within_buckets or ("sorted" if pair is not None else "shuffle"),
         decode=decode,
+        audio_dtype=audio_dtype,
     )
     options = {"transform": transform, "num_workers": num_workers, "device": device}
     adapter_kwargs.update({k: v for k, v in options.items() if v})

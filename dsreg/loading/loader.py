@@ -19,8 +19,10 @@ import numpy as np
 
 from dsreg.errors import DsregError
 from dsreg.loading import arguments
+from dsreg.loading.audiodecode import AudioDecode, resolve_audio
 from dsreg.loading.balance import BalancedSampler
 from dsreg.loading.buckets import BucketSampler
+from dsreg.features import Features
 from dsreg.loading.dataset import Batch, Dataset
 from dsreg.loading.distributed import detect_rank
 from dsreg.loading.imagedecode import DecodeFn, ImageDecode, decode_column, resolve_decode
@@ -36,8 +38,10 @@ def fetch_batch(
     epoch: int,
     decode: ImageDecode | DecodeFn | None = None,
     transform: Transform | None = None,
+    audio: AudioDecode | None = None,
 ) -> Batch:
-    """Rows `indices` of `dataset`, the image column decoded for `epoch` (uint8 NCHW) if `decode`, then `transform`.
+    """Rows `indices` of `dataset`, the image column decoded for `epoch` (uint8 NCHW) if `decode`, the audio
+    converted to float32 if `audio`, then `transform`.
 
     Also what torch's workers run, so every framework decodes the same row the same way."""
     indices = np.asarray(indices, dtype=np.int64)
@@ -45,6 +49,8 @@ def fetch_batch(
     if decode is not None:
         column = decode_column(decode)
         batch[column] = decode(batch[column], epoch, indices)
+    if audio is not None:
+        batch = audio(batch)
     return transform(batch) if transform is not None else batch
 
 
@@ -81,7 +87,8 @@ class Loader:
     bucketing on `length_column` (one name, or a list to budget each; `within_buckets` ``shuffle`` or ``sorted``
     inside buckets), where `batch_size` is not used. `num_threads` > 0 prefetches that many batches ahead in
     threads (numpy's gathers release the GIL). `decode` ("train", "eval", an `ImageDecode` or a function)
-    decodes the image column into uint8 (N, 3, H, W) (`dsreg.loading.imagedecode`).
+    decodes the image column into uint8 (N, 3, H, W) (`dsreg.loading.imagedecode`); `audio_dtype` ("int16", the
+    default, or "float32") is the dtype audio columns are delivered in (`dsreg.loading.audiodecode`).
     """
 
     def __init__(
@@ -103,6 +110,7 @@ class Loader:
         transform: Transform | None = None,
         num_threads: int = 0,
         decode: str | ImageDecode | DecodeFn | None = None,
+        audio_dtype: str | None = None,
     ):
         if transform is not None and not callable(transform):
             raise DsregError(f"transform must be a function of a batch, got {transform!r}")
@@ -126,6 +134,7 @@ class Loader:
                 f"decode= decodes the column {decode_column(self.decode)!r}, which {dataset.split} does not have",
                 fix=f"the columns are {', '.join(dataset.features.names())}; pass ImageDecode(column=...)",
             )
+        self.audio = resolve_audio(audio_dtype, dataset.features)
         r, w = detect_rank(rank, world_size)
         common: dict[str, Any] = {
             "shuffle": arguments.boolean("shuffle", shuffle),
@@ -149,6 +158,12 @@ class Loader:
             self.sampler = RangeSampler(len(dataset), batch_size, **common)
         self.epoch = 0
         self.consumed = 0
+
+    @property
+    def features(self) -> Features:
+        """The features of the batches: the dataset's, with audio in the dtype it is delivered in."""
+        features = self.dataset.features
+        return features if self.audio is None else self.audio.features(features)
 
     @property
     def rank(self) -> int:
@@ -180,7 +195,7 @@ class Loader:
 
     def fetch(self, indices: np.ndarray) -> Batch:
         """Read one batch of rows of the current epoch, decode its images (`decode`) and apply the transform."""
-        return fetch_batch(self.dataset, indices, self.epoch, self.decode, self.transform)
+        return fetch_batch(self.dataset, indices, self.epoch, self.decode, self.transform, self.audio)
 
     def begin_epoch(self) -> tuple[int, int]:
         """Roll a finished epoch over to the next and return the cursor ``(epoch, start batch)`` to read from."""
