@@ -39,7 +39,7 @@ from dsreg.roots import STAGING_MARKER, downloads_dir, search_roots, writable_ro
 from dsreg.sources import ResolvedSource, confirm_read, resolve_sources
 from dsreg.sourcetree import SourceTree
 from dsreg.splitfiles import split_reader_args
-from dsreg.steps import FitInput, StepContext, apply_steps, get_fitter, step_features
+from dsreg.steps import FitInput, StepContext, apply_steps, bind_step, get_fitter, step_features, step_records
 from dsreg.storage import DEFAULT_FORMAT, WrittenShard, get_format
 from dsreg.version import __version__
 from dsreg.workers import die_with_parent
@@ -384,6 +384,7 @@ def prepare(
                 **config.metadata(),
                 "counts_checked": check_counts and all(s.rows is not None for s in config.splits.values()),
                 **({"dropped": run.dropped} if any(run.dropped.values()) else {}),
+                **({"steps": run.steps} if run.steps else {}),
                 **_reader_metadata(reader, resolved, work, config.splits),
             },
             sources=report.sources,
@@ -454,12 +455,14 @@ def _record_inputs(work: Path, config: RecipeConfig, sources: list[dict[str, Any
 @dataclass(frozen=True)
 class RunResult:
     """What running the tasks gave: the features written, each split's parts in task order, the rows the
-    steps dropped per split, and the files fitted steps made (path relative to the work directory, role)."""
+    steps dropped per split, the files fitted steps made (path relative to the work directory, role), and what
+    the steps that depend on their input record (`step_records`)."""
 
     features: Features
     parts: dict[str, list[WrittenShard]]
     dropped: dict[str, dict[str, int]]
     assets: list[tuple[str, str]]
+    steps: list[dict[str, Any]]
 
 
 def _fit_steps(
@@ -468,14 +471,17 @@ def _fit_steps(
     trees: Mapping[str, SourceTree],
     split_args: Mapping[str, dict[str, Any]],
     work: Path,
+    features: Features,
 ) -> tuple[tuple[tuple[str, dict[str, Any]], ...], list[tuple[str, str]]]:
-    """The steps with what fitted steps learnt added to their arguments, and the files they made.
+    """The steps with their arguments completed from the features each gets (`bind_step`) and what fitted
+    steps learnt, and the files they made.
 
     A fitted step learns once per work directory, under a lock (array elements wait for the first), and
     records what it made in `done.json`, so a resumed preparation reuses it."""
     fitted: list[tuple[str, dict[str, Any]]] = []
     assets: list[tuple[str, str]] = []
-    for index, (name, args) in enumerate(config.steps):
+    for index, (name, recipe_args) in enumerate(config.steps):
+        args = bind_step(name, recipe_args, step_features(tuple(fitted), features))
         fitter = get_fitter(name)
         if fitter is None:
             fitted.append((name, args))
@@ -561,7 +567,7 @@ def _run_all(
     features = reader.resolve_features(trees, split_args)
     if features != config.features:
         reader = get_reader(config.reader)(config.reader_args, features)
-    steps, assets = _fit_steps(config, reader, trees, split_args, work)
+    steps, assets = _fit_steps(config, reader, trees, split_args, work, features)
     out_features = step_features(steps, features)
     plan: dict[str, list[Path]] = {}
     pending: list[TaskSpec] = []
@@ -634,7 +640,8 @@ def _run_all(
                 break
             _count(report, spec, run_task(spec, trees), number, len(pending), say)
     parts = {split: [s for out in outs for s in _done_shards(out)] for split, outs in plan.items()}
-    return RunResult(out_features, parts, {split: _dropped(outs) for split, outs in plan.items()}, assets)
+    dropped = {split: _dropped(outs) for split, outs in plan.items()}
+    return RunResult(out_features, parts, dropped, assets, step_records(steps))
 
 
 def _count(report: Progress, spec: TaskSpec, ran: bool, number: int, total: int, say: Callable[[str], None]) -> None:

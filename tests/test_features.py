@@ -271,3 +271,16 @@ def test_bad_nested_specs_name_the_key_path(spec: dict, message: str, path: str)
     with pytest.raises(DsregError, match=message) as info:
         feature_from_json(spec, "features.x")
     assert path in str(info.value)
+
+
+def test_audio_records_its_channels_and_old_manifests_read_as_mono() -> None:
+    stereo = Audio("int16", 8000, channels=2)
+    assert stereo.to_json() == {"type": "audio", "dtype": "int16", "sample_rate": 8000, "channels": 2}
+    assert feature_from_json(stereo.to_json()) == stereo != Audio("int16", 8000)
+    assert feature_from_json({"type": "audio", "dtype": "int16", "sample_rate": 8000}) == Audio("int16", 8000)
+    assert Audio("int16", 8000).channels == 1 and stereo.dtype == "int16"
+    assert stereo.arrow_type() == pa.large_list(pa.list_(pa.int16(), 2))  # frame by frame: lengths count frames
+    assert Audio("int16").arrow_type() == pa.large_list(pa.int16())  # mono is stored as it always was
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(DsregError, match="audio channels is"):
+            Audio("int16", 8000, channels=bad)

@@ -55,6 +55,36 @@ def test_integer_audio_is_stored_as_declared(root: Path) -> None:
     assert dsreg.open(scaled.directory, "train")[0]["audio"].tolist() == [-1.0, 0.0, 32767 / 32768]
 
 
+STEREO = Features({"audio": Audio(dtype="int16", sample_rate=8000, channels=2)})
+QUIET_STEREO = {"audio": np.zeros((2, 16), np.int16)}
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"audio": np.zeros((16, 2), np.int16)}, r"row 7: audio has 2 channels, so a row is \(channels, frames\)"),
+        ({"audio": np.zeros(32, np.int16)}, r"row 7: audio has 2 channels, .* got samples of shape \[32\]"),
+        ({"audio": np.zeros((3, 16), np.int16)}, r"row 7: audio has 2 channels, .* got samples of shape \[3, 16\]"),
+    ],
+    ids=["frames-first", "flat", "three-channels"],
+)
+def test_stereo_rows_must_be_channels_by_frames(root: Path, bad: dict, message: str) -> None:
+    with pytest.raises(DsregError, match=message):
+        dsreg.write_dataset("st", {"train": good_then(bad, QUIET_STEREO, at=7)}, STEREO, root=root)
+    assert_nothing_left(root, "st")
+
+
+def test_stereo_is_kept_as_channels_by_frames(root: Path) -> None:
+    rows = [{"audio": np.arange(2 * n, dtype=np.int16).reshape(2, n) - n} for n in (0, 1, 5)]
+    m = dsreg.write_dataset("st2", {"train": rows}, STEREO, root=root)
+    assert m.features["audio"].to_json() == {"type": "audio", "dtype": "int16", "sample_rate": 8000, "channels": 2}
+    ds = dsreg.open(m.directory, "train")
+    assert ds.lengths("audio").tolist() == [0, 1, 5]  # frames, not samples
+    for row, got in zip(rows, ds.take(np.arange(3))["audio"], strict=True):
+        assert got.shape == row["audio"].shape and got.dtype == np.int16
+        np.testing.assert_array_equal(got, row["audio"])
+
+
 @pytest.mark.parametrize(
     ("features", "good", "bad", "message"),
     [

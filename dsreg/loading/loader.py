@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 
 from dsreg.errors import DsregError
+from dsreg.features import Features
 from dsreg.loading import arguments
 from dsreg.loading.audiodecode import AudioDecode, resolve_audio
 from dsreg.loading.balance import BalancedSampler
 from dsreg.loading.buckets import BucketSampler
-from dsreg.features import Features
 from dsreg.loading.dataset import Batch, Dataset
 from dsreg.loading.distributed import detect_rank
 from dsreg.loading.imagedecode import DecodeFn, ImageDecode, decode_column, resolve_decode

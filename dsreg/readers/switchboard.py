@@ -8,14 +8,17 @@ audio). Tokens: ``[silence]`` and ``<b_aside>``/``<e_aside>`` are dropped, ``[no
 ``[vocalized-noise]`` kept, ``[laughter-WORD]`` becomes ``WORD``, partial words keep their spoken part
 (``WOR[D]-`` → ``WOR-``, ``-[W]ORD`` → ``-ORD``); a segment left empty is skipped. Utterances are ordered by
 Kaldi's id ``sw0NNNN-S_<start cs>-<end cs>``; the first ``hold_out`` (4,000, as Kaldi's ``train_dev``) form
-the held-out split. One task per conversation.
+the held-out split. `max_duplicates` (Kaldi's ``train_nodup``: ``utils/data/remove_dup_utts.sh 300``) keeps
+at most that many utterances of any one transcript in the rest, the first in id order; the held-out split is
+left whole, as Kaldi leaves ``train_dev``. One task per conversation.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -126,11 +129,29 @@ def _parse_all(tree: SourceTree, path: str, names: tuple[str, ...]) -> tuple[Seg
     return tuple(sorted(segments, key=lambda s: s.id))
 
 
+def without_duplicates(segments: Sequence[Segment], limit: int) -> list[Segment]:
+    """The segments with at most `limit` of any one text, the first in order (Kaldi's remove_dup_utts.sh)."""
+    if limit < 1:
+        raise DsregError(f"max_duplicates is {limit}", fix="give 1 or more (Kaldi's train_nodup uses 300)")
+    seen: Counter[str] = Counter()
+    kept = []
+    for segment in segments:
+        seen[segment.text] += 1
+        if seen[segment.text] <= limit:
+            kept.append(segment)
+    return kept
+
+
 class Switchboard(Reader):
     """Switchboard-1 (LDC97S62) conversation sides cut into utterances at the ms98 segment times."""
 
     arguments: ClassVar[tuple[Arg, ...]] = (
         Arg("hold_out", "int", "how many utterances, first in Kaldi id order, form the held-out split", default=4000),
+        Arg(
+            "max_duplicates",
+            "int",
+            "at most this many utterances of one transcript in the rest (Kaldi's train_nodup: 300); none: all",
+        ),
     )
     split_arguments: ClassVar[tuple[Arg, ...]] = (
         Arg("utterances", "str", "the held-out utterances or the rest", required=True, choices=("held_out", "rest")),
@@ -144,7 +165,10 @@ class Switchboard(Reader):
         tree = _source(sources, "transcripts")
         every = _segments(tree)
         held = self.args["hold_out"]
-        return list(every[:held] if split_args["utterances"] == "held_out" else every[held:])
+        if split_args["utterances"] == "held_out":
+            return list(every[:held])
+        limit = self.args.get("max_duplicates")
+        return list(every[held:]) if limit is None else without_duplicates(every[held:], limit)
 
     def tasks(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any]) -> list[str]:
         conversations = sorted({s.conversation for s in self._split(sources, split_args)})

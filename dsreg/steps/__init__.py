@@ -5,7 +5,10 @@ where an item is an example dict or a record batch; steps are registered by the 
 that drops rows counts them in `context.dropped` ("<step>: <reason>" → rows); preparation adds the counts
 of every task and records them per split in the manifest (`metadata.dropped`).
 
-A step may also add columns (`step_features` gives the features after every step) and learn something
+A step may also depend on the features it gets (`bind_steps` completes its arguments from them before any
+task runs: the sample rate of the audio it resamples), record what it did in the manifest's
+`metadata.steps` (`step_records`: the options of a feature extractor, defaults included), add columns
+(`step_features` gives the features after every step) and learn something
 from the data before any task runs (`get_fitter`: a tokenizer trained on a sample of train), saving files
 that are published beside the shards and recorded, with their sha256, in the manifest's `assets`.
 """
@@ -79,11 +82,26 @@ _STEPS: dict[str, Step | str] = {
     "rename": _rename,
     "clean_parallel": "dsreg.steps.cleaning:clean_parallel",
     "sentencepiece": "dsreg.steps.sentencepiece:apply",
+    "resample": "dsreg.steps.resample:apply",
+    "fbank": "dsreg.steps.kaldi:fbank",
+    "mfcc": "dsreg.steps.kaldi:mfcc",
 }
 
 
-# name → "module:function" of (args, features) → the features after the step, for steps that add columns
-_FEATURES: dict[str, str] = {"sentencepiece": "dsreg.steps.sentencepiece:output_features"}
+# name → "module:function" of (args, features) → the features after the step, for steps that change them
+_FEATURES: dict[str, str] = {
+    "sentencepiece": "dsreg.steps.sentencepiece:output_features",
+    "resample": "dsreg.steps.resample:output_features",
+    "fbank": "dsreg.steps.kaldi:fbank_features",
+    "mfcc": "dsreg.steps.kaldi:mfcc_features",
+}
+# name → "module:function" of (args, features before the step) → the complete arguments the tasks run with, for
+# steps that depend on their input's features; these steps' complete arguments are recorded in the manifest
+_BINDERS: dict[str, str] = {
+    "resample": "dsreg.steps.resample:bind",
+    "fbank": "dsreg.steps.kaldi:bind_fbank",
+    "mfcc": "dsreg.steps.kaldi:bind_mfcc",
+}
 # name → "module:function" of the step's `Fitter`, for steps that learn from the data before the tasks run
 _FITTERS: dict[str, str] = {"sentencepiece": "dsreg.steps.sentencepiece:fit"}
 
@@ -100,12 +118,36 @@ def get_fitter(name: str) -> Fitter | None:
     return fitter
 
 
+def bind_step(name: str, args: dict[str, Any], features: Features) -> dict[str, Any]:
+    """The step's arguments completed from `features`, the features it gets (unchanged for most steps)."""
+    binder = _BINDERS.get(name)
+    return args if binder is None else dict(_imported(binder)(args, features))
+
+
+def bind_steps(
+    steps: tuple[tuple[str, dict[str, Any]], ...], features: Features
+) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """Every step's arguments completed from the features it gets, given the reader's."""
+    bound = []
+    for name, args in steps:
+        args = bind_step(name, args, features)
+        bound.append((name, args))
+        if name in _FEATURES:
+            features = _imported(_FEATURES[name])(args, features)
+    return tuple(bound)
+
+
 def step_features(steps: tuple[tuple[str, dict[str, Any]], ...], features: Features) -> Features:
     """The features of the rows the steps write, given the reader's."""
-    for name, args in steps:
+    for name, args in bind_steps(steps, features):
         if name in _FEATURES:
             features = _imported(_FEATURES[name])(args, features)
     return features
+
+
+def step_records(steps: tuple[tuple[str, dict[str, Any]], ...]) -> list[dict[str, Any]]:
+    """What the manifest records of the bound steps that depend on their input: name and complete arguments."""
+    return [{"step": name, "args": args} for name, args in steps if name in _BINDERS]
 
 
 def get_step(name: str) -> Step:

@@ -74,9 +74,12 @@ def _alignment(rng: np.random.Generator, frames: int, labels: list[str], overrun
     return [(bounds[i], bounds[i + 1], label) for i, label in enumerate(labels)]
 
 
-def utterance_files(utt: str, rng: np.random.Generator, *, upper: bool, overrun: bool) -> dict[str, bytes]:
-    """The four files of one utterance by name; `overrun` ends the .PHN/.WRD/.TXT one sample past the audio."""
-    frames = int(rng.integers(200, 400))
+def utterance_files(
+    utt: str, rng: np.random.Generator, *, upper: bool, overrun: bool, length: tuple[int, int] = (200, 400)
+) -> dict[str, bytes]:
+    """The four files of one utterance by name; `overrun` ends the .PHN/.WRD/.TXT one sample past the audio;
+    the audio has `length[0]` to `length[1] - 1` samples."""
+    frames = int(rng.integers(*length))
     samples = rng.integers(-2000, 2000, frames).astype(np.int16)
     base = utt.upper() if upper else utt
 
@@ -97,7 +100,12 @@ def utterance_files(utt: str, rng: np.random.Generator, *, upper: bool, overrun:
 
 
 def timit_files(
-    *, speakers: list[Speaker] | None = None, top: str = "TIMIT", upper: bool = True, seed: int = 0
+    *,
+    speakers: list[Speaker] | None = None,
+    top: str = "TIMIT",
+    upper: bool = True,
+    seed: int = 0,
+    samples: tuple[int, int] = (200, 400),
 ) -> Iterator[tuple[str, bytes]]:
     """(relative path, bytes) of every file of the tree; see `make_timit`."""
     rng = np.random.default_rng(seed)
@@ -106,7 +114,7 @@ def timit_files(
         region = f"DR{speaker.region}" if upper else f"dr{speaker.region}"
         directory = "/".join(p for p in (top, part, region, speaker.name.upper() if upper else speaker.name) if p)
         for number, utt in enumerate(utterance_names(index)):
-            files = utterance_files(utt, rng, upper=upper, overrun=(index + number) % 7 == 0)
+            files = utterance_files(utt, rng, upper=upper, overrun=(index + number) % 7 == 0, length=samples)
             for name, data in files.items():
                 yield f"{directory}/{name}", data
 
@@ -119,13 +127,16 @@ def make_timit(
     upper: bool = True,
     seed: int = 0,
     archive: bool = False,
+    samples: tuple[int, int] = (200, 400),
 ) -> Path:
     """Write a TIMIT tree under ``dest/<top>`` (``top`` may be ``data``, ``timit`` or empty); returns the source.
 
     `upper` writes LDC's upper-case names, False an all-lower-case copy. `archive` writes one uncompressed
-    ``dest.tar`` instead (25,200 small files are slow to create one by one), and returns its path.
+    ``dest.tar`` instead (25,200 small files are slow to create one by one), and returns its path. Each
+    utterance has `samples` (from, to) samples of audio: a few hundred by default, more to have frames of
+    25 ms to compute features on.
     """
-    files = timit_files(speakers=speakers, top=top, upper=upper, seed=seed)
+    files = timit_files(speakers=speakers, top=top, upper=upper, seed=seed, samples=samples)
     if archive:
         target = dest.with_suffix(".tar")
         target.parent.mkdir(parents=True, exist_ok=True)

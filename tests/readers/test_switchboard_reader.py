@@ -95,6 +95,38 @@ def test_the_hold_out_is_the_first_utterances_in_kaldi_order(prepared: tuple[Pat
     assert held[-1].startswith("sw02001-B_") and rest[0].startswith("sw02001-B_")  # a side split across both
 
 
+def test_train_nodup_keeps_the_first_of_each_transcript(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kaldi's train_nodup (remove_dup_utts.sh): at most N utterances per transcript in train, first in id
+    order; validation (train_dev) untouched. Every generated side says the same four things."""
+    data = _recipe()
+    config = data["configs"]["ms98_nodup"]
+    assert config["reader"]["args"] == {"hold_out": 4000, "max_duplicates": 300}  # Kaldi's numbers
+    config["reader"]["args"] = {"hold_out": HOLD_OUT, "max_duplicates": 2}
+    config["splits"] = {
+        "train": {"rows": 8, "args": {"utterances": "rest"}},
+        "validation": {"rows": HOLD_OUT, "args": {"utterances": "held_out"}},
+    }
+    data.update(name="switchboard-small", configs={"ms98_nodup": config}, default_config="ms98_nodup")
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "switchboard-small.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    monkeypatch.setenv("DSREG_RECIPES", str(tmp_path / "recipes"))
+    dsreg.prepare("switchboard-small", source=make_switchboard(tmp_path / "src"), root=tmp_path / "root")
+    rows = {
+        split: [r for t in dsreg.open("switchboard-small", split, root=tmp_path / "root").arrow_tables()
+                for r in t.to_pylist()]
+        for split in ("train", "validation")
+    }  # fmt: skip
+    held = [r["id"] for r in rows["validation"]]
+    assert len(held) == HOLD_OUT and held[-1].startswith("sw02001-B_")  # the same hold-out as ms98
+    train = rows["train"]
+    texts = [r["text"] for r in train]
+    assert sorted(set(texts)) == sorted({r["text"] for r in rows["validation"]}) and len(set(texts)) == 4
+    assert all(texts.count(t) == 2 for t in set(texts))
+    # the first two of each text in id order: sw02001-B's last three, then sw02005-A's, then one of sw02005-B
+    assert [r["id"][:9] for r in train] == ["sw02001-B"] * 3 + ["sw02005-A"] * 4 + ["sw02005-B"]
+    assert train[-1]["text"] == "yeah i [laughter] uh-huh"
+
+
 def test_missing_audio_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source = make_switchboard(tmp_path / "src", conversations=(2001, 2005))
     (source / "audio" / "swb1" / "sw02005.sph").unlink()
