@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from dsreg.errors import DsregError
-from dsreg.features import Features
+from dsreg.features import Audio, Features
 from dsreg.loading import arguments
 from dsreg.loading.audiodecode import AudioDecode, resolve_audio
 from dsreg.loading.balance import BalancedSampler
@@ -67,9 +67,13 @@ def last_batch_policy(last_batch: str | None, drop_last: bool) -> str:
 
 def _length_columns(dataset: Dataset, column: str | list[str] | None) -> list[str]:
     """The columns whose lengths the token budget applies to: the one given, those listed (a row's length is
-    then its longest, so every side of a batch stays within the budget), or the only ragged column."""
+    then its longest, so every side of a batch stays within the budget), the only audio column (speech is
+    budgeted by duration, in frames), or the only ragged column."""
     if column is not None:
         return [column] if isinstance(column, str) else list(column)
+    audio = [n for n, f in dataset.features.items() if isinstance(f, Audio)]
+    if len(audio) == 1:
+        return audio
     ragged = [n for n, f in dataset.features.items() if f.length_unit in ("elements", "characters")]
     if len(ragged) != 1:
         raise DsregError(

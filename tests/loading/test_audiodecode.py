@@ -117,3 +117,12 @@ def test_the_extreme_samples_scale_exactly() -> None:
     rows[0] = np.array([-32768, -1, 0, 1, 32767], dtype=np.int16)
     out = to_float32(rows)[0]
     assert out.tolist() == [-1.0, -1 / 32768, 0.0, 1 / 32768, 32767 / 32768]
+
+
+def test_max_tokens_budgets_the_only_audio_column_by_default(root: Path) -> None:
+    loader = dsreg.load("snd", root=root, max_tokens=14, columns=["id", "mono"], shuffle=True)
+    assert loader.batching["length_column"] == "mono"  # not the text id: speech is budgeted by duration
+    sizes = [max(len(m) for m in b["mono"]) * len(b["mono"]) for b in loader]
+    assert max(sizes) <= 14 and sum(len(b["id"]) for b in loader) == len(LENGTHS)
+    with pytest.raises(DsregError, match="which column's length to budget"):
+        dsreg.load("snd", root=root, max_tokens=14)  # three audio columns: say which
