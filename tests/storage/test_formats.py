@@ -26,6 +26,8 @@ FEATURES = Features(
         "text": dsreg.Text(),
         "tokens": dsreg.Sequence(dtype="int32"),
         "audio": dsreg.Audio(sample_rate=8000),
+        "stereo": dsreg.Audio(dtype="int16", sample_rate=8000, channels=2),
+        "fbank": dsreg.Sequence(dsreg.Tensor(shape=(4,), dtype="float32")),
         "jpeg": dsreg.EncodedImage(),
         "embedding": dsreg.Tensor(shape=(2, 3), dtype="float64"),
     }
@@ -44,6 +46,8 @@ def _examples(n: int = ROWS):
             "text": "ünïcode " * (i % 4),
             "tokens": np.arange(i % 13, dtype=np.int32) * i,
             "audio": rng.standard_normal(i % 29).astype(np.float32),
+            "stereo": rng.integers(-32768, 32768, (2, i % 23), dtype=np.int16),
+            "fbank": rng.standard_normal((i % 11, 4)).astype(np.float32),
             "jpeg": bytes(rng.integers(0, 256, i % 37, dtype=np.uint8)),
             "embedding": rng.standard_normal((2, 3)),
         }
