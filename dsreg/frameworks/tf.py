@@ -9,7 +9,8 @@ Batches come from the loader (so shuffling, rank partition, bucketing and resume
 - sequences and audio → ``RaggedTensorSpec((B, None), dtype, ragged_rank=1, row_splits_dtype=tf.int64)``: ragged
   rather than padded, so no pad value is invented and nothing is copied beyond the batch; call ``.to_tensor()``
   to pad. A sequence of sequences adds a ragged axis (``(B, None, None)``, ``ragged_rank=2``), a sequence of
-  tensors keeps their uniform shape after the ragged axes (``(B, None, *shape)``, ``ragged_rank=1``);
+  tensors keeps their uniform shape after the ragged axes (``(B, None, *shape)``, ``ragged_rank=1``), as does
+  audio of several channels (``(B, None, channels)``); ``audio_dtype="float32"`` makes int16 audio float32;
 - structs → a dict of their fields' specs; a sequence of structs → a dict of ragged fields sharing row splits.
 
 Leaf dtypes are looked up by feature kind in `DTYPES`; the wire format between the generator and tf is, per

@@ -16,7 +16,7 @@ import yaml
 import dsreg
 from dsreg.audio import read_sphere
 from dsreg.errors import DsregError
-from dsreg.readers.switchboard import normalize_tokens
+from dsreg.readers.switchboard import Segment, normalize_tokens, without_duplicates
 from dsreg.testing import Damaged, ReaderContract
 from dsreg.testing.switchboard import make_switchboard
 
@@ -125,6 +125,14 @@ def test_train_nodup_keeps_the_first_of_each_transcript(tmp_path: Path, monkeypa
     # the first two of each text in id order: sw02001-B's last three, then sw02005-A's, then one of sw02005-B
     assert [r["id"][:9] for r in train] == ["sw02001-B"] * 3 + ["sw02005-A"] * 4 + ["sw02005-B"]
     assert train[-1]["text"] == "yeah i [laughter] uh-huh"
+
+
+def test_without_duplicates_keeps_the_first_and_refuses_a_limit_below_one() -> None:
+    segments = [Segment(2001, "A", float(i), i + 0.5, text) for i, text in enumerate("a b a a b c a".split())]
+    kept = without_duplicates(segments, 2)
+    assert [(s.start, s.text) for s in kept] == [(0, "a"), (1, "b"), (2, "a"), (4, "b"), (5, "c")]
+    with pytest.raises(DsregError, match="max_duplicates is 0"):
+        without_duplicates(segments, 0)
 
 
 def test_missing_audio_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
