@@ -128,7 +128,7 @@ def test_train_nodup_keeps_the_first_of_each_transcript(tmp_path: Path, monkeypa
 
 
 def test_without_duplicates_keeps_the_first_and_refuses_a_limit_below_one() -> None:
-    segments = [Segment(2001, "A", float(i), i + 0.5, text) for i, text in enumerate("a b a a b c a".split())]
+    segments = [Segment(2001, "A", float(i), i + 0.5, text) for i, text in enumerate("abaabca")]
     kept = without_duplicates(segments, 2)
     assert [(s.start, s.text) for s in kept] == [(0, "a"), (1, "b"), (2, "a"), (4, "b"), (5, "c")]
     with pytest.raises(DsregError, match="max_duplicates is 0"):
