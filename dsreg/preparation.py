@@ -527,6 +527,24 @@ def _rows_after(
             yield from (item.to_pylist() if isinstance(item, pa.RecordBatch) else [item])
 
 
+def _reader_assets(reader: Reader, trees: Mapping[str, SourceTree], work: Path) -> list[tuple[str, str]]:
+    """Write the files the reader publishes under `assets/reader/` (atomically; array elements write the same
+    bytes) and return them as (path relative to the work directory, role)."""
+    out = []
+    for asset in reader.assets(trees):
+        if not asset.name or "/" in asset.name or asset.name.startswith("."):
+            raise DsregError(f"the reader names an asset {asset.name!r}", fix="use a plain file name")
+        relative = f"{ASSETS_DIR}/reader/{asset.name}"
+        path = work / relative
+        if not path.is_file() or path.read_bytes() != asset.data:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temp = path.with_name(f".{asset.name}.{os.getpid()}.tmp")
+            temp.write_bytes(asset.data)
+            os.replace(temp, path)
+        out.append((relative, asset.role))
+    return out
+
+
 def _asset_infos(work: Path, assets: list[tuple[str, str]]) -> tuple[AssetInfo, ...]:
     """The manifest's records of the fitted steps' files: size and sha256 of each, as written."""
     out = []
@@ -568,6 +586,7 @@ def _run_all(
     if features != config.features:
         reader = get_reader(config.reader)(config.reader_args, features)
     steps, assets = _fit_steps(config, reader, trees, split_args, work, features)
+    assets += _reader_assets(reader, trees, work)
     out_features = step_features(steps, features)
     plan: dict[str, list[Path]] = {}
     pending: list[TaskSpec] = []

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from dsreg.errors import DsregError
-from dsreg.metrics import Metric
+from dsreg.metrics import Metric, WholeSplit
 
 SHOWN = 5  # ids named per kind of mismatch
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -30,11 +30,13 @@ ID_FIX = "write exactly one prediction per row id of the split"
 
 @dataclass(frozen=True)
 class Predictions:
-    """Predictions as read: `(id, value)` pairs when keyed, else values in split order; `source` names them."""
+    """Predictions as read: `(id, value)` pairs when keyed, else values in split order, else (`whole`) predictions
+    for the whole split that the metric assigns to rows itself (a CTM); `source` names them."""
 
     keyed: list[tuple[str, Any]] | None
     ordered: list[Any] | None
     source: str | None  # the file read; None for predictions passed in memory
+    whole: WholeSplit | None = None
 
 
 def _key(value: Any, where: str) -> str:
@@ -116,6 +118,8 @@ def read_predictions(
     suffix = path.suffix.lower()
     if suffix in metric.native_suffixes:
         native = metric.read_native(path)
+        if isinstance(native, WholeSplit):
+            return Predictions(None, None, str(path), native)
         if native and isinstance(native[0], tuple):
             return Predictions(list(native), None, str(path))
         return Predictions(None, list(native), str(path))
@@ -139,7 +143,8 @@ def _some(ids: Sequence[str]) -> str:
 
 
 def align(predictions: Predictions, ids: Sequence[str], what: str) -> list[Any]:
-    """One prediction per row id, in split order; any missing, duplicated or unknown id is an error naming them."""
+    """One prediction per row id, in split order; any missing, duplicated or unknown id is an error naming them.
+    (Whole-split predictions are assigned by the metric, `Metric.assign`, not here.)"""
     if predictions.ordered is not None:
         got, want = len(predictions.ordered), len(ids)
         if got != want:

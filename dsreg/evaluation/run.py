@@ -104,14 +104,18 @@ def evaluate(
     what = f"{manifest.full_name} split {split!r}"
     columns = [*((bound.id_column,) if bound.id_column else ()), *bound.reference_columns]
     dataset = Dataset(manifest, split, list(dict.fromkeys(columns)))
+    bound.metric.attach(manifest)
     read = read_predictions(predictions, bound.metric)
-    if bound.id_column:
-        ids = [str(v) for v in _column_values(dataset, bound.id_column)]
-    else:
-        ids = [str(i) for i in range(len(dataset))]
-    aligned = align(read, ids, what)
     refs = [_column_values(dataset, c) for c in bound.reference_columns]
     references: Sequence[Any] | np.ndarray = refs[0] if len(refs) == 1 else list(zip(*refs, strict=True))
+    if read.whole is not None:
+        aligned = bound.metric.assign(references, read.whole)
+    else:
+        if bound.id_column:
+            ids = [str(v) for v in _column_values(dataset, bound.id_column)]
+        else:
+            ids = [str(i) for i in range(len(dataset))]
+        aligned = align(read, ids, what)
     score = bound.metric.compute(references, aligned)
     dataset_id = {
         "name": manifest.name,

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -23,7 +23,19 @@ from dsreg.features import Feature
 from dsreg.plugins import PluginGroup, distribution
 from dsreg.readers import Arg, check_args
 
+if TYPE_CHECKING:
+    from dsreg.manifest import Manifest
+
 ENTRY_POINT_GROUP = "dsreg.metrics"
+
+
+@dataclass(frozen=True)
+class WholeSplit:
+    """Predictions for a whole split that the metric itself assigns to rows (`Metric.assign`): e.g. a CTM's
+    time-marked words, which belong to segments by time rather than by row id. `what` names them in messages."""
+
+    value: Any
+    what: str
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,7 @@ class Metric(ABC):
         self.name = name
         self.args = check_args(self.arguments, args, "evaluation.args", f"metric {name!r}")
         self.reference = reference
+        self.dataset = ""
 
     @classmethod
     def description(cls) -> str:
@@ -78,9 +91,19 @@ class Metric(ABC):
             fix="write JSON Lines ({'id': ..., 'prediction': ...} per line) or CSV with columns id,prediction",
         )
 
-    def read_native(self, path: Path) -> list[tuple[str, Any]] | list[Any]:
-        """Predictions from a file in one of `native_suffixes`: (id, prediction) pairs, or values in split order."""
+    def read_native(self, path: Path) -> list[tuple[str, Any]] | list[Any] | WholeSplit:
+        """Predictions from a file in one of `native_suffixes`: (id, prediction) pairs, values in split order,
+        or a `WholeSplit` the metric assigns to rows itself."""
         raise DsregError(f"metric {self.name!r} reads no native prediction format", path=path)
+
+    def attach(self, manifest: Manifest) -> None:
+        """Take what the metric needs from the prepared dataset besides its columns (an asset such as a GLM),
+        before any prediction is read; by default only which dataset it scores (`self.dataset`, for messages)."""
+        self.dataset = manifest.full_name
+
+    def assign(self, references: Sequence[Any] | np.ndarray, predictions: WholeSplit) -> list[Any]:
+        """One prediction per row, in split order, from predictions for the whole split."""
+        raise DsregError(f"metric {self.name!r} cannot assign whole-split predictions ({predictions.what}) to rows")
 
     @abstractmethod
     def compute(self, references: Sequence[Any] | np.ndarray, predictions: Sequence[Any]) -> Score:

@@ -125,6 +125,15 @@ def check_args(declared: Sequence[Arg], given: Mapping[str, Any], where: str, ow
     return out
 
 
+@dataclass(frozen=True)
+class ReaderAsset:
+    """A file a reader publishes with the dataset: its file name, bytes and role (what `asset_path` finds it by)."""
+
+    name: str
+    data: bytes
+    role: str
+
+
 class Reader(ABC):
     """Base class: parse raw sources into example dicts or record batches matching `features`.
 
@@ -172,6 +181,11 @@ class Reader(ABC):
     def notes(self) -> list[dict[str, Any]]:
         """What this instance's `read` calls changed in the data, for the manifest to list (e.g. re-encoded
         images), in reading order; preparation records them per task. None by default."""
+        return []
+
+    def assets(self, sources: Mapping[str, SourceTree]) -> list[ReaderAsset]:
+        """Files of the sources to publish beside the shards (e.g. the GLM that scoring the corpus needs), each
+        recorded with its sha256 and role in the manifest's `assets`; none by default."""
         return []
 
     def describe(self, sources: Mapping[str, SourceTree]) -> dict[str, Any]:

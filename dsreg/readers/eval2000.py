@@ -6,78 +6,30 @@ reference ``hub5e00.english.000405.stm``, found anywhere, any case). Each STM li
 at samples ``floor(t·8000 + ½)``, clamped; lines marked ``IGNORE_TIME_SEGMENT_IN_SCORING`` are not scored
 and not kept. Each row is tagged ``swbd`` (files ``sw_*``: the 20 Switchboard-2 conversations) or
 ``callhome`` (files ``en_*``: the 20 CallHome conversations), the halves WER is reported on. The text is the
-STM's, markup included (``(%HESITATION)``, ``{A / AN}``): scoring applies the GLM. One task per file.
+STM's, markup included (``(%HESITATION)``, ``{A / AN}``): scoring applies the GLM. One task per file. The STM
+and the Hub5 GLM (``en20000405_hub5.glm``, in the same ``reference/`` folder) are published as the dataset's
+assets ``stm`` and ``glm``: the `wer` metric reads them.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from dsreg.audio.sphere import read_sphere
 from dsreg.errors import DsregError
 from dsreg.features import Features
-from dsreg.readers import Arg, Output, Reader
+from dsreg.readers import Arg, Output, Reader, ReaderAsset
 from dsreg.sourcetree import SourceTree
 from dsreg.speech.conversations import RATE, check_features, cut, source
+from dsreg.speech.stm import StmSegment, parse_stm
 
 _STM_NAME = re.compile(r"(?:^|/)hub5e00\.english\.000405\.stm$", re.I)
+_GLM_NAME = re.compile(r"(?:^|/)en20000405_hub5\.glm$", re.I)
 _AUDIO = re.compile(r"(?:^|/)((?:sw|en)_\d{4})\.sph$", re.I)
-_TAGS = re.compile(r"^<[^>]*>$")
-_IGNORE = "IGNORE_TIME_SEGMENT_IN_SCORING"
 _COLUMNS = ("id", "audio", "conversation", "side", "speaker", "subset", "start", "end", "text")
 _FIX = "copy hub5e00.english.000405.stm again from LDC2002T43"
-
-
-@dataclass(frozen=True)
-class StmSegment:
-    """One scored STM line."""
-
-    file: str
-    channel: str
-    speaker: str
-    start: float
-    end: float
-    text: str
-
-    @property
-    def subset(self) -> str:
-        return "swbd" if self.file.startswith("sw") else "callhome"
-
-    @property
-    def id(self) -> str:
-        return f"{self.file}-{self.channel}_{round(self.start * 100):06d}-{round(self.end * 100):06d}"
-
-
-def parse_stm(text: str, where: str) -> list[StmSegment]:
-    """The scored segments of an STM file, in file order (``;;`` comments and ignored segments skipped)."""
-    out = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.startswith(";;"):
-            continue
-        parts = line.split()
-        try:
-            file, channel, speaker, start, end = parts[0], parts[1].upper(), parts[2], float(parts[3]), float(parts[4])
-        except (IndexError, ValueError):
-            raise DsregError(
-                f"line {number} is not '<file> <channel> <speaker> <begin> <end> [<tags>] <text>': {line!r}",
-                path=where,
-                fix=_FIX,
-            ) from None
-        if channel not in ("A", "B") or not (0 <= start <= end) or not math.isfinite(end):
-            raise DsregError(
-                f"line {number}: channel {parts[1]!r} or span {start}–{end} s is invalid", path=where, fix=_FIX
-            )
-        words = parts[5:]
-        if words and _TAGS.match(words[0]):
-            words = words[1:]
-        if _IGNORE in words:
-            continue
-        out.append(StmSegment(file.lower(), channel, speaker, start, end, " ".join(words)))
-    return out
 
 
 class Eval2000(Reader):
@@ -92,18 +44,23 @@ class Eval2000(Reader):
         super().__init__(args, features)
         check_features(features, _COLUMNS, "eval2000", "eval2000.yaml")
 
+    def assets(self, sources: Mapping[str, SourceTree]) -> list[ReaderAsset]:
+        """The reference STM (role ``stm``: its ignored regions) and the Hub5 GLM (role ``glm``), for `wer`."""
+        tree = _source(sources, "transcripts")
+        return [
+            ReaderAsset("hub5e00.english.000405.stm", tree.read_bytes(self._stm_name(tree)), "stm"),
+            ReaderAsset("en20000405_hub5.glm", tree.read_bytes(_one(tree, _GLM_NAME, "en20000405_hub5.glm")), "glm"),
+        ]
+
+    def _stm_name(self, tree: SourceTree) -> str:
+        return _one(tree, _STM_NAME, "hub5e00.english.000405.stm")
+
     def _segments(self, sources: Mapping[str, SourceTree], split_args: Mapping[str, Any]) -> list[StmSegment]:
         tree = _source(sources, "transcripts")
-        hits = [n for n in tree.names() if _STM_NAME.search(n)]
-        if len(hits) != 1:
-            raise DsregError(
-                f"expected one hub5e00.english.000405.stm in the transcripts source, found {len(hits)}: {hits[:3]}",
-                path=tree.path,
-                fix="give LDC2002T43 (2000_hub5_eng_eval_tr) as the transcripts source",
-            )
-        where = tree.location(hits[0])
+        name = self._stm_name(tree)
+        where = tree.location(name)
         try:
-            text = tree.read_bytes(hits[0]).decode("ascii")
+            text = tree.read_bytes(name).decode("ascii")
         except UnicodeDecodeError as err:
             raise DsregError(f"not ASCII text at byte {err.start}", path=where, fix=_FIX) from None
         subset = split_args["subset"]
@@ -145,6 +102,19 @@ class Eval2000(Reader):
                 "end": segment.end,
                 "text": segment.text,
             }
+
+
+def _one(tree: SourceTree, pattern: re.Pattern[str], name: str) -> str:
+    """The one member of the transcripts source named `name` (any folder, any case)."""
+    hits = [n for n in tree.names() if pattern.search(n)]
+    if len(hits) != 1:
+        raise DsregError(
+            f"expected one {name} in the transcripts source, found {len(hits)}: {hits[:3]}",
+            path=tree.path,
+            fix="give LDC2002T43 (2000_hub5_eng_eval_tr, whose reference/ folder holds the STM and the GLM) as the "
+            "transcripts source",
+        )
+    return hits[0]
 
 
 def _audio_files(tree: SourceTree) -> dict[str, str]:

@@ -1,6 +1,8 @@
 """eval2000 (Hub5'00 English) as LDC ships it, small: ``hub5e_00/english/<file>.sph`` two-channel 8 kHz µ-law
 with embedded shorten, and ``2000_hub5_eng_eval_tr/reference/hub5e00.english.000405.stm`` with comment
-lines, tags, an ignored segment and GLM markup, for one Switchboard (``sw_*``) and one CallHome (``en_*``) file.
+lines, tags, an ignored segment and GLM markup, for one Switchboard (``sw_*``) and one CallHome (``en_*``) file,
+and beside it a small ``en20000405_hub5.glm`` with the rule kinds of the real one (hesitations made optional,
+spellings, a context-free rule, hypothesis-only contraction alternations).
 """
 
 from __future__ import annotations
@@ -22,6 +24,28 @@ sw_4390 A sw_4390_A 2.00 3.00 <O,sw,M,sw-M>  uh-huh
 """
 
 
+GLM = """;; en20000405_hub5.glm, small: the rule kinds the Hub5 GLM uses
+* name "en20000405_hub5.glm"
+* desc "generated for tests"
+* format = 'NIST1'
+* copy_no_hit = 'T'
+* case_sensitive = 'F'
+
+;; hesitations, optionally deletable on both sides
+UH      =>  (%HESITATION)  / [ ] __ [ ]
+UM      =>  (%HESITATION)  / [ ] __ [ ]
+;; spellings
+OK      =>  OKAY           / [ ] __ [ ]
+ALRIGHT =>  ALL RIGHT ;; nonstandard
+GONNA   =>  GOING TO       / [ ] __ [ ]
+
+;; INPUT_DEPENDENT_APPLICATION = "ctm"
+;; contractions in the hypothesis may stand for either expansion
+[I'M]    => [{I AM / I'M}]          / [ ] __ [ ]
+[WE'RE]  => [{WE ARE / WE'RE}]      / [ ] __ [ ]
+"""
+
+
 def make_eval2000(dest: Path, seconds: float = 3.0) -> Path:
     """Write ``dest/audio`` and ``dest/transcripts``; returns `dest`."""
     rng = np.random.default_rng(1)
@@ -40,4 +64,5 @@ def make_eval2000(dest: Path, seconds: float = 3.0) -> Path:
     reference = dest / "transcripts" / "2000_hub5_eng_eval_tr" / "reference"
     reference.mkdir(parents=True, exist_ok=True)
     (reference / "hub5e00.english.000405.stm").write_text(STM)
+    (reference / "en20000405_hub5.glm").write_text(GLM)
     return dest

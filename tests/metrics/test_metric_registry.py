@@ -20,6 +20,7 @@ from dsreg.metrics.per import PhoneErrorRate
 from dsreg.metrics.text_recognition import CharacterErrorRate, WordAccuracy
 from dsreg.metrics.translation import Bleu, Chrf
 from dsreg.metrics.ud import Conll18
+from dsreg.metrics.wer import WordErrorRate
 from dsreg.registry import get_recipe
 from dsreg.testing.plugins import write_plugin_package
 
@@ -30,6 +31,7 @@ SHIPPED = {
     "cer": CharacterErrorRate,
     "word_accuracy": WordAccuracy,
     "per": PhoneErrorRate,
+    "wer": WordErrorRate,
     "conll18_ud": Conll18,
 }
 
