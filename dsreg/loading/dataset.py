@@ -33,6 +33,7 @@ import pyarrow as pa
 from dsreg.errors import DsregError
 from dsreg.features import Feature, Features
 from dsreg.loading import arguments
+from dsreg.loading.joined import JoinedColumn
 from dsreg.loading.splits import parse_split
 from dsreg.manifest import MANIFEST_NAME, Manifest, ShardInfo, is_url, read_manifest
 from dsreg.roots import expand_path
@@ -114,6 +115,7 @@ class Dataset:
         self._views: dict[tuple[int, int, str], np.ndarray | None] = {}
         self._local = threading.local()
         self._small: dict[str, np.ndarray | None] = {}
+        self._joins: dict[str, JoinedColumn | None] = {}
         self._length_cache: dict[str, np.ndarray] = {}
         self._mapped_bytes = sum(s.bytes for s in self._shards)
         self._resident_base = _shared_resident()
@@ -129,7 +131,7 @@ class Dataset:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_readers"] = {}  # memory maps do not pickle; worker processes reopen shards lazily
-        state["_views"], state["_small"] = {}, {}
+        state["_views"], state["_small"], state["_joins"] = {}, {}, {}
         del state["_local"]
         return state
 
@@ -160,28 +162,41 @@ class Dataset:
         idx = self._check(indices)
         self._bound_resident()
         stored = self._to_stored(idx)
-        order, pieces = self._pieces(stored)
-        if order is None:  # one shard, one record batch, rows in the request's order
-            shard, batch, rows = pieces[0][2:]
-            return {name: self._gather(shard, batch, self.column_map[name], rows) for name in self.column_names}
+        if self._one_record_batch():  # every row in the request's order from one view: the cheapest gather
+            return {name: self._gather(0, 0, self.column_map[name], stored) for name in self.column_names}
         out: Batch = {}
+        grouping: tuple[np.ndarray, list[tuple[int, int, int, int, np.ndarray]]] | None = None
         for name in self.column_names:
-            small = self._small_column(self.column_map[name])
+            column = self.column_map[name]
+            small = self._small_column(column)
             if small is not None:  # one gather in the request's order, from RAM
                 out[name] = np.take(small, stored, axis=0)
                 continue
-            feature = self.features[name]
-            grouped = self._scratch(name, idx.size, feature)
-            for start, stop, shard, batch, rows in pieces:
-                view = self._view(shard, batch, self.column_map[name])
-                if view is None:
-                    grouped[start:stop] = self._gather(shard, batch, self.column_map[name], rows)
-                else:  # rows were checked against the shard (mode="clip" only skips numpy's own buffering)
-                    np.take(view, rows, axis=0, out=grouped[start:stop], mode="clip")
-            column = np.empty_like(grouped)
-            column[order] = grouped
-            out[name] = column
+            joined = self._joined(column)
+            if joined is not None:  # one gather in the request's order, from every mapped record batch at once
+                out[name] = joined.take(stored)
+                continue
+            if grouping is None:
+                grouping = self._pieces(stored)
+            out[name] = self._grouped_gather(name, idx.size, *grouping)
         return out
+
+    def _grouped_gather(
+        self, name: str, rows: int, order: np.ndarray, pieces: list[tuple[int, int, int, int, np.ndarray]]
+    ) -> np.ndarray:
+        """One column of a batch gathered run by run (`_pieces`) into a reused buffer, then put back in the
+        request's order: the path of ragged columns and of formats without views of their stored rows."""
+        column = self.column_map[name]
+        grouped = self._scratch(name, rows, self.features[name])
+        for start, stop, shard, batch, local in pieces:
+            view = self._view(shard, batch, column)
+            if view is None:
+                grouped[start:stop] = self._gather(shard, batch, column, local)
+            else:  # rows were checked against the shard (mode="clip" only skips numpy's own buffering)
+                np.take(view, local, axis=0, out=grouped[start:stop], mode="clip")
+        result = np.empty_like(grouped)
+        result[order] = grouped
+        return result
 
     def lengths(self, column: str) -> np.ndarray:
         """Per-row lengths of a sequence/audio (elements), text (characters) or encoded image (bytes) column."""
@@ -240,16 +255,17 @@ class Dataset:
         seg = np.searchsorted(self._seg_offsets, idx, side="right") - 1
         return idx - self._seg_offsets[seg] + self._seg_start[seg]
 
-    def _pieces(self, stored: np.ndarray) -> tuple[np.ndarray | None, list[tuple[int, int, int, int, np.ndarray]]]:
+    def _one_record_batch(self) -> bool:
+        """Whether the dataset's rows all lie in one record batch of one shard (stored row = row in it)."""
+        return len(self._shards) == 1 and self._reader(0).batch_offsets.size == 2
+
+    def _pieces(self, stored: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int, int, np.ndarray]]]:
         """Group rows by (shard, record batch) in one pass: one argsort of the stored row numbers makes every
         group a contiguous run, found by `searchsorted`. Returns the sort order and ``(start, stop, shard,
         record batch, rows in that batch)`` per run, so a gather fills ``[start:stop]`` of a preallocated output
-        in sorted order and one scatter by the order puts the rows back. The order is None when the rows all
-        lie in one record batch, and then the one piece's rows are in the request's order."""
+        in sorted order and one scatter by the order puts the rows back."""
         if stored.size == 0:
             return np.zeros(0, dtype=np.int64), []
-        if len(self._shards) == 1 and self._reader(0).batch_offsets.size == 2:
-            return None, [(0, stored.size, 0, 0, stored - self._shard_offsets[0])]
         order = np.argsort(stored, kind="stable")
         ordered = stored[order]
         cuts = np.searchsorted(ordered, self._shard_offsets).tolist()
@@ -289,6 +305,23 @@ class Dataset:
                 small = np.concatenate(parts)
             self._small[name] = small
         return self._small[name]
+
+    def _joined(self, name: str) -> JoinedColumn | None:
+        """A fixed-shape column over every record batch of every shard as one gather source (`JoinedColumn`),
+        built on first use; None for ragged columns and formats without views of their stored rows."""
+        if name not in self._joins:
+            joined = None
+            if self.manifest.features[name].fixed_shape and self._shards:
+                views, starts = [], []
+                for shard in range(len(self._shards)):
+                    offsets = self._reader(shard).batch_offsets
+                    for batch in range(offsets.size - 1):
+                        views.append(self._view(shard, batch, name))
+                        starts.append(int(self._shard_offsets[shard] + offsets[batch]))
+                if all(view is not None for view in views):
+                    joined = JoinedColumn.join([v for v in views if v is not None], starts)
+            self._joins[name] = joined
+        return self._joins[name]
 
     def _scratch(self, name: str, rows: int, feature: Feature) -> np.ndarray:
         """A per-thread buffer for a column's rows in grouped order, reused across batches: the rows are copied

@@ -49,6 +49,20 @@ def test_torch_batches_are_the_rows_of_take(cifar_dir: Path) -> None:
     assert batches[0]["image"].shape == (96, 32, 32, 3) and batches[0]["label"].dtype == torch.int64
 
 
+def test_tensors_hold_the_stored_rows_and_never_change_after_delivery(cifar_dir: Path) -> None:
+    dl = load(cifar_dir, "train", "torch", batch_size=96, shuffle=True, seed=4)
+    epochs = [list(dl), list(dl)]  # every tensor kept while later batches are gathered
+    numpy_ids = [b["id"].tolist() for b in load(cifar_dir, "train", "numpy", batch_size=96, shuffle=True, seed=4)]
+    assert [b["id"].tolist() for b in epochs[0]] == numpy_ids  # the same epoch order in every framework
+    for batches in epochs:
+        ids = torch.cat([b["id"] for b in batches])
+        assert sorted(ids.tolist()) == list(range(2500))
+        for batch in batches:
+            expected = (batch["id"] % 251).to(torch.uint8)
+            assert torch.equal(batch["image"], expected[:, None, None, None].expand(-1, 32, 32, 3))
+            assert torch.equal(batch["label"], batch["id"] % 10)
+
+
 def test_ragged_columns_pad_and_text_stays_a_list(tmp_path: Path) -> None:
     features = Features({"tokens": Sequence(dtype="int16"), "text": Text()})
     rows = ({"tokens": np.arange(i % 9), "text": f"row {i}"} for i in range(50))

@@ -11,6 +11,7 @@ from loading_fakes import CIFAR, cifar_image, cifar_label, cifar_rows
 import dsreg
 import dsreg.loading.dataset as dataset_module
 import dsreg.storage.arrow_shards as arrow_shards
+import dsreg.storage.base as storage_base
 from dsreg.loading import open_dataset
 from dsreg.manifest import Manifest
 from dsreg.storage import FORMATS
@@ -102,3 +103,54 @@ def test_one_grouping_pass_and_one_piece_per_touched_record_batch(many: Manifest
     assert sorted((p[2], p[3]) for p in pieces) == sorted(touched)
     assert [p[0] for p in pieces] == sorted(p[0] for p in pieces) and pieces[-1][1] == 256  # contiguous runs
     assert order is not None and sorted(idx[order].tolist()) == idx[order].tolist()
+
+
+def test_a_view_format_gathers_each_column_from_one_joined_source(
+    many: Manifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds = open_dataset(many.directory, ALL)
+    assert (ds._joined("image") is not None) == (many.splits["s00"].format == "arrow")  # zarr, hdf5: no views
+    idx = np.random.default_rng(11).integers(-2400, 2400, 300)
+    joined = ds.take(idx)
+    monkeypatch.setattr(dataset_module.Dataset, "_joined", lambda self, name: None)
+    grouped = open_dataset(many.directory, ALL).take(idx)
+    for name in joined:
+        np.testing.assert_array_equal(joined[name], grouped[name])
+    check(joined, expected_ids(ds, idx))
+
+
+@pytest.fixture(scope="module")
+def one_and_many(tmp_path_factory: pytest.TempPathFactory) -> tuple[Manifest, Manifest]:
+    """The same 1500 rows as one shard of one record batch, and as shards of ~1 MB cut into record batches
+    of ~100 kB (8 shards, 48 record batches)."""
+    root = tmp_path_factory.mktemp("one-many")
+    one = dsreg.write_dataset("one", {"train": cifar_rows(1500, 0)}, CIFAR, root=root)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(arrow_shards, "MAX_BATCH_BYTES", 100_000)
+        patch.setattr(storage_base, "ROWS_PER_ENCODE", 200)  # a shard is cut after each encoded chunk past 1 MB
+        many = dsreg.write_dataset("many", {"train": cifar_rows(1500, 0)}, CIFAR, root=root, shard_size="500KB")
+    assert len(one.splits["train"].shards) == 1 and len(many.splits["train"].shards) == 8
+    return one, many
+
+
+def test_one_shard_and_many_shards_give_the_same_batches_epochs_and_resumes(
+    one_and_many: tuple[Manifest, Manifest],
+) -> None:
+    one, many = (open_dataset(m.directory) for m in one_and_many)
+    assert one._one_record_batch() and not many._one_record_batch()
+    idx = np.random.default_rng(2).integers(-1500, 1500, 700)
+    for name, values in one.take(idx).items():
+        np.testing.assert_array_equal(values, many.take(idx)[name])
+    opts = {"batch_size": 128, "shuffle": True, "seed": 5, "num_threads": 2}
+    epochs = {}
+    for key, ds in (("one", one), ("many", many)):
+        loader = dsreg.loading.Loader(ds, **opts)
+        epochs[key] = [list(loader), list(loader)]  # two epochs, kept: no batch may change after delivery
+        resumed = dsreg.loading.Loader(ds, **opts)
+        resumed.load_state_dict({**loader.state_dict(), "epoch": 1, "batches": 4})
+        assert [b["id"].tolist() for b in resumed] == [b["id"].tolist() for b in epochs[key][1][4:]]
+    for epoch_one, epoch_many in zip(epochs["one"], epochs["many"], strict=True):
+        for a, b in zip(epoch_one, epoch_many, strict=True):
+            check(b, a["id"].tolist())
+            check(a, b["id"].tolist())
+    assert sorted(i for b in epochs["many"][0] for i in b["id"].tolist()) == list(range(1500))

@@ -1,0 +1,82 @@
+"""One gather source over many record batches: the rows of any selection, in its order, from separate memory."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+
+from dsreg.loading.joined import JoinedColumn
+
+SHAPES = [("uint8", (4, 4, 3)), ("float32", (5,)), ("int64", ()), (">u2", (2, 3))]
+
+
+def separate_views(dtype: str, shape: tuple[int, ...], sizes: list[int]) -> list[np.ndarray]:
+    """Record batches in separate allocations, made last first (so later rows need not lie at higher
+    addresses); a row's first value is its number (below 251)."""
+    firsts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
+    views: list[np.ndarray] = [np.empty(0)] * len(sizes)
+    for i in reversed(range(len(sizes))):
+        per_row = int(np.prod(shape, dtype=np.int64))
+        rows = np.arange(firsts[i], firsts[i] + sizes[i])[:, None] + 7 * np.arange(per_row)  # row r starts with r
+        views[i] = (rows % 251).astype(dtype).reshape(sizes[i], *shape)
+    return views
+
+
+def starts_of(views: list[np.ndarray], begin: int = 0) -> list[int]:
+    return np.concatenate([[begin], begin + np.cumsum([len(v) for v in views])[:-1]]).astype(int).tolist()
+
+
+@pytest.mark.parametrize(("dtype", "shape"), SHAPES)
+def test_any_selection_comes_back_in_its_order_as_a_fresh_array(dtype: str, shape: tuple[int, ...]) -> None:
+    views = separate_views(dtype, shape, [7, 1, 0, 30, 12])
+    reference = np.concatenate(views)
+    joined = JoinedColumn.join(views, starts_of(views))
+    assert joined is not None
+    rng = np.random.default_rng(1)
+    for rows in (rng.integers(0, len(reference), 100), np.arange(len(reference))[::-1], np.array([8, 8, 0, 49])):
+        out = joined.take(rows)
+        assert out.dtype == np.dtype(dtype) and out.shape == (len(rows), *shape)
+        np.testing.assert_array_equal(out, reference[rows])
+        assert out.flags.writeable and out.flags.c_contiguous and out.flags.aligned
+        assert not any(np.shares_memory(out, v) for v in views)
+    out = joined.take(np.array([3, 3]))
+    out[0] = 0  # writing a batch changes neither the stored rows nor the next batch
+    np.testing.assert_array_equal(joined.take(np.array([3])), reference[[3]])
+    assert joined.take(np.zeros(0, dtype=np.int64)).shape == (0, *shape)
+
+
+def test_rows_outside_the_batches_are_refused_not_read() -> None:
+    views = separate_views("uint8", (8,), [5, 5])
+    joined = JoinedColumn.join(views, starts_of(views, begin=100))
+    assert joined is not None
+    np.testing.assert_array_equal(joined.take(np.array([100, 109])), np.concatenate(views)[[0, 9]])
+    for bad in ([99], [110], [-1], [100, 2**40]):
+        with pytest.raises(IndexError, match=r"\[100, 110\)"):
+            joined.take(np.array(bad))
+
+
+def test_the_views_stay_alive_as_long_as_the_joined_column() -> None:
+    views = separate_views("int64", (16,), [40, 40, 40])
+    expected = np.concatenate(views)
+    joined = JoinedColumn.join(views, starts_of(views))
+    del views
+    gc.collect()
+    _churn = [np.full((40, 16), -1, dtype=np.int64) for _ in range(50)]  # reuse any memory that was freed
+    assert joined is not None
+    np.testing.assert_array_equal(joined.take(np.arange(120)), expected)
+
+
+def test_views_that_cannot_be_joined_are_declined() -> None:
+    base = [np.zeros((4, 6), np.uint8), np.zeros((4, 6), np.uint8)]
+    assert JoinedColumn.join(base, [0, 4]) is not None
+    assert JoinedColumn.join([base[0], base[1][:, ::2]], [0, 4]) is None  # rows not contiguous
+    assert JoinedColumn.join([base[0][:, :3], base[1][:, :3]], [0, 4]) is None  # rows strided inside a batch
+    assert JoinedColumn.join([base[0], base[1].astype(np.int16)], [0, 4]) is None  # dtypes differ
+    assert JoinedColumn.join([base[0], np.zeros((4, 5), np.uint8)], [0, 4]) is None  # row shapes differ
+    assert JoinedColumn.join([np.zeros((4, 0), np.uint8)], [0]) is None  # empty rows
+    assert JoinedColumn.join([np.empty((3,), object)], [0]) is None
+    assert JoinedColumn.join([np.zeros((0, 6), np.uint8)], [0]) is None  # no rows at all
+    with pytest.raises(ValueError, match="follow each other"):
+        JoinedColumn.join(base, [0, 5])  # a gap: row 4 would be read past the first batch
