@@ -191,3 +191,17 @@ def test_two_ranks_split_the_epoch_evenly_and_resume(cifar_dir: Path, tmp_path: 
     resumed = run_probes([{**spec, "state_in": str(s)} for s in states], envs)
     for before, after in zip(first, resumed, strict=True):
         assert after["batches"] == before["batches"][5:]
+
+
+def test_the_in_process_loop_gives_what_torchs_own_iterator_gives(cifar_dir: Path) -> None:
+    ours = load(cifar_dir, "train", "torch", batch_size=200, shuffle=True, seed=9)
+    torchs = load(cifar_dir, "train", "torch", batch_size=200, shuffle=True, seed=9)
+    mine = list(ours)
+    theirs = list(torch.utils.data.DataLoader.__iter__(torchs))  # torch's _SingleProcessDataLoaderIter
+    assert len(mine) == len(theirs) == 13
+    for a, b in zip(mine, theirs, strict=True):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert ours.state_dict()["batches"] == 13 and torchs.state_dict()["batches"] == 0  # ours counts deliveries
+    pinned = load(cifar_dir, "train", "torch", batch_size=200, pin_memory=True)
+    with pytest.warns(UserWarning, match="pin_memory"):  # pinning runs torch's own loop, which warns here
+        assert torch.equal(next(iter(pinned))["id"], torch.arange(200))
