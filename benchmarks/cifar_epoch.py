@@ -1,8 +1,10 @@
 """One shuffled CIFAR-10-sized epoch (50,000 × 32×32×3 uint8 + label, batch 256) to numpy arrays and torch tensors.
 
-dsreg on two copies of the same rows — CIFAR-10 prepared by the shipped recipe from a generated vendor archive
-(five shards, one per ``data_batch_N``, as ``dsreg prepare`` and ``dsreg demo`` make it) and the single-shard best
-case written with ``write_dataset`` — with the numpy and torch adapters (``dsreg.loading.load``), against
+dsreg on copies of the same rows — CIFAR-10 prepared by the shipped recipe from a generated vendor archive
+(five shards, one per ``data_batch_N``, as ``dsreg prepare`` and ``dsreg demo`` make it), the single-shard best
+case written with ``write_dataset``, and a copy cut into 49 shards of 1,024 rows (``Dataset.take`` only, to show
+that a batch costs the same however many shards it touches) — with the numpy and torch adapters
+(``dsreg.loading.load``), against
 torchvision's ``CIFAR10`` + ``DataLoader`` (each image turned into a uint8 tensor, best of 0 and 2 workers),
 Hugging Face ``datasets`` (``Array3D`` features from its own memory-mapped cache, ``with_format("torch")``, read a
 batch of indices at a time — its fastest public path), and the limit: a numpy fancy-index gather from the same
@@ -31,14 +33,20 @@ from dsreg.testing.cifar import CIFAR10_LABELS, expected_cifar, make_cifar10_pyt
 ROWS = 50_000
 BATCH = 256
 NAME = "bench-cifar10"
+MANY = "bench-cifar10-many"
 
 
-def write_dsreg(root: Path, rows: dict[str, np.ndarray]) -> None:
+def write_dsreg(root: Path, rows: dict[str, np.ndarray], name: str = NAME, shard_size: str = "256MiB") -> None:
+    """The rows written by ``write_dataset`` (once; reused when already there), in shards of `shard_size`."""
+    if (root / name).is_dir():
+        return
     features = dsreg.Features(
         {"image": dsreg.Image(shape=(32, 32, 3)), "label": dsreg.ClassLabel(names=CIFAR10_LABELS)}
     )
     examples = ({"image": im, "label": int(lab)} for im, lab in zip(rows["image"], rows["label"], strict=True))
-    dsreg.write_dataset(NAME, {"train": examples}, features, root=root, supervised_keys=("image", "label"))
+    dsreg.write_dataset(
+        name, {"train": examples}, features, root=root, supervised_keys=("image", "label"), shard_size=shard_size
+    )
 
 
 def write_torchvision(folder: Path) -> Path:
@@ -107,9 +115,12 @@ def run() -> dict[str, float]:
     base = bench_dir() / "cifar"
     rows = expected_cifar("cifar10", "train", ROWS)
     write_dsreg(base / "root", rows)
+    write_dsreg(base / "root", rows, MANY, shard_size="3MB")  # the writer cuts after each 1,024-row chunk
     single = dsreg.open(NAME, "train", root=base / "root").manifest
+    many = dsreg.open(MANY, "train", root=base / "root").manifest
     recipe = prepare_recipe(base)
-    shards = {"single": len(single.splits["train"].shards), "recipe": len(recipe.splits["train"].shards)}
+    copies = {"single": single, "recipe": recipe, "many": many}
+    shards = {copy: len(m.splits["train"].shards) for copy, m in copies.items()}
     tv = torchvision_dataset(write_torchvision(base / "torchvision"))
     hf = datasets.load_from_disk(str(write_hf(base / "hf", rows))).with_format("torch")
     hf_over_dsreg = load(NAME, framework="hf", root=base / "root", flat_tensors=True).with_format("torch")
@@ -136,6 +147,10 @@ def run() -> dict[str, float]:
         else:
             epoch({"image": images[i], "label": labels[i]} for i in batches)
 
+    def take_epoch(ds: Any) -> None:
+        order = np.random.permutation(ROWS)
+        epoch({"image": ds.take(order[start : start + BATCH])["image"]} for start in range(0, ROWS, BATCH))
+
     def by_batches(table: Any) -> None:
         order = torch.randperm(ROWS)
         epoch(table[order[start : start + BATCH]] for start in range(0, ROWS, BATCH))
@@ -146,12 +161,18 @@ def run() -> dict[str, float]:
     runs: dict[str, Any] = {"limit numpy": lambda: gather(False), "limit torch": lambda: gather(True)}
     for (copy, fw), loader in loaders.items():
         runs[f"{copy} {fw}"] = lambda loader=loader: epoch(loader)
+    opened = {copy: dsreg.open(m.directory, "train") for copy, m in copies.items()}
+    for copy, ds in opened.items():
+        runs[f"{copy} take"] = lambda ds=ds: take_epoch(ds)
     times = interleaved_best(runs, 7)
     times["torchvision"] = min(best_time(lambda: torchvision_epoch(0), 2), best_time(lambda: torchvision_epoch(2), 2))
     times["hf"] = best_time(lambda: by_batches(hf), 1)
     times["hf_over_dsreg"] = best_time(lambda: by_batches(hf_over_dsreg), 1)
     times["hf_arrays"] = best_time(lambda: by_batches(hf_arrays), 1)
     header(f"CIFAR-10-sized shuffled epoch: {ROWS} rows, batch {BATCH} (seconds; best of runs)")
+    for copy in ("single", "recipe", "many"):
+        t, limit = times[f"{copy} take"], times["limit numpy"]
+        row(f"Dataset.take, {shards[copy]} shard(s) ({copy})", f"{t:.3f} s", f"{t / limit:.2f}× the limit")
     for fw in ("numpy", "torch"):
         limit = times[f"limit {fw}"]
         row(f"numpy fancy-index gather from RAM (the limit), to {fw}", f"{limit:.3f} s")

@@ -1,14 +1,22 @@
 """Random access to the rows of a split expression, read batch-first from memory-mapped shards.
 
-A `Dataset` maps its row numbers to stored rows and groups a batch by (shard, record batch) in one pass:
-one argsort of the stored row numbers makes each group a contiguous run, found with `searchsorted`. Each
-run is gathered into its slice of a preallocated buffer — for Arrow shards one `np.take` straight from a
-zero-copy view of the mapped column (never `pyarrow.Table.take` on chunked columns, two orders of magnitude
-slower); zarr and HDF5 shards are one batch each, gathered by their readers (`dsreg.storage`) — and one
-scatter puts the rows back in the request's order, so a batch costs the same few numpy calls per column
-however many shards it touches. Small fixed-shape columns (labels, ids: at most SMALL_COLUMN_BYTES over all
-shards) are read into RAM once and gathered in one call. Shards are opened on first use, so opening ten
-million rows costs what reading the manifest costs.
+A `Dataset` maps its row numbers to stored rows (the concatenation of the shards of the splits involved) and
+gathers each column of a batch in as few numpy calls as its storage allows, the same few however many shards
+the batch touches:
+
+- small fixed-shape columns (labels, ids: at most SMALL_COLUMN_BYTES over all shards): read into RAM once
+  and gathered in one call;
+- other fixed-shape columns of Arrow shards: one fancy index over every record batch of every shard at once
+  (`JoinedColumn`, over zero-copy views of the mapped columns — never `pyarrow.Table.take` on chunked
+  columns, two orders of magnitude slower), straight into a fresh array in the request's order;
+- the rest (ragged columns; zarr and HDF5 shards, gathered by their readers in `dsreg.storage`): grouped by
+  (shard, record batch) in one pass — one argsort of the stored row numbers makes each group a contiguous run,
+  found with `searchsorted` — each run gathered into its slice of a reused buffer, then one scatter puts the
+  rows back in the request's order.
+
+A dataset of one shard of one record batch gathers every column from that batch directly. Shards are opened
+on first use (the first batch of a dataset of several opens them all, to join or cache its columns), so
+opening ten million rows costs what reading the manifest costs.
 
 Mapped pages count toward the process's RSS, and one random row can map far more than itself (fault-around,
 large page-cache folios: up to 2 MiB here). When the mapped shards are larger than `max_resident_bytes`, the
