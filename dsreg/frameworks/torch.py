@@ -239,11 +239,12 @@ class TorchLoader(DataLoader):
         decoded = frozenset() if loader.decode is None else frozenset({decode_column(loader.decode)})
         collate = Collate(loader.features, {**DECODERS, **(decoders or {})}, transform, pad_value, decoded)
         self._rows, self._collate = BatchRows(loader.dataset, loader.transform, loader.decode, loader.audio), collate
+        self._batches = BatchSampler(loader)
         super().__init__(
             self._rows,
             # torch's annotations expect index lists and sample lists; numpy index arrays and a dict batch
             # are what its fetcher passes through unchanged, and they spare a conversion per batch
-            batch_sampler=cast(Any, BatchSampler(loader)),
+            batch_sampler=cast(Any, self._batches),
             collate_fn=cast(Any, collate),
             num_workers=num_workers,
             pin_memory=on_cuda if pin_memory is None else pin_memory,
@@ -268,7 +269,7 @@ class TorchLoader(DataLoader):
         """Without workers or pinning, what DataLoader's single-process iterator does — each batch of the batch
         sampler fetched whole, then collated — minus its per-batch bookkeeping and profiler span (about 10 µs a
         batch: a sixth of gathering a CIFAR batch of 256)."""
-        for key in self.batch_sampler:
+        for key in self._batches:
             yield self._collate(self._rows.__getitems__(key))
 
     def set_epoch(self, epoch: int) -> None:
