@@ -3,27 +3,105 @@
 `HashingReader` wraps a binary file and feeds each byte to sha256 and md5 the first time any read
 reaches it: forward seeks hash the bytes they skip, backward seeks (a gzip rewinding) re-read
 nothing into the hash. `finish()` hashes whatever was never reached and returns the digests.
+`Digests(threaded=True)` does the hashing on a background thread (hashlib releases the GIL), so it
+overlaps the parsing that reads the bytes; `FollowingHasher` hashes a file that other processes are
+reading, a bounded distance behind or ahead of them, so the bytes come from the page cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
+import queue
+import threading
 from typing import Any, BinaryIO
 
 CHUNK = 1 << 20
+_COALESCE = 1 << 20  # small pieces (tar headers) are gathered up to this size before going to the thread
+_IN_FLIGHT = 64 << 20  # the most bytes handed to the hashing thread and not yet hashed
+
+
+class Digests:
+    """sha256 and md5 of a byte stream fed in order; with `threaded`, hashed on a background thread."""
+
+    def __init__(self, *, threaded: bool = False):
+        self._sha256 = hashlib.sha256()
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._threaded = threaded
+        self._small = bytearray()
+        self._queue: queue.Queue[tuple[bytes | memoryview, int] | None] = queue.Queue()
+        self._room = threading.Semaphore(_IN_FLIGHT // _COALESCE)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def update(self, block: bytes | memoryview) -> None:
+        """Hash `block` next (it must not change afterwards: bytes, or a view of bytes)."""
+        if not self._threaded:
+            self._sha256.update(block)
+            self._md5.update(block)
+        elif len(block) < _COALESCE:
+            self._small += block
+            if len(self._small) >= _COALESCE:
+                self._send(bytes(self._small))
+                self._small.clear()
+        else:
+            if self._small:
+                self._send(bytes(self._small))
+                self._small.clear()
+            self._send(block)
+
+    def hexdigests(self) -> dict[str, str]:
+        """Wait for the hashing thread, if any, and return the digests of everything fed."""
+        if self._threaded:
+            if self._small:
+                self._send(bytes(self._small))
+                self._small.clear()
+            if self._thread is not None:
+                self._queue.put(None)
+                self._thread.join()
+                self._thread = None
+            if self._error is not None:
+                raise self._error
+        return {"sha256": self._sha256.hexdigest(), "md5": self._md5.hexdigest()}
+
+    def _send(self, block: bytes | memoryview) -> None:
+        # a permit stands for up to _COALESCE bytes, so at most about _IN_FLIGHT bytes wait for the thread
+        permits = max(1, min(len(block) // _COALESCE, _IN_FLIGHT // _COALESCE))
+        for _ in range(permits):
+            self._room.acquire()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="dsreg-hash", daemon=True)
+            self._thread.start()
+        self._queue.put((block, permits))
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            block, permits = item
+            try:
+                if self._error is None:
+                    self._sha256.update(block)
+                    self._md5.update(block)
+            except BaseException as err:  # handed to the caller of hexdigests
+                self._error = err
+            finally:
+                for _ in range(permits):
+                    self._room.release()
 
 
 class HashingReader(io.RawIOBase):
-    """A read-only, seekable view of `raw` that hashes every byte once, in file order."""
+    """A read-only, seekable view of `raw` that hashes every byte once, in file order.
 
-    def __init__(self, raw: BinaryIO):
+    `high_water` is the furthest byte any read has reached (what a reader of this file has consumed).
+    """
+
+    def __init__(self, raw: BinaryIO, *, threaded: bool = False):
         super().__init__()
         self._raw = raw
         self._pos = 0
         self._hashed = 0  # bytes [0, _hashed) are in the digests
-        self._sha256 = hashlib.sha256()
-        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._digests = Digests(threaded=threaded)
+        self.high_water = 0
 
     def readable(self) -> bool:
         return True
@@ -51,6 +129,7 @@ class HashingReader(io.RawIOBase):
         if end > self._hashed:
             self._update(memoryview(data)[self._hashed - self._pos :])
         self._pos = end
+        self.high_water = max(self.high_water, end)
         return data
 
     def readall(self) -> bytes:
@@ -67,7 +146,7 @@ class HashingReader(io.RawIOBase):
         while block := self._raw.read(CHUNK):
             self._update(block)
         self._raw.seek(self._pos)
-        return {"sha256": self._sha256.hexdigest(), "md5": self._md5.hexdigest()}
+        return self._digests.hexdigests()
 
     def close(self) -> None:
         self._raw.close()
@@ -80,6 +159,67 @@ class HashingReader(io.RawIOBase):
             self._update(block)
 
     def _update(self, block: bytes | memoryview) -> None:
-        self._sha256.update(block)
-        self._md5.update(block)
+        self._digests.update(block)
         self._hashed += len(block)
+
+
+class FollowingHasher:
+    """Hash a whole file on a background thread, never more than `window` bytes past `advance`'s mark.
+
+    For a file that worker processes read piece by piece (roughly in file order): the main process
+    advances the mark as they report progress, so the hasher reads what they just read (or are about to
+    read) from the page cache and the storage serves each byte once, even for files larger than memory.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], window: int = 256 << 20):
+        self._path, self._window = path, window
+        self._limit = window
+        self._cond = threading.Condition()
+        self._digests = Digests()
+        self._error: BaseException | None = None
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="dsreg-follow-hash", daemon=True)
+        self._thread.start()
+
+    def advance(self, offset: int) -> None:
+        """The readers have reached byte `offset`: hash up to `offset + window`."""
+        with self._cond:
+            if offset + self._window > self._limit:
+                self._limit = offset + self._window
+                self._cond.notify()
+
+    def finish(self) -> dict[str, str]:
+        """Hash the rest of the file and return its sha256 and md5 (OSError if it could not be read)."""
+        self.advance(1 << 62)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._digests.hexdigests()
+
+    def stop(self) -> None:
+        """Give up (the readers failed): the thread ends without reading further. Harmless after `finish`."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            with open(self._path, "rb", buffering=0) as f:
+                buffer = bytearray(CHUNK * 8)
+                view = memoryview(buffer)
+                position = 0
+                while True:
+                    with self._cond:
+                        while position >= self._limit and not self._stopped:
+                            self._cond.wait()
+                        if self._stopped:
+                            return
+                        allowed = self._limit - position
+                    n = f.readinto(view[: min(len(buffer), allowed)])
+                    if not n:
+                        return
+                    self._digests.update(view[:n])
+                    position += n
+        except BaseException as err:  # handed to the caller of finish
+            self._error = err

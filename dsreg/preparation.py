@@ -28,6 +28,7 @@ import pyarrow as pa
 from dsreg import provenance
 from dsreg.errors import DsregError, reports_os_errors
 from dsreg.features import Features
+from dsreg.hashing import FollowingHasher
 from dsreg.lock import FileLock
 from dsreg.manifest import MANIFEST_NAME, AssetInfo, Manifest, read_manifest
 from dsreg.progress import bar
@@ -103,14 +104,16 @@ def run_task(spec: TaskSpec, trees: Mapping[str, SourceTree] | None = None) -> b
 _WORKER_TREES: dict[str, SourceTree] = {}
 
 
-def _run_task_in_worker(spec: TaskSpec) -> bool:
-    """`run_task` in a pool worker, reusing the trees this worker already opened."""
+def _run_task_in_worker(spec: TaskSpec) -> tuple[bool, dict[str, int]]:
+    """`run_task` in a pool worker, reusing the trees this worker already opened; with how far into each
+    source file this worker's reads have reached (for the main process's `FollowingHasher`)."""
     trees = {}
     for name, path in spec.sources.items():
         if path not in _WORKER_TREES:
             _WORKER_TREES[path] = SourceTree.open(path)
         trees[name] = _WORKER_TREES[path]
-    return run_task(spec, trees)
+    ran = run_task(spec, trees)
+    return ran, {path: tree.high_water for path, tree in _WORKER_TREES.items()}
 
 
 def _run_task_locked(spec: TaskSpec, out: Path, trees: Mapping[str, SourceTree]) -> None:
@@ -228,11 +231,17 @@ def _build_id(config: RecipeConfig, sources: Mapping[str, ResolvedSource]) -> st
 
 
 def _identity(source: ResolvedSource) -> str:
-    """What names a source's content: the recipe's digest for a file verified (or, from the cache, to be
-    verified) against it, the path of an unpacked directory, which has none."""
+    """What names a source's content: the recipe's digest for a file verified against it, the path of an
+    unpacked directory, which has none. A file still to be verified by the pass that reads it is also named
+    by its path, size, mtime and inode: tasks made from it before its checksum was confirmed are never
+    reused for another file (a fixed copy put in its place starts afresh)."""
     if source.origin == "local-directory":
         return str(source.path)
-    return source.spec.sha256 or source.sha256 or source.spec.md5 or source.md5 or str(source.path)
+    digest = source.spec.sha256 or source.sha256 or source.spec.md5 or source.md5 or str(source.path)
+    if source.verified:
+        return digest
+    stat = source.path.stat()
+    return f"{digest}@{source.path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}"
 
 
 def _config_for(ref: str | RecipeConfig, storage: str | None = None) -> RecipeConfig:
@@ -265,11 +274,27 @@ def _published(build: VersionBuild, config: RecipeConfig) -> Manifest | None:
 
 
 def _records(resolved: Mapping[str, ResolvedSource], generated: bool) -> list[dict[str, Any]]:
-    """The manifest's source records: what was used, and how it was obtained (its provenance)."""
+    """The manifest's source records: what was used, and how it was obtained (its provenance). A source
+    whose checksums have not been confirmed yet is never recorded as vendor-verified."""
     return [
-        {**src.to_json(), "provenance": provenance.of_source(src.spec, src.origin, generated=generated)}
+        {
+            **src.to_json(),
+            "provenance": provenance.of_source(src.spec, src.origin, generated=generated)
+            if src.verified or generated
+            else provenance.LOCAL_UNVERIFIED,
+        }
         for src in resolved.values()
     ]
+
+
+def _pending_records(resolved: Mapping[str, ResolvedSource], generated: bool) -> list[dict[str, Any]]:
+    """The work directory's record of its inputs while some are still to be verified by the reading pass:
+    those carry the digests the recipe expects (which name their cache entries, so `gc` keeps them)."""
+    records = _records(resolved, generated)
+    for record, src in zip(records, resolved.values(), strict=True):
+        if not src.verified:
+            record.update(sha256=src.spec.sha256, md5=src.spec.md5, verification="pending")
+    return records
 
 
 def _weaker_note(existing: Manifest, config: RecipeConfig, source: object, generated: bool) -> str | None:
@@ -366,7 +391,9 @@ def prepare(
             report.sources = list(published.sources)
             say(f"published {config.full_name} at {build.final}")
             return published
-        resolved = resolve_sources(config.sources, downloads_dir(base), local=source, progress=progress)
+        resolved = resolve_sources(
+            config.sources, downloads_dir(base), local=source, progress=progress, defer_local=True
+        )
         work = build.start(_build_id(config, resolved))
         run = _run_all(config, reader, resolved, work, workers, report, say, generated=generated, progress=progress)
         if check_counts:
@@ -433,7 +460,7 @@ def prepare_tasks(
         build.discard_abandoned()
         say(f"{config.full_name} is already prepared at {existing.directory}")
         return report
-    resolved = resolve_sources(config.sources, downloads_dir(base), local=source, progress=progress)
+    resolved = resolve_sources(config.sources, downloads_dir(base), local=source, progress=progress, defer_local=True)
     work = build.start(_build_id(config, resolved), clean=False)
 
     def mine(number: int) -> bool:
@@ -576,10 +603,17 @@ def _run_all(
     bounds = [b for b in budgets.values() if b is not None]
     listing = max(bounds) if len(bounds) == len(budgets) else None
     with _bounded(trees, listing):
-        # Verified before any task runs, from the digests the trees computed while listing the sources.
-        confirmed = {name: confirm_read(src, trees[name].digests()) for name, src in resolved.items()}
+        for tree in trees.values():
+            tree.names()
+        # A source read by byte ranges (a plain tar) is hashed by the pass that reads it for the tasks and
+        # verified after it, before anything is published; the others are verified before any task runs,
+        # from the digests their listing computed (or from a pass of their own).
+        streamed = [name for name, tree in trees.items() if tree.reads_by_range()]
+        confirmed = {
+            n: confirm_read(src, trees[n].digests()) if n not in streamed else src for n, src in resolved.items()
+        }
     report.sources = _records(confirmed, generated)
-    _record_inputs(work, config, report.sources)
+    _record_inputs(work, config, _pending_records(confirmed, generated))
     paths = {name: str(src.path) for name, src in resolved.items()}
     split_args = {split: split_reader_args(spec, trees) for split, spec in config.splits.items()}
     features = reader.resolve_features(trees, split_args)
@@ -643,24 +677,55 @@ def _run_all(
         say(f"resuming: {report.tasks_reused} of {report.tasks_total} tasks already done")
     for out in {Path(t.out_dir).parent for t in pending}:
         out.mkdir(parents=True, exist_ok=True)
+    # An array element leaves the whole-file checksums to the final `prepare`, which verifies them once.
+    verify = streamed if select is None else []
     if workers > 1 and len(pending) > 1:
-        with ProcessPoolExecutor(
-            max_workers=min(workers, len(pending)),
-            mp_context=get_context("spawn"),
-            initializer=die_with_parent,
-            initargs=(os.getpid(),),
-        ) as pool:
-            for number, (spec, ran) in enumerate(zip(pending, pool.map(_run_task_in_worker, pending), strict=True), 1):
-                _count(report, spec, ran, number, len(pending), say)
+        followers = {name: FollowingHasher(resolved[name].path) for name in verify}
+        try:
+            with ProcessPoolExecutor(
+                max_workers=min(workers, len(pending)),
+                mp_context=get_context("spawn"),
+                initializer=die_with_parent,
+                initargs=(os.getpid(),),
+            ) as pool:
+                results = pool.map(_run_task_in_worker, pending)
+                for number, (spec, (ran, reached)) in enumerate(zip(pending, results, strict=True), 1):
+                    for name, follower in followers.items():
+                        follower.advance(reached.get(paths[name], 0))
+                    _count(report, spec, ran, number, len(pending), say)
+            digests: dict[str, dict[str, str] | None] = {name: f.finish() for name, f in followers.items()}
+        finally:
+            for follower in followers.values():
+                follower.stop()
     else:
+        for name in verify:
+            trees[name].hash_reads()
         for number, spec in enumerate(pending, 1):
             if stop is not None and stop():
                 say("stopping: the version was published meanwhile")
                 break
             _count(report, spec, run_task(spec, trees), number, len(pending), say)
+        digests = {name: trees[name].digests() for name in verify}
+    if verify:
+        _confirm_streamed(confirmed, digests, work)
+        report.sources = _records(confirmed, generated)
+        _record_inputs(work, config, report.sources)
     parts = {split: [s for out in outs for s in _done_shards(out)] for split, outs in plan.items()}
     dropped = {split: _dropped(outs) for split, outs in plan.items()}
     return RunResult(out_features, parts, dropped, assets, step_records(steps))
+
+
+def _confirm_streamed(
+    confirmed: dict[str, ResolvedSource], digests: Mapping[str, dict[str, str] | None], work: Path
+) -> None:
+    """Verify the sources hashed by the reading pass (in place in `confirmed`). On a mismatch the tasks made
+    from the file are deleted, so that nothing made from it is ever published or resumed, and it raises."""
+    try:
+        for name, found in digests.items():
+            confirmed[name] = confirm_read(confirmed[name], found)
+    except DsregError:
+        shutil.rmtree(work / TASKS_DIR, ignore_errors=True)
+        raise
 
 
 def _count(report: Progress, spec: TaskSpec, ran: bool, number: int, total: int, say: Callable[[str], None]) -> None:

@@ -10,6 +10,8 @@ Layout of the download cache (``cache_dir``, normally ``<root>/downloads``)::
 A file appears under its verified name only through an atomic ``os.replace`` after its size and
 checksums matched. A cache hit is not trusted: it resolves unverified, and preparation hashes it
 while reading it (`SourceTree.digests`) and refuses it through `confirm_read` if a bit changed since.
+With `defer_local`, a vendor file given with ``--source`` (or copied into ``manual/``) is treated the
+same way: verified from the pass that reads it, not by a pass of its own before.
 """
 
 from __future__ import annotations
@@ -157,6 +159,7 @@ def resolve_sources(
     *,
     progress: bool = False,
     limits: DownloadLimits | None = None,
+    defer_local: bool = False,
 ) -> dict[str, ResolvedSource]:
     """Find every source of a recipe: in `local` (the user's ``--source PATH``), the cache, or the network.
 
@@ -165,7 +168,9 @@ def resolve_sources(
     archive without its extension (`ch4_test_word_images_gt/` for `ch4_test_word_images_gt.zip`), taken as
     that archive unpacked (unverified); a directory holding none of them is taken as the already-unpacked
     content of all sources. Optional sources that are unavailable are left out of the result; a checksum
-    mismatch is an error for every source.
+    mismatch is an error for every source. With `defer_local`, local vendor files (and manual sources
+    in the cache) are not hashed here: they resolve unverified, and the caller must pass them through
+    `confirm_read` with the digests of the pass that reads them before trusting anything made from them.
     """
     cache = Path(cache_dir)
     root = None if local is None else Path(local)
@@ -195,6 +200,9 @@ def resolve_sources(
         if key in unpacked:
             resolved[key] = unpacked[key]
             continue
+        if key in found and defer_local:
+            resolved[key] = ResolvedSource(spec, found[key], "local-file", verified=False)
+            continue
         if key in found:
             checked = verify_file(spec, found[key], progress=progress)
             resolved[key] = _with_digests(spec, found[key], "local-file", checked)
@@ -202,7 +210,12 @@ def resolve_sources(
         looked = [] if root is None else [root / spec.file_name if root.is_dir() else root]
         try:
             path, origin, digests = _obtain(
-                spec, cache, looked, progress=progress, limits=limits or DownloadLimits.from_env()
+                spec,
+                cache,
+                looked,
+                progress=progress,
+                limits=limits or DownloadLimits.from_env(),
+                defer_manual=defer_local,
             )
         except SourceMissingError as err:
             if not spec.optional:
@@ -225,6 +238,14 @@ def confirm_read(source: ResolvedSource, digests: dict[str, str] | None) -> Reso
     if digests is None:
         return source
     problems = _mismatches(source.spec, source.path.stat().st_size, digests)
+    if problems and (source.origin == "local-file" or not source.spec.urls):
+        raise DsregError(
+            f"this copy of source {source.spec.name!r} differs from the vendor's file ({'; '.join(problems)}); "
+            "it was found while reading it, and nothing was published",
+            path=source.path,
+            fix="the copy is damaged or a different release: copy or download it again; "
+            "if the vendor really changed the file, update size/sha256/md5 in the recipe",
+        )
     if problems:
         which = "cached copy" if source.origin == "cache" else "copy"
         raise DsregError(
@@ -251,17 +272,19 @@ def _obtain(
     limits: DownloadLimits,
     retries: int = 3,
     backoff: float = 0.5,
+    defer_manual: bool = False,
 ) -> tuple[Path, Origin, dict[str, str] | None]:
     """The cached or freshly downloaded file, its origin, and its digests when they were just computed.
 
-    `looked` lists the places already searched, for the manual-source error message.
+    `looked` lists the places already searched, for the manual-source error message; with
+    `defer_manual`, a manual source in the cache is left for the reading pass to verify.
     """
     if not spec.urls:
         manual_dir = cache_dir / "manual"
         hit = _find_in_dir(manual_dir, _safe_name(spec))
         if hit is None:
             raise _manual_error(spec, [*looked, manual_dir / spec.file_name], manual_dir)
-        return hit, "cache", verify_file(spec, hit, progress=progress)
+        return hit, "cache", None if defer_manual else verify_file(spec, hit, progress=progress)
     entry = _cache_entry(spec, cache_dir)
     if entry.is_file():
         size = entry.stat().st_size

@@ -6,7 +6,10 @@ its own tree (absolute paths, `..`, links leaving the tree, devices) is refused 
 or corrupt archive fails with a `DsregError` naming it, never with a bare decompression traceback.
 
 A tree hashes the file it reads as it reads it (`digests`), so a source is verified in the same pass
-that parses it, and compressed streams are read to their end so their own CRCs are checked too. With
+that parses it, and compressed streams are read to their end so their own CRCs are checked too. A
+plain (uncompressed) tar is listed from its headers alone and its members are read by byte range:
+after `hash_reads`, those reads feed the digests, so reading the members in file order reads the file
+once, hashing included. With
 `bounded`, reading a member larger than what the recipe declares fails before anything is allocated.
 
 A tree holds only its path when pickled (readers run in worker processes) and opens lazily. One tree
@@ -183,7 +186,7 @@ class SourceTree(ABC):
         return {"path": self.path}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        SourceTree.__init__(self, state["path"])
+        type(self).__init__(self, state["path"])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"
@@ -202,6 +205,22 @@ class SourceTree(ABC):
         if self._raw is not None:
             self._raw.close()
             self._raw = None
+
+    def reads_by_range(self) -> bool:
+        """Whether members are read as byte ranges of the file (a plain tar), so that `hash_reads` can hash
+        the file with the reads themselves; False where a listing or `digests` reads the file anyway."""
+        return False
+
+    def hash_reads(self) -> bool:
+        """From now on, member reads feed `digests` (a plain tar; see `reads_by_range`), hashed on a
+        background thread; what they skip is read for the digests when needed, so the digests are always
+        those of the whole file. Returns whether this tree does so (other trees are left as they are)."""
+        return False
+
+    @property
+    def high_water(self) -> int:
+        """The furthest byte of the file member reads have reached (0 where members are not byte ranges)."""
+        return 0
 
     def digests(self) -> dict[str, str] | None:
         """sha256 and md5 of the source file (None for a directory), from the pass that read it.
@@ -391,7 +410,44 @@ class DirectoryTree(SourceTree):
 
 
 class TarTree(SourceTree):
-    """A tar archive, plain or gz/bz2/xz compressed. Random access lists it once; `iter_members` streams."""
+    """A tar archive, plain or gz/bz2/xz compressed. Random access lists it once; `iter_members` streams.
+
+    A plain tar is listed from its headers (seeking over the data, without read-ahead) and a member is
+    read as its byte range of the file; a compressed one is listed by decompressing it all, hashed on
+    the way, and its members are read through `tarfile`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]):
+        super().__init__(path)
+        self._plain: bool | None = None
+        self._data: BinaryIO | HashingReader | None = None  # reads members' byte ranges of a plain tar
+        self._hashing = False
+        self._high_water = 0
+
+    def reads_by_range(self) -> bool:
+        if self._plain is None:
+            with _reading(self.path), open(self.path, "rb", buffering=0) as f:
+                head = f.read(8)
+            self._plain = not any(head.startswith(magic) for magic, _ in _COMPRESSED)
+        return self._plain
+
+    def hash_reads(self) -> bool:
+        if self.reads_by_range() and not self._hashing:
+            self._hashing = True
+            if self._data is not None:
+                self._data.close()
+                self._data = None
+        return self._hashing
+
+    @property
+    def high_water(self) -> int:
+        return self._high_water
+
+    def close(self) -> None:
+        if self._data is not None:
+            self._data.close()
+            self._data = None
+        super().close()
 
     def _tar(self) -> tarfile.TarFile:
         if self._handle is None:
@@ -399,6 +455,14 @@ class TarTree(SourceTree):
                 self._raw = HashingReader(open(self.path, "rb"))  # noqa: SIM115 - kept open, closed by close()
                 self._handle = tarfile.open(fileobj=self._raw, mode="r:*")  # noqa: SIM115 - likewise
         return cast(tarfile.TarFile, self._handle)
+
+    def _data_file(self) -> BinaryIO | HashingReader:
+        """The file members' byte ranges are read from: hashing them in file order after `hash_reads`."""
+        if self._data is None:
+            with _reading(self.path):
+                raw = open(self.path, "rb")  # noqa: SIM115 - kept open, closed by close()
+            self._data = HashingReader(raw, threaded=True) if self._hashing else raw
+        return self._data
 
     def _checked(self, info: tarfile.TarInfo) -> str | None:
         """The name of a regular file member, None for directories and safe links; unsafe members raise."""
@@ -413,29 +477,53 @@ class TarTree(SourceTree):
     def _scan(self) -> dict[str, Any]:
         index: dict[str, Any] = {}
         with _reading(self.path):
+            if self.reads_by_range():
+                with open(self.path, "rb", buffering=0) as f:
+                    if hasattr(os, "posix_fadvise"):  # headers only: no read-ahead of the data between them
+                        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_RANDOM)
+                    with tarfile.open(fileobj=f, mode="r:") as tar:
+                        self._index_members(tar, index)
+                return index
             tar = self._tar()
-            for info in tar:
-                name = self._checked(info)
-                if name is not None:
-                    self._check_budget(name, info.size)
-                    index[name] = info
+            self._index_members(tar, index)
             self._digests = _drain(tar, cast(HashingReader, self._raw))
         return index
+
+    def _index_members(self, tar: tarfile.TarFile, index: dict[str, Any]) -> None:
+        for info in tar:
+            name = self._checked(info)
+            if name is not None:
+                self._check_budget(name, info.size)
+                index[name] = info
 
     def member_size(self, name: str) -> int:
         return int(self._lookup(name).size)
 
     def digests(self) -> dict[str, str] | None:
+        if self.reads_by_range():
+            if self._digests is None and isinstance(self._data, HashingReader):
+                with _reading(self.path):
+                    self._digests = self._data.finish()  # the bytes no member read reached are read here
+            return super().digests()
         self._members()  # listing reads the whole archive and hashes it on the way
         return self._digests if self._digests is not None else super().digests()
 
     @contextmanager
     def open_member(self, name: str) -> Iterator[BinaryIO]:
         info = self._lookup(name)
+        if self.reads_by_range() and not info.issparse():
+            member = _Range(self._data_file(), info.offset_data, info.size, self._reached)
+            with _GuardedReader(cast(IO[bytes], member), self.path, name) as f:
+                yield cast(BinaryIO, f)
+            return
         with _reading(self.path, name):
             raw = self._tar().extractfile(info)
         with _GuardedReader(cast(IO[bytes], raw), self.path, name) as f:
             yield cast(BinaryIO, f)
+
+    def _reached(self, end: int) -> None:
+        if end > self._high_water:
+            self._high_water = end
 
     def iter_members(self, predicate: Predicate | None = None) -> Iterator[tuple[str, BinaryIO]]:
         with (
@@ -453,6 +541,51 @@ class TarTree(SourceTree):
             digests = _drain(tar, raw)
             if self._digests is None:
                 self._digests = digests
+
+
+class _Range(io.RawIOBase):
+    """Bytes [start, start + size) of a shared file, as a seekable file of its own (a plain tar's member).
+
+    Every read seeks the shared file first, so several ranges may be open at once; `reached` hears the
+    file offset each read ended at."""
+
+    def __init__(self, raw: BinaryIO | HashingReader, start: int, size: int, reached: Callable[[int], None]):
+        super().__init__()
+        self._raw, self._start, self._size, self._reached = raw, start, size, reached
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def read(self, size: int | None = -1) -> bytes:
+        left = self._size - self._pos
+        want = left if size is None or size < 0 else min(size, left)
+        if want <= 0:
+            return b""
+        self._raw.seek(self._start + self._pos)
+        data = self._raw.read(want)
+        self._pos += len(data)
+        self._reached(self._start + self._pos)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _drain(tar: tarfile.TarFile, raw: HashingReader) -> dict[str, str]:

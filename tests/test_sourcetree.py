@@ -13,6 +13,7 @@ import zipfile
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -237,15 +238,17 @@ def test_bad_lookup_names_are_not_blamed_on_the_source(tree: SourceTree) -> None
             tree.read_bytes(name)
 
 
-def test_digests_are_those_of_the_file_and_a_tar_listing_computes_them(tmp_path: Path) -> None:
+def test_digests_are_those_of_the_file_and_a_compressed_tar_listing_computes_them(tmp_path: Path) -> None:
     for kind in ("tar", "tar.gz", "tar.bz2", "tar.xz", "zip"):
         path = MAKERS[kind][1](tmp_path)
         data = path.read_bytes()
         expected = {"sha256": hashlib.sha256(data).hexdigest(), "md5": hashlib.md5(data).hexdigest()}
         with SourceTree.open(path) as tree:
             tree.names()
-            if kind != "zip":
+            if kind.startswith("tar."):
                 assert tree._digests == expected  # from the listing pass itself, no second read
+            if kind == "tar":
+                assert tree._digests is None  # a plain tar is listed from its headers alone
             assert tree.digests() == expected
     assert SourceTree.open(MAKERS["dir"][1](tmp_path)).digests() is None
 
@@ -319,3 +322,92 @@ def test_fuzz_mutated_archives_read_or_raise_dsreg_error(kind: str, edits: list[
             digests = {"sha256": hashlib.sha256(data).hexdigest(), "md5": hashlib.md5(data).hexdigest()}
             assert tree.digests() == digests
     assert peak.bytes < 64 * len(data) + (4 << 20)
+
+
+# ------------------------------------------------------------------- a plain tar is read once, hashing included
+
+
+class _CountingFile(io.FileIO):
+    """A raw file that records every byte range the operating system delivers to it."""
+
+    reads: ClassVar[list[tuple[int, int]]] = []
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        start = self.tell()
+        n = super().readinto(buffer)
+        _CountingFile.reads.append((start, start + (n or 0)))
+        return n or 0
+
+
+def _counting_open(path, mode="r", buffering=-1, **kwargs):  # type: ignore[no-untyped-def]
+    assert mode == "rb", mode
+    raw = _CountingFile(path, "rb")
+    return raw if buffering == 0 else io.BufferedReader(raw)
+
+
+def _big_tar(path: Path, sizes: list[int]) -> list[tuple[str, bytes]]:
+    rng = __import__("random").Random(7)
+    members = [(f"m{i:03d}.bin", rng.randbytes(size)) for i, size in enumerate(sizes)]
+    with tarfile.open(path, "w", format=tarfile.GNU_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return members
+
+
+def test_a_plain_tar_read_in_order_is_read_once_and_hashed_by_those_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "big.tar"
+    members = _big_tar(path, [300_000 + 4097 * i for i in range(12)])
+    data = path.read_bytes()
+    monkeypatch.setattr("dsreg.sourcetree.open", _counting_open, raising=False)
+    _CountingFile.reads = []
+    with SourceTree.open(path) as tree:
+        assert tree.reads_by_range()
+        _CountingFile.reads = []  # the first bytes, read to tell the kind of file
+        names = tree.names()
+        listed = sum(b - a for a, b in _CountingFile.reads)
+        assert listed <= 512 * (len(members) + 3)  # headers only, not the data between them
+        tree.hash_reads()
+        for name, content in members:
+            assert tree.read_bytes(name) == content
+        assert tree.high_water == data.index(members[-1][1]) + len(members[-1][1])
+        digests = tree.digests()
+    assert names == [name for name, _ in members]
+    assert digests == {"sha256": hashlib.sha256(data).hexdigest(), "md5": hashlib.md5(data).hexdigest()}
+    times = bytearray(len(data))
+    for a, b in _CountingFile.reads:
+        for i in range(a, b):
+            times[i] = min(times[i] + 1, 255)
+    for name, content in members:  # every byte of every member came from the disk exactly once
+        start = data.index(content)
+        assert set(times[start : start + len(content)]) == {1}, name
+    assert sum(b - a for a, b in _CountingFile.reads) - listed <= len(data) + 8192
+
+
+def test_a_plain_tar_read_out_of_order_or_partly_still_hashes_the_whole_file(tmp_path: Path) -> None:
+    path = tmp_path / "big.tar"
+    members = _big_tar(path, [70_000] * 6)
+    data = path.read_bytes()
+    expected = {"sha256": hashlib.sha256(data).hexdigest(), "md5": hashlib.md5(data).hexdigest()}
+    for order in ([5, 0, 3], [], [1, 1, 0]):
+        with SourceTree.open(path) as tree:
+            tree.hash_reads()
+            for i in order:
+                assert tree.read_bytes(members[i][0]) == members[i][1]
+            assert tree.digests() == expected
+    with SourceTree.open(path) as tree:  # not hashing its reads: digests() reads the file itself
+        tree.read_bytes(members[2][0])
+        assert tree.digests() == expected
+
+
+def test_a_plain_tar_member_is_a_seekable_file_of_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "big.tar"
+    members = _big_tar(path, [1000, 2000])
+    with SourceTree.open(path) as tree, tree.open_member("m001.bin") as f, tree.open_member("m000.bin") as g:
+        assert f.read(10) == members[1][1][:10] and g.read(5) == members[0][1][:5]
+        f.seek(-3, io.SEEK_END)
+        assert f.read() == members[1][1][-3:] and f.read() == b""
+        assert g.read() == members[0][1][5:]

@@ -1,9 +1,9 @@
 """Stream the members of a tar stored inside a source (ILSVRC train, ImageNet-21k): one pass, no extraction.
 
-The inner tar is read as a stream from the outer archive, so memory holds one image at a time and the
-outer file is read once. A truncated inner tar fails with an error naming it: cut inside a member
-Python's tarfile reports it, cut at a member boundary the end-of-archive blocks every tar ends with are
-missing.
+The inner tar is read from the outer archive member by member (headers, then each image in one read), so
+memory holds one image at a time and the outer file is read once, in order. A truncated inner tar fails
+with an error naming it: cut inside a member the member comes up short, cut at a member boundary the
+end-of-archive blocks every tar ends with are missing.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def iter_inner_tar(tree: SourceTree, member: str) -> Iterator[tuple[str, bytes]]
     with tree.open_member(member) as f:
         size = _size(f)
         try:
-            with tarfile.open(fileobj=f, mode="r|") as inner:
+            with tarfile.open(fileobj=f, mode="r:") as inner:
                 for info in inner:
                     if info.issym() or info.islnk() or info.isdev():
                         raise DsregError(

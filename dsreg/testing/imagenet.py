@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import io
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -40,6 +41,25 @@ def unverified_recipe(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / "imagenet2012.yaml"
     path.write_text("".join(line for line in text.splitlines(True) if not line.strip().startswith("md5:")))
+    return path
+
+
+def checked_recipe(dest: Path, md5s: Mapping[str, str]) -> Path:
+    """The shipped imagenet2012 recipe written to `dest` with the md5 of each file named in `md5s` (vendor file
+    name → md5) in place of the vendor's, so a generated copy is verified the way the real files are; the
+    other sources keep the vendor's md5 (which a generated file never matches)."""
+    text = resources.files("dsreg.recipes").joinpath("imagenet2012.yaml").read_text(encoding="utf-8")
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / "imagenet2012.yaml"
+    lines, current = [], None
+    for line in text.splitlines(True):
+        key, _, value = line.strip().partition(":")
+        if key == "filename":
+            current = value.strip()
+        elif key == "md5" and current in md5s:
+            line = f"{line[: line.index('md5:')]}md5: {md5s[current]}\n"
+        lines.append(line)
+    path.write_text("".join(lines))
     return path
 
 

@@ -3,6 +3,7 @@ the CMYK/PNG repair, damaged data; each layout through the reader contract; the 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -16,7 +17,7 @@ import pytest
 from dsreg.errors import DsregError
 from dsreg.loading.dataset import open_dataset
 from dsreg.manifest import Manifest
-from dsreg.preparation import prepare
+from dsreg.preparation import Progress, prepare, prepare_tasks
 from dsreg.readers.ilsvrc_meta import parse_ground_truth, parse_meta, parse_synset_mapping
 from dsreg.recipe import RecipeConfig, load_recipe
 from dsreg.sourcetree import SourceTree
@@ -223,11 +224,145 @@ def test_official_counts_are_checked(tmp_path: Path) -> None:
     assert not list((tmp_path / "root").rglob("manifest.json"))
 
 
-def test_vendor_md5s_are_checked(tmp_path: Path) -> None:
+# ------------------------------------------------------------- vendor checksums, checked in the reading pass
+
+READS: dict[str, list[tuple[int, int]]] = {}
+
+
+class _CountingFile(io.FileIO):
+    """A raw file recording each byte range the operating system delivers, per file name."""
+
+    def readinto(self, buffer: Any) -> int:
+        start = self.tell()
+        n = super().readinto(buffer) or 0
+        READS.setdefault(Path(str(self.name)).name, []).append((start, start + n))
+        return n
+
+
+def _counting_open(path: Any, mode: str = "r", buffering: int = -1, **kwargs: Any) -> Any:
+    if mode != "rb":
+        return open(path, mode, buffering, **kwargs)
+    raw = _CountingFile(path, "rb")
+    return raw if buffering == 0 else io.BufferedReader(raw)
+
+
+@pytest.fixture
+def counted_reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[tuple[int, int]]]:
+    """Every read of a source file by the trees, the hashers and source verification, by file name."""
+    READS.clear()
+    for module in ("dsreg.sourcetree", "dsreg.hashing", "dsreg.sources"):
+        monkeypatch.setattr(f"{module}.open", _counting_open, raising=False)
+    return READS
+
+
+def _md5s(source: Path, *names: str) -> dict[str, str]:
+    return {name: hashlib.md5((source / name).read_bytes()).hexdigest() for name in names}
+
+
+ALL = ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar", "ILSVRC2012_devkit_t12.tar.gz")
+
+
+def _checked(tmp_path: Path, source: Path, *names: str) -> RecipeConfig:
+    return load_recipe(fakes.checked_recipe(tmp_path / "recipes", _md5s(source, *names))).config("default")
+
+
+def _read_twice(reads: list[tuple[int, int]], size: int) -> list[int]:
+    """The bytes read more than once, outside the first 8 KiB (telling the kind of file) and tar header blocks."""
+    times = bytearray(size)
+    for a, b in reads:
+        for i in range(a, min(b, size)):
+            times[i] += 1
+    return [i for i in range(8192, size) if times[i] > 1]
+
+
+def test_vendor_md5s_are_checked_in_the_reading_pass_and_nothing_is_published(
+    tmp_path: Path, counted_reads: dict[str, list[tuple[int, int]]]
+) -> None:
     source = fakes.make_official(tmp_path / "src", FAKE, test=False)
-    with pytest.raises(DsregError, match=r"differs from the vendor.s file.*md5: expected 1d675b47"):
-        prepare("imagenet2012", source=source, root=tmp_path / "root", check_counts=False)
+    recipe = _checked(tmp_path, source, ALL[1], ALL[2])  # the train tar keeps the vendor's md5, which it fails
+    with pytest.raises(DsregError, match=r"'train' differs from the vendor.s file \(md5: expected 1d675b47") as info:
+        prepare(recipe, source=source, root=tmp_path / "root", check_counts=False)
+    actual = hashlib.md5((source / ALL[0]).read_bytes()).hexdigest()
+    assert f"got {actual}" in str(info.value) and str(source / ALL[0]) in str(info.value) and "copy" in info.value.fix
+    assert "found while reading it" in str(info.value)
+    size = (source / ALL[0]).stat().st_size
+    train = counted_reads[ALL[0]]
+    assert sum(b - a for a, b in train) >= size  # the tasks read it all: the mismatch came from that pass
+    assert not [i for i in _read_twice(train, size) if not _in_header(source / ALL[0], i)]
     assert not list((tmp_path / "root").rglob("manifest.json"))
+    assert not list((tmp_path / "root").rglob("done.json"))  # no task made from the bad file is kept to resume
+
+
+def _in_header(tar: Path, offset: int) -> bool:
+    """Whether `offset` lies in a header block (or the padding after a member) of the plain tar `tar`."""
+    with tarfile.open(tar) as f:
+        return not any(m.offset_data <= offset < m.offset_data + m.size for m in f.getmembers())
+
+
+def test_verified_files_are_read_once_and_recorded_vendor_verified(
+    tmp_path: Path, counted_reads: dict[str, list[tuple[int, int]]]
+) -> None:
+    source = fakes.make_official(tmp_path / "src", FAKE, test=False)
+    manifest = prepare(_checked(tmp_path, source, *ALL), source=source, root=tmp_path / "root", check_counts=False)
+    assert manifest.provenance == "vendor-verified"
+    for record in manifest.sources:
+        data = (source / record["filename"]).read_bytes()
+        assert (record["md5"], record["sha256"]) == (hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest())
+        assert record["provenance"] == "vendor-verified"
+    for name in ALL[:2]:  # the plain tars: every byte of every member came from the disk once
+        size = (source / name).stat().st_size
+        assert sum(b - a for a, b in counted_reads[name]) < size + 64 * 1024
+        assert not [i for i in _read_twice(counted_reads[name], size) if not _in_header(source / name, i)]
+
+
+def test_verified_parallel_and_array_preparations_are_byte_identical_to_one_process(tmp_path: Path) -> None:
+    source = fakes.make_official(tmp_path / "src", FAKE, test=False)
+    recipe = _checked(tmp_path, source, *ALL)
+    one = prepare(recipe, source=source, root=tmp_path / "one", check_counts=False)
+    two = prepare(recipe, source=source, root=tmp_path / "two", workers=2, check_counts=False)
+    for element in range(3):
+        prepare_tasks(recipe, element, 3, source=source, root=tmp_path / "array")  # type: ignore[arg-type]
+    array = prepare(recipe, source=source, root=tmp_path / "array", check_counts=False)
+    for other in (two, array):
+        assert other.sources == one.sources and other.provenance == "vendor-verified"
+        for split in one.splits:
+            first = [one.shard_path(s).read_bytes() for s in one.splits[split].shards]
+            assert first == [other.shard_path(s).read_bytes() for s in other.splits[split].shards], split
+    bad = _checked(tmp_path / "bad", source, ALL[1], ALL[2])
+    with pytest.raises(DsregError, match="'train' differs from the vendor"):
+        prepare(bad, source=source, root=tmp_path / "bad-two", workers=2, check_counts=False)
+    for element in range(2):  # array elements leave the checksum to the final prepare, which refuses the file
+        prepare_tasks(bad, element, 2, source=source, root=tmp_path / "bad-array")  # type: ignore[arg-type]
+    with pytest.raises(DsregError, match="'train' differs from the vendor"):
+        prepare(bad, source=source, root=tmp_path / "bad-array", check_counts=False)
+    assert not list(tmp_path.glob("bad-*/**/manifest.json"))
+
+
+def test_tasks_read_from_a_file_not_yet_verified_are_not_reused_for_another_file(tmp_path: Path) -> None:
+    source = fakes.make_official(tmp_path / "src", FAKE, test=False)
+    train = source / ALL[0]
+    original = train.read_bytes()
+    with tarfile.open(train) as outer:
+        last = outer.getmembers()[-1]
+        inner_tar = outer.extractfile(last)
+        assert inner_tar is not None
+        with tarfile.open(fileobj=io.BytesIO(inner_tar.read())) as inner:
+            image = inner.getmembers()[-1]
+    at = last.offset_data + image.offset_data + image.size - 10  # inside the last image's entropy-coded data
+    changed = bytearray(original)
+    changed[at] ^= 0x40
+    train.write_bytes(bytes(changed))
+    recipe = _checked(tmp_path, source, *ALL)  # the changed file is the one the recipe names
+    train.write_bytes(original)
+    element = prepare_tasks(recipe, 0, 1, source=source, root=tmp_path / "root")  # type: ignore[arg-type]
+    assert element.tasks_run == element.tasks_total > 0  # an array element reads without verifying
+    train.write_bytes(bytes(changed))  # the right file put in place of the one the element read
+    report = Progress()
+    manifest = prepare(recipe, source=source, root=tmp_path / "root", check_counts=False, report=report)
+    assert report.tasks_reused == 0 and report.tasks_run == element.tasks_total
+    rows = fakes.rows_by_name(_rows(manifest, "train"))
+    name = image.name.rsplit("/", 1)[-1]
+    assert rows[name]["image"] == bytes(changed[at - image.size + 10 : at + 10])
 
 
 # ------------------------------------------------------------------------------------- the real devkit
