@@ -51,7 +51,7 @@ def checked_recipe(dest: Path, md5s: Mapping[str, str]) -> Path:
     text = resources.files("dsreg.recipes").joinpath("imagenet2012.yaml").read_text(encoding="utf-8")
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / "imagenet2012.yaml"
-    lines, current = [], None
+    lines, current = [], ""
     for line in text.splitlines(True):
         key, _, value = line.strip().partition(":")
         if key == "filename":
