@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from dsreg.errors import DsregError
 from dsreg.features import Features
-from dsreg.storage.base import BatchingWriter, ShardReaderBase
+from dsreg.storage.base import BatchingWriter, HashingSink, ShardReaderBase
 
 MAX_BATCH_BYTES = 256 << 20
 
@@ -28,9 +28,13 @@ class ShardWriter(BatchingWriter):
 
     suffix = ".arrow"
 
-    def _write(self, table: pa.Table, path: Path) -> None:
-        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, self.schema) as writer:
-            writer.write_table(table, max_chunksize=_rows_per_record_batch(table))
+    def _write(self, table: pa.Table, path: Path) -> str:
+        """Write the shard through a hashing sink: its sha256 comes from the bytes written, not a second read."""
+        with open(path, "wb") as raw:
+            hashed = HashingSink(raw)
+            with pa.PythonFile(hashed, mode="w") as sink, pa.ipc.new_file(sink, self.schema) as writer:
+                writer.write_table(table, max_chunksize=_rows_per_record_batch(table))
+        return hashed.digest.hexdigest()
 
 
 def _schema_text(schema: pa.Schema) -> str:

@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +34,29 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 8 << 20) -> str:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+class HashingSink:
+    """A binary file that hashes (sha256) every byte written through it: a format that writes a shard as one
+    stream gets its digest without reading the shard back. Closing it leaves the underlying file open."""
+
+    def __init__(self, raw: BinaryIO):
+        self._raw = raw
+        self.digest = hashlib.sha256()
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        self.digest.update(data)
+        return self._raw.write(data)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def shard_files(path: str | os.PathLike[str]) -> list[tuple[str, Path]]:
@@ -181,18 +204,19 @@ class BatchingWriter(ABC):
         tmp = path.with_name(path.name + ".tmp")
         try:
             remove_shard(tmp)
-            self._write(table, tmp)
+            digest = self._write(table, tmp)
             fsync_tree(tmp)
             remove_shard(path)
             os.replace(tmp, path)
         except OSError as err:  # disk full, file-size limit...: say so, and free what the half shard took
             remove_shard(tmp)
             raise os_error(err, "cannot write shard", path=tmp) from None
-        self.shards.append(WrittenShard(path, table.num_rows, shard_bytes(path), sha256_shard(path)))
+        self.shards.append(WrittenShard(path, table.num_rows, shard_bytes(path), digest or sha256_shard(path)))
 
     @abstractmethod
-    def _write(self, table: pa.Table, path: Path) -> None:
-        """Write `table` (one chunk per column) as one shard at `path`, byte-for-byte deterministically."""
+    def _write(self, table: pa.Table, path: Path) -> str | None:
+        """Write `table` (one chunk per column) as one shard at `path`, byte-for-byte deterministically; return
+        the shard's sha256 if it was computed from the bytes as they were written (else it is read back)."""
 
 
 class ShardReaderBase(ABC):

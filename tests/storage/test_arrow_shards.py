@@ -32,6 +32,21 @@ def test_same_input_gives_byte_identical_shards(tmp_path: Path) -> None:
     assert [p.path.read_bytes() == q.path.read_bytes() for p, q in zip(a, b, strict=True)] == [True] * len(a)
 
 
+def test_the_sha256_hashed_as_written_is_that_of_the_file_and_the_bytes_are_arrows_own(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    for shard in _write(tmp_path / "a", 3000, 100_000):
+        assert shard.sha256 == sha256_file(shard.path)  # hashed as written, never read back
+        with pa.memory_map(str(shard.path)) as f:
+            stored = pa.ipc.open_file(f)
+            batches = [stored.get_batch(i) for i in range(stored.num_record_batches)]
+            direct = tmp_path / "direct.arrow"
+            with pa.OSFile(str(direct), "wb") as sink, pa.ipc.new_file(sink, stored.schema) as writer:
+                for batch in batches:
+                    writer.write_batch(batch)
+        assert direct.read_bytes() == shard.path.read_bytes()  # the same file Arrow writes itself
+
+
 def test_shards_are_cut_near_the_target_and_keep_every_row_in_order(tmp_path: Path) -> None:
     shards = _write(tmp_path, 5000, 100_000)
     assert sum(s.rows for s in shards) == 5000

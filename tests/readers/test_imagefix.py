@@ -1,0 +1,68 @@
+"""check_image's fast header walk agrees with Pillow: the size of the JPEGs it keeps, and it never keeps what
+Pillow would not open as an 8-bit L or RGB JPEG (those go to Pillow, which keeps, re-encodes or refuses them)."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dsreg.errors import DsregError
+from dsreg.readers.imagefix import check_image, plain_jpeg_size
+from dsreg.testing import imagenet as fakes
+
+REAL = Path(os.environ.get("DSREG_REALDATA") or Path(__file__).resolve().parents[3] / "shared" / "realdata")
+FAKE = fakes.fake_imagenet()
+
+
+def _pillow_view(data: bytes) -> tuple[int, int] | None:
+    """(height, width) if Pillow opens `data` as an L or RGB JPEG; None if it opens it otherwise or not at all."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kept = image.format == "JPEG" and image.mode in ("L", "RGB")
+            return (image.size[1], image.size[0]) if kept else None
+    except Exception:
+        return None
+
+
+def _samples() -> list[bytes]:
+    real = REAL / "imagenet" / "sample_jpegs"
+    return list(FAKE.images.values()) + ([p.read_bytes() for p in sorted(real.iterdir())] if real.is_dir() else [])
+
+
+def test_the_header_walk_gives_pillows_answer_on_every_sample() -> None:
+    kept = 0
+    for data in _samples():
+        size = plain_jpeg_size(data)
+        assert size == _pillow_view(data)
+        kept += size is not None
+        checked = check_image(data, "x::y", "y")
+        assert (checked.height, checked.width) == (size or (checked.height, checked.width))
+    assert kept >= len(FAKE.images) - 2  # all but the CMYK JPEG and the PNG
+
+
+def test_what_the_header_walk_does_not_keep_goes_to_pillow() -> None:
+    cmyk, png = FAKE.images[fakes.CMYK_NAME], FAKE.images[fakes.PNG_NAME]
+    assert plain_jpeg_size(cmyk) is None and plain_jpeg_size(png) is None
+    assert check_image(cmyk, "x::c", "c").fixed is not None and check_image(png, "x::p", "p").fixed is not None
+    with pytest.raises(DsregError, match="not a decodable image"):
+        check_image(b"\xff\xd8\xff\xe0" + b"\x00garbage" * 40, "x::g", "g")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(index=st.integers(0, len(FAKE.images) - 1), at=st.integers(0, 700), value=st.integers(0, 255), cut=st.booleans())
+def test_a_damaged_header_is_never_kept_unless_pillow_keeps_it_too(index: int, at: int, value: int, cut: bool) -> None:
+    data = bytearray(list(FAKE.images.values())[index])
+    if cut:
+        del data[at:]
+    elif at < len(data):
+        data[at] = value
+    size = plain_jpeg_size(bytes(data))
+    if size is not None:
+        assert size == _pillow_view(bytes(data))
