@@ -23,23 +23,22 @@ _IN_FLIGHT = 64 << 20  # the most bytes handed to the hashing thread and not yet
 
 
 class Digests:
-    """sha256 and md5 of a byte stream fed in order; with `threaded`, hashed on a background thread."""
+    """sha256 and md5 (or only `algorithms`) of a byte stream fed in order; with `threaded`, hashed on a
+    background thread (a fed block is kept referenced until it is hashed)."""
 
-    def __init__(self, *, threaded: bool = False):
-        self._sha256 = hashlib.sha256()
-        self._md5 = hashlib.md5(usedforsecurity=False)
+    def __init__(self, *, threaded: bool = False, algorithms: tuple[str, ...] = ("sha256", "md5")):
+        self._hashes = {name: hashlib.new(name, usedforsecurity=name != "md5") for name in algorithms}
         self._threaded = threaded
         self._small = bytearray()
-        self._queue: queue.Queue[tuple[bytes | memoryview, int] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Any, int] | None] = queue.Queue()
         self._room = threading.Semaphore(_IN_FLIGHT // _COALESCE)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
-    def update(self, block: bytes | memoryview) -> None:
+    def update(self, block: Any) -> None:
         """Hash `block` next (it must not change afterwards: bytes, or a view of bytes)."""
         if not self._threaded:
-            self._sha256.update(block)
-            self._md5.update(block)
+            self._update(block)
         elif len(block) < _COALESCE:
             self._small += block
             if len(self._small) >= _COALESCE:
@@ -63,9 +62,19 @@ class Digests:
                 self._thread = None
             if self._error is not None:
                 raise self._error
-        return {"sha256": self._sha256.hexdigest(), "md5": self._md5.hexdigest()}
+        return {name: digest.hexdigest() for name, digest in self._hashes.items()}
 
-    def _send(self, block: bytes | memoryview) -> None:
+    def close(self) -> None:
+        """Stop the hashing thread, if any, without waiting for the digests (they are abandoned)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread = None
+
+    def _update(self, block: Any) -> None:
+        for digest in self._hashes.values():
+            digest.update(block)
+
+    def _send(self, block: Any) -> None:
         # a permit stands for up to _COALESCE bytes, so at most about _IN_FLIGHT bytes wait for the thread
         permits = max(1, min(len(block) // _COALESCE, _IN_FLIGHT // _COALESCE))
         for _ in range(permits):
@@ -80,8 +89,7 @@ class Digests:
             block, permits = item
             try:
                 if self._error is None:
-                    self._sha256.update(block)
-                    self._md5.update(block)
+                    self._update(block)
             except BaseException as err:  # handed to the caller of hexdigests
                 self._error = err
             finally:
@@ -149,6 +157,7 @@ class HashingReader(io.RawIOBase):
         return self._digests.hexdigests()
 
     def close(self) -> None:
+        self._digests.close()
         self._raw.close()
         super().close()
 

@@ -32,9 +32,13 @@ class ShardWriter(BatchingWriter):
         """Write the shard through a hashing sink: its sha256 comes from the bytes written, not a second read."""
         with open(path, "wb") as raw:
             hashed = HashingSink(raw)
-            with pa.PythonFile(hashed, mode="w") as sink, pa.ipc.new_file(sink, self.schema) as writer:
-                writer.write_table(table, max_chunksize=_rows_per_record_batch(table))
-        return hashed.digest.hexdigest()
+            try:
+                with pa.PythonFile(hashed, mode="w") as sink, pa.ipc.new_file(sink, self.schema) as writer:
+                    writer.write_table(table, max_chunksize=_rows_per_record_batch(table))
+            except BaseException:
+                hashed.abandon()
+                raise
+        return hashed.sha256()
 
 
 def _schema_text(schema: pa.Schema) -> str:

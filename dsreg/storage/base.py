@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from dsreg.errors import DsregError, os_error
 from dsreg.features import ClassLabel, Features
+from dsreg.hashing import Digests
 
 ROWS_PER_ENCODE = 1024
 
@@ -37,17 +38,22 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 8 << 20) -> str:
 
 
 class HashingSink:
-    """A binary file that hashes (sha256) every byte written through it: a format that writes a shard as one
-    stream gets its digest without reading the shard back. Closing it leaves the underlying file open."""
+    """A binary file that hashes (sha256, on a background thread) every byte written through it: a format that
+    writes a shard as one stream gets its digest without reading the shard back. Closing it leaves the
+    underlying file open. What is written must not change afterwards (bytes, or Arrow buffers)."""
 
     def __init__(self, raw: BinaryIO):
         self._raw = raw
-        self.digest = hashlib.sha256()
+        self._digests = Digests(threaded=True, algorithms=("sha256",))
         self.closed = False
 
     def write(self, data: Any) -> int:
-        self.digest.update(data)
+        self._digests.update(data)
         return self._raw.write(data)
+
+    def sha256(self) -> str:
+        """The hex sha256 of everything written (waits for the hashing thread)."""
+        return self._digests.hexdigests()["sha256"]
 
     def tell(self) -> int:
         return self._raw.tell()
@@ -57,6 +63,10 @@ class HashingSink:
 
     def close(self) -> None:
         self.closed = True
+
+    def abandon(self) -> None:
+        """Stop hashing (the write failed)."""
+        self._digests.close()
 
 
 def shard_files(path: str | os.PathLike[str]) -> list[tuple[str, Path]]:
