@@ -53,6 +53,7 @@ def test_a_following_hasher_stays_within_its_window_until_advanced(
             return n
 
     monkeypatch.setattr("dsreg.hashing.open", lambda p, mode, buffering: Counting(p, "rb"), raising=False)
+
     def settled(target: int) -> int:
         deadline = time.monotonic() + 10
         while sum(read) < target and time.monotonic() < deadline:

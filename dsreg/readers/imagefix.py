@@ -51,7 +51,19 @@ def _undecodable(where: str, problem: str) -> DsregError:
 
 
 _SOF = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF))
-_STANDALONE = frozenset((0x01, *range(0xD0, 0xD8)))
+_STANDALONE = frozenset(range(0xD0, 0xD8))
+# segments Pillow reads or skips: frames, DHT, DAC, DQT, DNL, DRI, DHP, EXP, APPn, JPGn, COM (others: Pillow decides)
+_SEGMENTS = frozenset((*_SOF, 0xC4, 0xC8, 0xCC, *range(0xDB, 0xE0), *range(0xE0, 0xFF)))
+
+
+def _good_quantization_tables(tables: bytes) -> bool:
+    """Whether a DQT segment's payload is whole tables of 64 entries (8- or 16-bit), as Pillow requires."""
+    while tables:
+        size = 1 + 64 * (1 if tables[0] >> 4 == 0 else 2)
+        if len(tables) < size:
+            return False
+        tables = tables[size:]
+    return True
 
 
 def plain_jpeg_size(data: bytes) -> tuple[int, int] | None:
@@ -76,6 +88,10 @@ def plain_jpeg_size(data: bytes) -> tuple[int, int] | None:
             return None
         if marker == 0xDA:  # start of scan: the header is complete
             return size
+        if marker not in _SEGMENTS:
+            return None
+        if marker == 0xDB and not _good_quantization_tables(data[i + 4 : i + 2 + length]):
+            return None
         if marker in _SOF:
             if size is not None or length < 8:
                 return None
@@ -85,8 +101,6 @@ def plain_jpeg_size(data: bytes) -> tuple[int, int] | None:
             size = int.from_bytes(height, "big"), int.from_bytes(width, "big")
             if 0 in size:
                 return None
-        elif marker == 0xD9:
-            return None
         i += 2 + length
     return None
 

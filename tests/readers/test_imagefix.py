@@ -55,7 +55,7 @@ def test_what_the_header_walk_does_not_keep_goes_to_pillow() -> None:
         check_image(b"\xff\xd8\xff\xe0" + b"\x00garbage" * 40, "x::g", "g")
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(index=st.integers(0, len(FAKE.images) - 1), at=st.integers(0, 700), value=st.integers(0, 255), cut=st.booleans())
 def test_a_damaged_header_is_never_kept_unless_pillow_keeps_it_too(index: int, at: int, value: int, cut: bool) -> None:
     data = bytearray(list(FAKE.images.values())[index])
