@@ -173,7 +173,8 @@ class HashingReader(io.RawIOBase):
 
 
 class FollowingHasher:
-    """Hash a whole file on a background thread, never more than `window` bytes past `advance`'s mark.
+    """Hash a whole file on a background thread, never more than `window` bytes past `advance`'s mark (and
+    nothing before the first `advance`, so a file the readers have not reached yet stays unread).
 
     For a file that worker processes read piece by piece (roughly in file order): the main process
     advances the mark as they report progress, so the hasher reads what they just read (or are about to
@@ -182,7 +183,7 @@ class FollowingHasher:
 
     def __init__(self, path: str | os.PathLike[str], window: int = 256 << 20):
         self._path, self._window = path, window
-        self._limit = window
+        self._limit = 0
         self._cond = threading.Condition()
         self._digests = Digests()
         self._error: BaseException | None = None

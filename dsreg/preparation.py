@@ -691,7 +691,8 @@ def _run_all(
                 results = pool.map(_run_task_in_worker, pending)
                 for number, (spec, (ran, reached)) in enumerate(zip(pending, results, strict=True), 1):
                     for name, follower in followers.items():
-                        follower.advance(reached.get(paths[name], 0))
+                        if reached.get(paths[name]):
+                            follower.advance(reached[paths[name]])
                     _count(report, spec, ran, number, len(pending), say)
             digests: dict[str, dict[str, str] | None] = {name: f.finish() for name, f in followers.items()}
         finally:

@@ -62,6 +62,8 @@ def test_a_following_hasher_stays_within_its_window_until_advanced(
         return sum(read)
 
     follower = FollowingHasher(path, window=1 << 20)
+    assert settled(0) == 0  # nothing before the readers report where they are
+    follower.advance(0)
     assert settled(1 << 20) == 1 << 20
     follower.advance(2 << 20)
     assert settled(3 << 20) == 3 << 20
