@@ -6,11 +6,8 @@ or ``$DSREG_REALDATA``) repeated, else generated 500×375 photos — written as 
 
 1. prepare (`dsreg.prepare`, 1 and 2 workers, vendor md5s checked) vs ``tar -xOf`` of the same archives to
    /dev/null, from the page cache and cold (the tars dropped from it before each run);
-2. decoders, one core, the train crop of each image: Pillow full decode, Pillow with DCT-scaled `draft`
-   (dsreg's choice), torchvision.io, simplejpeg with DCT scaling (if installed);
-3. an epoch of `load(..., "torch", decode="train", num_workers=2)` vs torchvision `ImageFolder` + `DataLoader`
-   (RandomResizedCrop(224) + flip + PILToTensor, 2 workers) over the same images unpacked, and vs the ideal:
-   two cores of the fastest bare decode + crop loop over the same bytes.
+2. decoders on one core, and 3. the train pipeline vs ImageFolder and two cores of the fastest bare decode +
+   crop loop (and nvJPEG where CUDA is): `benchmarks/imagenet_train.py`.
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ import numpy as np
 
 import dsreg
 from benchmarks.common import REPO, bench_dir, best_time, drop_page_cache, header, row, verdict
-from dsreg.loading.imagedecode import ImageDecode, random_resized_box
+from benchmarks.imagenet_train import bench_decoders, bench_train
 from dsreg.recipe import load_recipe
 from dsreg.sources import file_digests
 from dsreg.testing import imagenet as fakes
@@ -143,93 +140,6 @@ def bench_prepare(source: Path, rounds: int = 3) -> Path:
         fastest = min(best[name, cold] for name in contenders if name.startswith("dsreg"))
         verdict(t_tar / fastest >= 0.5, f"prepare ≥ 50% of tar -xOf, {'cold' if cold else 'warm'}")
     return last[-1]
-
-
-def _torchvision_crop(data: bytes, rng: np.random.Generator) -> object:
-    import torch
-    from torchvision.io import ImageReadMode, decode_jpeg
-    from torchvision.transforms.v2 import functional as F
-
-    image = decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
-    left, top, right, bottom = random_resized_box(image.shape[2], image.shape[1], (0.08, 1), (3 / 4, 4 / 3), rng)
-    return F.resized_crop(image, top, left, bottom - top, right - left, [224, 224], antialias=True)
-
-
-def _simplejpeg_crop(data: bytes, rng: np.random.Generator) -> object:
-    import simplejpeg
-    from PIL import Image
-
-    width, height = simplejpeg.decode_jpeg_header(data)[:2][::-1]
-    left, top, right, bottom = random_resized_box(width, height, (0.08, 1), (3 / 4, 4 / 3), rng)
-    factor = max(min(right - left, bottom - top) / 224, 1.0)
-    pixels = simplejpeg.decode_jpeg(
-        data, colorspace="RGB", min_height=int(height / factor), min_width=int(width / factor)
-    )
-    sx, sy = pixels.shape[1] / width, pixels.shape[0] / height
-    image = Image.fromarray(pixels)
-    return image.resize((224, 224), Image.Resampling.BILINEAR, box=(left * sx, top * sy, right * sx, bottom * sy))
-
-
-def bench_decoders(blobs: list[bytes]) -> float:
-    """One core: images/s of decode + train crop per decoder; returns the fastest rate."""
-    header(f"ImageNet decode + random-resized crop 224, one core, {len(blobs)} images")
-    rates = {}
-    full, drafted = ImageDecode("train", draft=False), ImageDecode("train")
-    cases = {
-        "Pillow, full decode": lambda i, b: full.decode_one(b, 0, i),
-        "Pillow, DCT-scaled draft (dsreg)": lambda i, b: drafted.decode_one(b, 0, i),
-        "torchvision.io.decode_jpeg + resized_crop": lambda i, b: _torchvision_crop(b, np.random.default_rng(i)),
-    }
-    try:
-        import simplejpeg  # noqa: F401
-
-        cases["simplejpeg, DCT-scaled + Pillow resize"] = lambda i, b: _simplejpeg_crop(b, np.random.default_rng(i))
-    except ImportError:
-        pass
-    import torch
-
-    torch.set_num_threads(1)
-    for label, fn in cases.items():
-        seconds = best_time(lambda fn=fn: [fn(i, b) for i, b in enumerate(blobs)], 2)
-        rates[label] = len(blobs) / seconds
-        row(label, f"{rates[label]:.0f} img/s")
-    return max(rates.values())
-
-
-def bench_train(root: Path, fake: fakes.FakeImageNet, fastest: float) -> None:
-    import torch
-    from torchvision import datasets, transforms
-
-    images = CLASSES * PER_CLASS
-    unpacked = bench_dir() / "imagenet" / "unpacked"
-    if not unpacked.is_dir():
-        for name, wnid in fake.train.items():
-            (unpacked / wnid).mkdir(parents=True, exist_ok=True)
-            (unpacked / wnid / name).write_bytes(fake.images[name])
-
-    def dsreg_epoch() -> None:
-        loader = dsreg.load(
-            "imagenet2012", "train", "torch", root=root, batch_size=BATCH, shuffle=True, decode="train", num_workers=2
-        )
-        for batch in loader:
-            batch["image"].shape  # noqa: B018
-
-    def folder_epoch() -> None:
-        tf = transforms.Compose(
-            [transforms.RandomResizedCrop(224), transforms.RandomHorizontalFlip(), transforms.PILToTensor()]
-        )
-        data = datasets.ImageFolder(str(unpacked), transform=tf)
-        for _ in torch.utils.data.DataLoader(data, batch_size=BATCH, shuffle=True, num_workers=2):
-            pass
-
-    t_dsreg, t_folder = best_time(dsreg_epoch, 2), best_time(folder_epoch, 2)
-    ideal = 2 * fastest
-    header(f"ImageNet train pipeline: one epoch of {images} images, batch {BATCH}, 2 workers → uint8 NCHW")
-    row("torchvision ImageFolder + DataLoader", f"{images / t_folder:.0f} img/s")
-    row("dsreg load(..., decode='train')", f"{images / t_dsreg:.0f} img/s", f"{t_folder / t_dsreg:.2f}× ImageFolder")
-    row("ideal: 2 cores × fastest bare decode + crop", f"{ideal:.0f} img/s", f"dsreg at {images / t_dsreg / ideal:.0%}")
-    verdict(t_folder / t_dsreg >= 1.45, "≥ 1.45× ImageFolder")
-    verdict(images / t_dsreg / ideal >= 0.9, "≥ 90% of the bare decode + crop loop")
 
 
 def run() -> None:

@@ -23,6 +23,12 @@ Without workers, pinning or a timeout (the default), the loader runs DataLoader'
 
 With ``device="cuda"`` the next batch is copied to the GPU on a side CUDA stream (from pinned memory)
 while the current one is in use.
+
+Decoding on load (``decode=``): with an `ImageDecode`, each worker decodes its batch straight into one uint8
+NCHW tensor in shared memory (a reusable slot, `dsreg.frameworks.shared_batches`), which reaches the main
+process without a copy. With ``device="cuda"`` (or ``decode_on="device"``) the workers only gather the encoded
+images, and the main process decodes each batch on the device with nvJPEG (`dsreg.loading.devicedecode`), the
+crops drawn as in the workers.
 """
 
 from __future__ import annotations
@@ -39,8 +45,10 @@ from torch.utils.data import Sampler as TorchSampler
 
 from dsreg.errors import DsregError
 from dsreg.features import Features
+from dsreg.frameworks.shared_batches import BatchSlots, SlotRef, image_batch
 from dsreg.loading.dataset import Batch, Dataset
-from dsreg.loading.imagedecode import decode_column
+from dsreg.loading.devicedecode import decode_batch
+from dsreg.loading.imagedecode import ImageDecode, decode_column
 from dsreg.loading.loader import Loader, Transform, fetch_batch
 from dsreg.loading.padding import axis_lengths, nested_lists, pad_ragged
 from dsreg.loading.ragged import Leaf, Node, Ragged, flatten
@@ -103,15 +111,34 @@ def convert(ragged: Ragged, name: str, pad_value: Any, out: TensorBatch, outer_a
         out[lengths_name(name, axis)] = torch.from_numpy(lengths[axis - 1])
 
 
+class EncodedImages:
+    """A batch's encoded images and the (epoch, rows) their crops depend on, for the main process to decode on
+    the device."""
+
+    def __init__(self, values: list[bytes], epoch: int, indices: np.ndarray):
+        self.values, self.epoch, self.indices = values, epoch, indices
+
+
 class BatchRows(TorchDataset[Batch]):
     """The map-style dataset a DataLoader sees: ``__getitems__`` reads a whole batch in one gather (and decodes
-    its images, in the worker, when the loader has a `decode`)."""
+    its images, in the worker, when the loader has a `decode`: into a shared slot when given `slots`; or leaves
+    them encoded when `on_device`)."""
 
-    def __init__(self, dataset: Dataset, transform: Transform | None = None, decode: Any = None, audio: Any = None):
+    def __init__(
+        self,
+        dataset: Dataset,
+        transform: Transform | None = None,
+        decode: Any = None,
+        audio: Any = None,
+        on_device: bool = False,
+        slots: BatchSlots | None = None,
+    ):
         self.dataset = dataset
         self.transform = transform
         self.decode = decode
         self.audio = audio
+        self.on_device = on_device
+        self.slots = slots
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -119,11 +146,35 @@ class BatchRows(TorchDataset[Batch]):
     def __getitem__(self, index: int) -> Batch:
         return self.__getitems__([index])
 
-    def __getitems__(self, key: tuple[int, np.ndarray] | list[int] | np.ndarray) -> Batch:
+    def __getitems__(self, key: tuple[int, np.ndarray] | list[int] | np.ndarray) -> dict[str, Any]:
         """`key` is ``(epoch, indices)`` from `BatchSampler`, or bare indices (epoch 0)."""
         epoch, indices = key if isinstance(key, tuple) else (0, key)
         rows = np.asarray(indices, dtype=np.int64)
-        return fetch_batch(self.dataset, rows, epoch, self.decode, self.transform, self.audio)
+        decode = self.decode
+        batch: dict[str, Any]
+        if self.on_device:
+            batch = dict(fetch_batch(self.dataset, rows, epoch, None, self.transform, self.audio))
+            batch[decode.column] = EncodedImages(list(batch[decode.column]), epoch, rows)
+            return batch
+        if not isinstance(decode, ImageDecode):
+            return fetch_batch(self.dataset, rows, epoch, decode, self.transform, self.audio)
+        slots = self.slots
+        claimed = None if slots is None else slots.claim(len(rows))
+        if slots is not None and claimed is not None:  # decode into a reusable shared slot (slots imply no transform)
+            slot, pixels = claimed
+            try:
+                batch = dict(fetch_batch(self.dataset, rows, epoch, decode, None, self.audio, out=pixels))
+            except BaseException:
+                slots.release(slot)
+                raise
+            batch[decode.column] = SlotRef(slot, len(rows))
+            return batch
+        images = image_batch(len(rows), decode.size)
+        pixels = images.numpy()
+        batch = dict(fetch_batch(self.dataset, rows, epoch, decode, self.transform, self.audio, out=pixels))
+        if batch.get(decode.column) is pixels:  # not replaced by a transform: hand over the shared tensor
+            batch[decode.column] = images
+        return batch
 
 
 class Collate:
@@ -143,11 +194,11 @@ class Collate:
         self.transform = transform
         self.pad_value = pad_value
 
-    def __call__(self, batch: Batch) -> Any:
+    def __call__(self, batch: dict[str, Any]) -> Any:
         out: TensorBatch = {}
         for name, values in batch.items():
-            if name in self.decoded:
-                out[name] = torch.from_numpy(values)
+            if name in self.decoded:  # a shared tensor, an array (after a loader transform), or still encoded
+                out[name] = torch.from_numpy(values) if isinstance(values, np.ndarray) else values
                 continue
             feature = self.features[name]
             decoder = self.decoders.get(feature.kind)
@@ -231,14 +282,27 @@ class TorchLoader(DataLoader):
         prefetch_factor: int | None = None,
         decoders: Mapping[str, Decoder] | None = None,
         pad_value: Any = 0,
+        decode_on: str | None = None,
         **dataloader_kwargs: Any,
     ):
         self.loader = loader
         self.device = torch.device(device) if device is not None else None
         on_cuda = self.device is not None and self.device.type == "cuda"
+        self.image_decode = _device_decode(loader, decode_on, on_cuda)
+        self.transform = transform if self.image_decode is not None else None  # applied after the device decode
         decoded = frozenset() if loader.decode is None else frozenset({decode_column(loader.decode)})
-        collate = Collate(loader.features, {**DECODERS, **(decoders or {})}, transform, pad_value, decoded)
-        self._rows, self._collate = BatchRows(loader.dataset, loader.transform, loader.decode, loader.audio), collate
+        collate = Collate(
+            loader.features,
+            {**DECODERS, **(decoders or {})},
+            transform if self.image_decode is None else None,
+            pad_value,
+            decoded,
+        )
+        self.slots = _slots(loader, num_workers, prefetch_factor, transform, self.image_decode, pin_memory, on_cuda)
+        rows = BatchRows(
+            loader.dataset, loader.transform, loader.decode, loader.audio, self.image_decode is not None, self.slots
+        )
+        self._rows, self._collate = rows, collate
         self._batches = BatchSampler(loader)
         super().__init__(
             self._rows,
@@ -255,15 +319,36 @@ class TorchLoader(DataLoader):
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
         in_process = self.num_workers == 0 and not self.pin_memory and not self.timeout
+        if self.slots is not None:
+            self.slots.reclaim()
         batches: Iterator[Any] = self._in_process() if in_process else super().__iter__()
+        if self.slots is not None:
+            batches = (self._delivered(b, self.slots) for b in batches)
         if self.device is not None and self.device.type == "cuda":
             batches = cuda_prefetch(batches, self.device)
         elif self.device is not None and self.device.type != "cpu":
             device = self.device
             batches = (map_tensors(b, lambda t: t.to(device)) for b in batches)
         for batch in batches:
+            if self.image_decode is not None:
+                batch = self._decoded(batch, self.image_decode)
             self.loader.advance()
             yield batch
+
+    def _delivered(self, batch: TensorBatch, slots: BatchSlots) -> TensorBatch:
+        """A batch whose images a worker left in a shared slot, with the tensor that views the slot."""
+        column = decode_column(self.loader.decode) if self.loader.decode is not None else ""
+        ref = batch.get(column)
+        if isinstance(ref, SlotRef):
+            batch[column] = slots.deliver(ref)
+        return batch
+
+    def _decoded(self, batch: TensorBatch, decode: ImageDecode) -> Any:
+        """Decode a batch's encoded images on the device (nvJPEG on CUDA), then apply the transform."""
+        encoded: EncodedImages = batch[decode.column]
+        device = self.device if self.device is not None else torch.device("cpu")
+        batch[decode.column] = decode_batch(decode, encoded.values, encoded.epoch, encoded.indices, device)
+        return self.transform(batch) if self.transform is not None else batch
 
     def _in_process(self) -> Iterator[Any]:
         """Without workers or pinning, what DataLoader's single-process iterator does — each batch of the batch
@@ -280,6 +365,47 @@ class TorchLoader(DataLoader):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.loader.load_state_dict(state)
+
+
+DECODE_ON = ("workers", "device")
+
+
+def _device_decode(loader: Loader, decode_on: str | None, on_cuda: bool) -> ImageDecode | None:
+    """The `ImageDecode` the main process runs on the device, or None when the workers decode (the default off
+    CUDA; on CUDA, unless `decode_on="workers"`, the decode is not torchvision's or a loader transform needs the
+    decoded arrays)."""
+    if decode_on is not None and decode_on not in DECODE_ON:
+        raise DsregError(f"decode_on={decode_on!r} is not one of {', '.join(DECODE_ON)}")
+    decode = loader.decode
+    usable = isinstance(decode, ImageDecode) and decode.backend == "torchvision" and loader.transform is None
+    if decode_on == "device" and not usable:
+        raise DsregError(
+            "decode_on='device' needs decode='train'/'eval' or an ImageDecode with the torchvision backend, "
+            "and no loader transform (which would need the decoded arrays in the workers)",
+            fix="drop decode_on, or decode with torchvision",
+        )
+    wanted = decode_on == "device" or (decode_on is None and on_cuda)
+    return decode if wanted and usable and isinstance(decode, ImageDecode) else None
+
+
+def _slots(
+    loader: Loader,
+    workers: int,
+    prefetch: int | None,
+    transform: Any,
+    device_decode: ImageDecode | None,
+    pin_memory: bool | None,
+    on_cuda: bool,
+) -> BatchSlots | None:
+    """Reusable shared batch slots for workers that decode with an `ImageDecode` and hand the batch over as it is
+    (no transform in the workers, no pinning thread in between); None otherwise."""
+    decode = loader.decode
+    pinned = on_cuda if pin_memory is None else pin_memory
+    if workers == 0 or device_decode is not None or not isinstance(decode, ImageDecode) or pinned:
+        return None
+    if transform is not None or loader.transform is not None or loader.batching["length_column"] is not None:
+        return None
+    return BatchSlots(workers, (2 if prefetch is None else prefetch) + 2, loader.batch_size, decode.size)
 
 
 # DataLoader arguments that TorchLoader sets itself, or that its batch sampler excludes

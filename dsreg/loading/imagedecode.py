@@ -8,10 +8,12 @@ run, any number of workers and any batch composition crop every image exactly th
 
 Two decoders, picked by `backend` ("auto": torchvision when installed, else Pillow), both crop and resize
 bilinearly with antialiasing: `torchvision.io.decode_jpeg` + `resized_crop` was the fastest measured on
-ImageNet-sized JPEGs (benchmarks/imagenet.py: 945 vs 698 img/s per core for Pillow); Pillow decodes with
-JPEG DCT scaling (`Image.draft`: libjpeg-turbo decodes straight to ½, ¼ or ⅛ size when the crop still gets
-its output resolution from it), which wins on large photos. The two differ by a few grey levels per pixel,
-so one training run should keep one backend. Output is uint8; normalise on the device.
+ImageNet-sized JPEGs (benchmarks/imagenet.py: ~950 vs ~700 img/s per core for Pillow; simplejpeg decodes at
+torchvision's speed); Pillow decodes with JPEG DCT scaling (`Image.draft`: libjpeg-turbo decodes straight to
+½, ¼ or ⅛ size when the crop still gets its output resolution from it), which wins on large photos. The two
+differ by a few grey levels per pixel, so one training run should keep one backend. Output is uint8 (written
+into `out` when given: torch's workers pass a shared-memory batch); normalise on the device.
+`dsreg.loading.devicedecode` decodes whole batches on a GPU (nvJPEG) with the same crops.
 """
 
 from __future__ import annotations
@@ -57,13 +59,20 @@ class ImageDecode:
         if self.size < 1 or self.resize < self.size:
             raise DsregError(f"decode size {self.size} and resize {self.resize} need 1 <= size <= resize")
 
-    def __call__(self, values: np.ndarray, epoch: int, indices: np.ndarray) -> np.ndarray:
-        out = np.empty((len(values), 3, self.size, self.size), dtype=np.uint8)
-        for row, (data, index) in enumerate(zip(values, np.asarray(indices), strict=True)):
-            out[row] = self.decode_one(data, epoch, int(index))
+    def __call__(
+        self, values: np.ndarray, epoch: int, indices: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Rows `indices` (their encoded `values`) decoded for `epoch` into `out` (a fresh array if None)."""
+        shape = (len(values), 3, self.size, self.size)
+        if out is None:
+            out = np.empty(shape, dtype=np.uint8)
+        elif out.shape != shape or out.dtype != np.uint8:
+            raise DsregError(f"decode output must be uint8 {shape}, got {out.dtype} {out.shape}")
+        for row, (data, index) in enumerate(zip(values, np.asarray(indices).tolist(), strict=True)):
+            self._decode_into(out[row], data, epoch, index)
         return out
 
-    def _box(self, width: int, height: int, epoch: int, index: int) -> tuple[tuple[float, float, float, float], bool]:
+    def box(self, width: int, height: int, epoch: int, index: int) -> tuple[tuple[float, float, float, float], bool]:
         """The crop box (left, top, right, bottom) of row `index` in `epoch`, and whether to flip it."""
         if self.mode == "eval":
             return center_box(width, height, self.size / self.resize), False
@@ -73,34 +82,50 @@ class ImageDecode:
 
     def decode_one(self, data: bytes, epoch: int, index: int) -> np.ndarray:
         """One image → uint8 (3, size, size)."""
+        out = np.empty((3, self.size, self.size), dtype=np.uint8)
+        self._decode_into(out, data, epoch, index)
+        return out
+
+    def _decode_into(self, out: np.ndarray, data: bytes, epoch: int, index: int) -> None:
         try:
             if self.backend == "torchvision":
-                return self._torchvision(data, epoch, index)
-            return self._pillow(data, epoch, index)
+                pixels = self._torchvision(data, epoch, index)
+            else:
+                pixels = self._pillow(data, epoch, index)
         except Exception as err:
-            raise DsregError(
-                f"row {index}: the image does not decode: {type(err).__name__}: {err}",
-                fix="check the prepared data with `dsreg verify`; a damaged shard must be prepared again",
-            ) from None
+            raise undecodable(index, err) from None
+        np.copyto(out, pixels)
+
+    def crop(self, image: Any, epoch: int, index: int) -> Any:
+        """A decoded uint8 (3, H, W) torch tensor (on any device) → its (3, size, size) crop for `epoch`, flipped
+        when drawn so: the torchvision backend's step after decoding, shared with the batched device path."""
+        out, flip = self._resized(image, epoch, index)
+        return out.flip(-1) if flip else out
+
+    def _resized(self, image: Any, epoch: int, index: int) -> tuple[Any, bool]:
+        from torchvision.transforms.v2 import functional
+
+        (left, top, right, bottom), flip = self.box(image.shape[2], image.shape[1], epoch, index)
+        top_, left_ = round(top), round(left)
+        height, width = max(round(bottom) - top_, 1), max(round(right) - left_, 1)
+        out = functional.resized_crop(image, top_, left_, height, width, [self.size, self.size], antialias=True)
+        return out, flip
 
     def _torchvision(self, data: bytes, epoch: int, index: int) -> np.ndarray:
         import torch
         from torchvision.io import ImageReadMode, decode_image
-        from torchvision.transforms.v2 import functional
 
         image = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
-        (left, top, right, bottom), flip = self._box(image.shape[2], image.shape[1], epoch, index)
-        top_, left_ = round(top), round(left)
-        height, width = max(round(bottom) - top_, 1), max(round(right) - left_, 1)
-        out = functional.resized_crop(image, top_, left_, height, width, [self.size, self.size], antialias=True)
-        return (out.flip(-1) if flip else out).numpy()
+        out, flip = self._resized(image, epoch, index)
+        pixels: np.ndarray = out.numpy()
+        return pixels[..., ::-1] if flip else pixels  # a view: the copy into the batch does the flip
 
     def _pillow(self, data: bytes, epoch: int, index: int) -> np.ndarray:
         from PIL import Image
 
         image = Image.open(io.BytesIO(data))
         width, height = image.size
-        box, flip = self._box(width, height, epoch, index)
+        box, flip = self.box(width, height, epoch, index)
         box = self._drafted(image, box, width, height)
         rgb = image.convert("RGB") if image.mode != "RGB" else image
         out = rgb.resize((self.size, self.size), Image.Resampling.BILINEAR, box=box)
@@ -118,6 +143,14 @@ class ImageDecode:
         image.draft("RGB", (math.ceil(width / factor), math.ceil(height / factor)))
         sx, sy = image.size[0] / width, image.size[1] / height
         return (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+
+
+def undecodable(index: int, err: Exception) -> DsregError:
+    """The error for row `index` whose image does not decode."""
+    return DsregError(
+        f"row {index}: the image does not decode: {type(err).__name__}: {err}",
+        fix="check the prepared data with `dsreg verify`; a damaged shard must be prepared again",
+    )
 
 
 def _has_torchvision() -> bool:

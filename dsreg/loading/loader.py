@@ -39,16 +39,19 @@ def fetch_batch(
     decode: ImageDecode | DecodeFn | None = None,
     transform: Transform | None = None,
     audio: AudioDecode | None = None,
+    out: np.ndarray | None = None,
 ) -> Batch:
     """Rows `indices` of `dataset`, the image column decoded for `epoch` (uint8 NCHW) if `decode`, the audio
-    converted to float32 if `audio`, then `transform`.
+    converted to float32 if `audio`, then `transform`. An `ImageDecode` writes into `out` when given (torch's
+    workers pass a shared-memory batch).
 
     Also what torch's workers run, so every framework decodes the same row the same way."""
     indices = np.asarray(indices, dtype=np.int64)
     batch = dataset.take(indices)
-    if decode is not None:
-        column = decode_column(decode)
-        batch[column] = decode(batch[column], epoch, indices)
+    if isinstance(decode, ImageDecode):
+        batch[decode.column] = decode(batch[decode.column], epoch, indices, out=out)
+    elif decode is not None:
+        batch[decode_column(decode)] = decode(batch[decode_column(decode)], epoch, indices)
     if audio is not None:
         batch = audio(batch)
     return transform(batch) if transform is not None else batch

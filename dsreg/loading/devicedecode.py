@@ -1,0 +1,97 @@
+"""Decode a whole batch of encoded images on a device: nvJPEG on a GPU, with `ImageDecode`'s crops.
+
+`decode_batch` hands the batch's baseline and progressive JPEGs with 1 or 3 colour components to one batched
+`torchvision.io.decode_jpeg(list, device=...)` call (nvJPEG on CUDA); CMYK/YCCK JPEGs, other JPEG codings and
+other formats (PNG) decode on the CPU with `decode_image` and move over. Every image then gets the crop its
+(seed, epoch, index) draws (`ImageDecode.crop`, torchvision's `resized_crop` + flip on the device), into one
+uint8 (N, 3, size, size) tensor on the device. The same function runs on ``device="cpu"``, where it equals
+the per-image torchvision path exactly; on a GPU nvJPEG's IDCT differs from libjpeg-turbo's by a few grey
+levels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dsreg.loading.imagedecode import ImageDecode, undecodable
+
+if TYPE_CHECKING:
+    import torch
+
+# start-of-frame markers nvJPEG decodes: baseline, extended sequential and progressive Huffman coding
+_DEVICE_FRAMES = frozenset({0xC0, 0xC1, 0xC2})
+_NO_LENGTH = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM and RSTn stand alone
+
+
+def jpeg_frame(data: bytes | memoryview) -> tuple[int, int] | None:
+    """(start-of-frame marker, colour components) of a JPEG from its header, None if it is not a readable JPEG."""
+    view = memoryview(data)
+    if len(view) < 4 or view[0] != 0xFF or view[1] != 0xD8:
+        return None
+    pos = 2
+    while pos + 4 <= len(view):
+        if view[pos] != 0xFF:
+            return None
+        marker = view[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in _NO_LENGTH:
+            pos += 2
+            continue
+        length = (view[pos + 2] << 8) | view[pos + 3]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return (marker, view[pos + 9]) if pos + 10 <= len(view) else None
+        if marker == 0xDA or length < 2:  # scan data before any frame header: not a JPEG we can read
+            return None
+        pos += 2 + length
+    return None
+
+
+def on_device(data: bytes | memoryview) -> bool:
+    """Whether nvJPEG decodes this image (a Huffman-coded JPEG with 1 or 3 components)."""
+    frame = jpeg_frame(data)
+    return frame is not None and frame[0] in _DEVICE_FRAMES and frame[1] in (1, 3)
+
+
+def decode_batch(
+    decode: ImageDecode, values: Sequence[bytes] | np.ndarray, epoch: int, indices: np.ndarray, device: Any
+) -> torch.Tensor:
+    """The encoded `values` of rows `indices`, decoded on `device` for `epoch` → uint8 (N, 3, size, size) there."""
+    import torch
+    from torchvision.io import ImageReadMode, decode_image, decode_jpeg
+
+    target = torch.device(device)
+    encoded = [torch.frombuffer(bytearray(v), dtype=torch.uint8) for v in values]
+    rows = np.asarray(indices).tolist()
+    batched = [i for i, v in enumerate(values) if on_device(v)]
+    images: list[torch.Tensor | None] = [None] * len(encoded)
+    if batched:
+        try:
+            decoded = decode_jpeg([encoded[i] for i in batched], mode=ImageReadMode.RGB, device=target)
+        except RuntimeError:  # find the row to name: decode them one by one
+            decoded = [_one(encoded[i], rows[i], target) for i in batched]
+        for i, image in zip(batched, decoded, strict=True):
+            images[i] = image
+    out = torch.empty((len(encoded), 3, decode.size, decode.size), dtype=torch.uint8, device=target)
+    for row, (image, index) in enumerate(zip(images, rows, strict=True)):
+        if image is None:
+            try:
+                image = decode_image(encoded[row], mode=ImageReadMode.RGB).to(target)
+            except RuntimeError as err:
+                raise undecodable(index, err) from None
+        out[row] = decode.crop(image, epoch, index)
+    return out
+
+
+def _one(encoded: torch.Tensor, index: int, device: torch.device) -> torch.Tensor:
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    try:
+        image: torch.Tensor = decode_jpeg(encoded, mode=ImageReadMode.RGB, device=device)
+    except RuntimeError as err:
+        raise undecodable(index, err) from None
+    return image
