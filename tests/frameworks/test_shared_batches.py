@@ -1,0 +1,104 @@
+"""Shared-memory batch slots (`dsreg.frameworks.shared_batches`): torch's workers decode into reusable slots,
+and a batch the user still holds is never overwritten, however many batches come after it; slots of an
+abandoned iteration come back; every way through gives the in-process decode's pixels."""
+
+from __future__ import annotations
+
+import gc
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dsreg
+from dsreg.loading.imagedecode import ImageDecode
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torchvision")
+from dsreg.frameworks.shared_batches import FREE  # noqa: E402
+
+ROWS, BATCH = 40, 2  # 20 batches: more than the 2 workers' 8 slots
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(ROWS):
+        out = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, (40 + i, 60, 3), dtype=np.uint8)).save(out, format="JPEG")
+        rows.append({"image": out.getvalue(), "label": i % 2})
+    root = tmp_path_factory.mktemp("slots-root")
+    features = {"image": {"type": "encoded_image"}, "label": {"type": "class_label", "names": ["a", "b"]}}
+    dsreg.write_dataset("slotfake", {"train": rows}, features, root=root)
+    return root
+
+
+def _loader(root: Path, workers: int, **options: object) -> object:
+    decode = ImageDecode("train", size=24, resize=28, seed=9)
+    return dsreg.load(
+        "slotfake", "train", "torch", root=root, batch_size=BATCH, shuffle=True, decode=decode, num_workers=workers,
+        **options,
+    )  # fmt: skip
+
+
+def _in_slots(loader: object, tensor: object) -> bool:
+    pixels = loader.slots.pixels  # type: ignore[attr-defined]
+    start = pixels.data_ptr()
+    return start <= tensor.data_ptr() < start + pixels.numel()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def reference(root: Path) -> list[list[np.ndarray]]:
+    """Two epochs decoded in the main process."""
+    loader = _loader(root, 0)
+    assert loader.slots is None  # type: ignore[attr-defined]
+    return [[b["image"].numpy().copy() for b in loader] for _ in range(2)]  # type: ignore[attr-defined]
+
+
+def test_batches_kept_by_the_user_are_never_overwritten(root: Path, reference: list[list[np.ndarray]]) -> None:
+    loader = _loader(root, 2)
+    kept = [b["image"] for b in loader]  # every slot stays taken: later batches fall back to fresh memory
+    assert sum(_in_slots(loader, t) for t in kept) == 8 and len(kept) == ROWS // BATCH
+    assert all(np.array_equal(t.numpy(), r) for t, r in zip(kept, reference[0], strict=True))
+    views = [t[:, 0] for t in kept[:4]]  # a view keeps its slot taken after the batch itself is dropped
+    del kept
+    gc.collect()
+    second = [b["image"].clone() for b in loader]
+    assert all(np.array_equal(t.numpy(), r) for t, r in zip(second, reference[1], strict=True))
+    assert all(np.array_equal(v.numpy(), r[:, 0]) for v, r in zip(views, reference[0][:4], strict=True))
+
+
+def test_slots_are_reused_once_the_batches_are_dropped(root: Path, reference: list[list[np.ndarray]]) -> None:
+    loader = _loader(root, 2)
+    for epoch in range(2):
+        from_slots = 0
+        for batch, want in zip(loader, reference[epoch], strict=True):
+            from_slots += _in_slots(loader, batch["image"])
+            assert np.array_equal(batch["image"].numpy(), want)
+            del batch
+        assert from_slots == ROWS // BATCH, "a dropped batch's slot must be free for the next"
+    gc.collect()
+    assert (loader.slots.state.numpy() == FREE).all()  # type: ignore[attr-defined]
+
+
+def test_an_abandoned_iteration_gives_its_slots_back(root: Path, reference: list[list[np.ndarray]]) -> None:
+    loader = _loader(root, 2)
+    for k in range(3):  # stop after one batch three times: the slots claimed ahead must not leak for good
+        it = iter(loader)
+        assert np.array_equal(next(it)["image"].numpy(), reference[0][k])
+        del it
+    got = [b["image"].clone() for b in loader]  # the rest of epoch 0
+    assert all(np.array_equal(t.numpy(), r) for t, r in zip(got, reference[0][3:], strict=True))
+    got = [(b["image"].clone(), _in_slots(loader, b["image"])) for b in loader]
+    assert all(np.array_equal(t.numpy(), r) for (t, _), r in zip(got, reference[1], strict=True))
+    assert sum(s for _, s in got) == ROWS // BATCH, "slots claimed by the abandoned iterations were not reclaimed"
+
+
+def test_no_slots_where_the_workers_must_hand_over_something_else(root: Path) -> None:
+    assert _loader(root, 2, transform=lambda b: b).slots is None  # type: ignore[attr-defined]
+    assert _loader(root, 2, pin_memory=True).slots is None  # type: ignore[attr-defined]
+    assert _loader(root, 2, decode_on="device").slots is None  # type: ignore[attr-defined]
