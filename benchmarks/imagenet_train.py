@@ -6,9 +6,10 @@
 2. the train pipeline, steady state: one epoch of `load(..., "torch", decode="train", num_workers=2)`, of
    torchvision `ImageFolder` + `DataLoader` (RandomResizedCrop(224) + flip + PILToTensor, 2 workers) over the
    same images unpacked, and of the fastest bare decode + crop + flip loop over the same bytes run by two
-   processes at once (the ideal: two cores of it). Each contender keeps its workers between epochs (a real
-   epoch is 1.28 M images, so start-up does not count); rounds are interleaved, so load from other jobs on the
-   machine hits all three alike, and the ratios are of each contender's best round;
+   processes at once, a batch of images at a time (the ideal: two cores of it). Each contender keeps its
+   workers between epochs (a real epoch is 1.28 M images, so start-up does not count); rounds are
+   interleaved, so load from other jobs on the machine hits all three alike, and the ratios are of each
+   contender's best round (each round's ratio is printed too);
 3. with CUDA only: CPU workers vs nvJPEG batches (`device="cuda"`), batches/s.
 """
 
@@ -130,15 +131,17 @@ def bench_decoders(blobs: list[bytes]) -> str:
 _BLOBS: list[bytes] = []  # the bytes the two bare-loop processes share (inherited by fork)
 
 
-def _bare_half(job: tuple[str, int]) -> int:
+def _bare_chunk(job: tuple[str, int]) -> int:
+    """Run the bare loop `name` over the `BATCH` images from `start` (in a pool process)."""
     import torch
 
     torch.set_num_threads(1)
-    name, half = job
+    name, start = job
     fn = bare_loops()[name]
-    for i in range(half, len(_BLOBS), 2):
+    stop = min(start + BATCH, len(_BLOBS))
+    for i in range(start, stop):
         fn(_BLOBS[i], i)
-    return len(range(half, len(_BLOBS), 2))
+    return stop - start
 
 
 def bench_train(root: Path, fake: fakes.FakeImageNet, fastest: str) -> None:
@@ -176,7 +179,8 @@ def bench_train(root: Path, fake: fakes.FakeImageNet, fastest: str) -> None:
     contenders: dict[str, Callable[[], object]] = {
         "dsreg": lambda: epoch(ours),
         "folder": lambda: epoch(folder),
-        "bare": lambda: pool.map(_bare_half, [(fastest, 0), (fastest, 1)]),
+        # chunks of a batch, handed out one at a time: the two processes balance like DataLoader workers
+        "bare": lambda: pool.map(_bare_chunk, [(fastest, start) for start in range(0, images, BATCH)], chunksize=1),
     }
     load_before = os.getloadavg()[0]
     for run in contenders.values():  # start the workers, warm the caches
