@@ -158,19 +158,20 @@ def test_torch_batches_with_workers_equal_in_process_and_resume_exactly(images: 
     assert all(np.array_equal(a, b) for a, b in zip(second_epoch[1:], rest, strict=True)) and len(rest) == 2
 
 
-def test_eval_batches_in_tf_and_keras(images: tuple[Path, list[bytes]]) -> None:
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_batches_in_tf_and_keras(images: tuple[Path, list[bytes]], mode: str) -> None:
     pytest.importorskip("tensorflow")
-    root, _ = images
-    expected = ImageDecode("eval")
-    data = dsreg.load("decodefake", "train", "tf", root=root, batch_size=4, decode="eval")
+    root, blobs = images
+    direct = ImageDecode(mode, seed=5)(np.array(blobs[:4], dtype=object), 0, np.arange(4))
+    data = dsreg.load("decodefake", "train", "tf", root=root, batch_size=4, seed=5, decode=mode)
     assert tuple(data.element_spec["image"].shape) == (None, 3, 224, 224)
     batch = next(iter(data))
     assert batch["image"].dtype.name == "uint8" and tuple(batch["image"].shape) == (4, 3, 224, 224)
-    _, blobs = images
-    direct = expected(np.array(blobs[:4], dtype=object), 0, np.arange(4))
     assert np.array_equal(batch["image"].numpy(), direct)
     pytest.importorskip("keras")
-    pydata = dsreg.load("decodefake", "train", "keras", root=root, batch_size=4, decode="eval", x="image", y="label")
+    pydata = dsreg.load(
+        "decodefake", "train", "keras", root=root, batch_size=4, seed=5, decode=mode, x="image", y="label"
+    )
     x, y = pydata[0]
     assert x.shape == (4, 3, 224, 224) and x.dtype == np.uint8 and np.array_equal(np.asarray(x), direct)
     assert math.prod(np.asarray(y).shape) == 4
