@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 import dsreg
-from benchmarks.common import REPO, bench_dir, best_time, drop_page_cache, header, row, verdict
+from benchmarks.common import REPO, bench_dir, drop_page_cache, header, row, verdict
 from benchmarks.imagenet_train import bench_decoders, bench_train
 from dsreg.recipe import load_recipe
 from dsreg.sources import file_digests
