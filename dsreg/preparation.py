@@ -701,12 +701,17 @@ def _run_all(
     else:
         for name in verify:
             trees[name].hash_reads()
-        for number, spec in enumerate(pending, 1):
-            if stop is not None and stop():
-                say("stopping: the version was published meanwhile")
-                break
-            _count(report, spec, run_task(spec, trees), number, len(pending), say)
-        digests = {name: trees[name].digests() for name in verify}
+        try:
+            for number, spec in enumerate(pending, 1):
+                if stop is not None and stop():
+                    say("stopping: the version was published meanwhile")
+                    break
+                _count(report, spec, run_task(spec, trees), number, len(pending), say)
+            digests = {name: trees[name].digests() for name in verify}
+        except BaseException:
+            for tree in trees.values():
+                tree.close()  # ends the hashing threads of a failed pass
+            raise
     if verify:
         _confirm_streamed(confirmed, digests, work)
         report.sources = _records(confirmed, generated)

@@ -411,3 +411,20 @@ def test_a_plain_tar_member_is_a_seekable_file_of_its_own(tmp_path: Path) -> Non
         f.seek(-3, io.SEEK_END)
         assert f.read() == members[1][1][-3:] and f.read() == b""
         assert g.read() == members[0][1][5:]
+
+
+def test_closing_a_tree_ends_the_thread_hashing_its_reads(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "big.tar"
+    members = _big_tar(path, [600_000] * 4)
+    tree = SourceTree.open(path)
+    tree.hash_reads()
+    for name, content in members[:3]:
+        assert tree.read_bytes(name) == content  # more than the 1 MiB handed to the hashing thread at once
+    assert any(t.name == "dsreg-hash" for t in threading.enumerate())
+    tree.close()  # a failed pass: the digests are abandoned
+    for thread in threading.enumerate():
+        if thread.name == "dsreg-hash":
+            thread.join(5)
+    assert not any(t.name == "dsreg-hash" and t.is_alive() for t in threading.enumerate())
