@@ -8,6 +8,7 @@ import time
 
 BENCHMARKS = (
     "cifar_epoch",
+    "ragged_gather",
     "storage_formats",
     "first_batch",
     "open_registry",

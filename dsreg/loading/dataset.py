@@ -9,10 +9,12 @@ the batch touches:
 - other fixed-shape columns of Arrow shards: one fancy index over every record batch of every shard at once
   (`JoinedColumn`, over zero-copy views of the mapped columns — never `pyarrow.Table.take` on chunked
   columns, two orders of magnitude slower), straight into a fresh array in the request's order;
-- the rest (ragged columns; zarr and HDF5 shards, gathered by their readers in `dsreg.storage`): grouped by
-  (shard, record batch) in one pass — one argsort of the stored row numbers makes each group a contiguous run,
-  found with `searchsorted` — each run gathered into its slice of a reused buffer, then one scatter puts the
-  rows back in the request's order.
+- text, encoded images and sequences of numbers (token ids) of Arrow shards: the same for their offsets
+  (`JoinedRagged`), then each row cut from its record batch's values;
+- the rest (nested sequences, structs, audio; zarr and HDF5 shards, gathered by their readers in
+  `dsreg.storage`): grouped by (shard, record batch) in one pass — one argsort of the stored row numbers
+  makes each group a contiguous run, found with `searchsorted` — each run gathered into its slice of a
+  reused buffer, then one scatter puts the rows back in the request's order.
 
 A dataset of one shard of one record batch gathers every column from that batch directly. Shards are opened
 on first use (the first batch of a dataset of several opens them all, to join or cache its columns), so
@@ -41,7 +43,7 @@ import pyarrow as pa
 from dsreg.errors import DsregError
 from dsreg.features import Feature, Features
 from dsreg.loading import arguments
-from dsreg.loading.joined import JoinedColumn
+from dsreg.loading.joined import JoinedColumn, JoinedRagged
 from dsreg.loading.splits import parse_split
 from dsreg.manifest import MANIFEST_NAME, Manifest, ShardInfo, is_url, read_manifest
 from dsreg.roots import expand_path
@@ -124,6 +126,7 @@ class Dataset:
         self._local = threading.local()
         self._small: dict[str, np.ndarray | None] = {}
         self._joins: dict[str, JoinedColumn | None] = {}
+        self._ragged_joins: dict[str, JoinedRagged | None] = {}
         self._length_cache: dict[str, np.ndarray] = {}
         self._mapped_bytes = sum(s.bytes for s in self._shards)
         self._resident_base = _shared_resident()
@@ -139,7 +142,7 @@ class Dataset:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_readers"] = {}  # memory maps do not pickle; worker processes reopen shards lazily
-        state["_views"], state["_small"], state["_joins"] = {}, {}, {}
+        state["_views"], state["_small"], state["_joins"], state["_ragged_joins"] = {}, {}, {}, {}
         del state["_local"]
         return state
 
@@ -183,6 +186,10 @@ class Dataset:
             joined = self._joined(column)
             if joined is not None:  # one gather in the request's order, from every mapped record batch at once
                 out[name] = joined.take(stored)
+                continue
+            ragged = self._joined_ragged(column)
+            if ragged is not None:  # the same for the offsets of text, bytes, token ids; then a cut per row
+                out[name] = ragged.take(stored)
                 continue
             if grouping is None:
                 grouping = self._pieces(stored)
@@ -330,6 +337,26 @@ class Dataset:
                     joined = JoinedColumn.join([v for v in views if v is not None], starts)
             self._joins[name] = joined
         return self._joins[name]
+
+    def _joined_ragged(self, name: str) -> JoinedRagged | None:
+        """A column of text, encoded images or sequences of numbers over every record batch of every shard as
+        one gather source (`JoinedRagged`), built on first use; None for other columns and formats without
+        views of them."""
+        if name not in self._ragged_joins:
+            feature, joined = self.manifest.features[name], None
+            kind = {"text": "text", "encoded_image": "bytes", "sequence": "elements"}.get(feature.kind)
+            if self._shards and kind is not None:
+                parts = [
+                    (self._reader(shard).ragged_views(name, batch), int(self._shard_offsets[shard] + first))
+                    for shard in range(len(self._shards))
+                    for batch, first in enumerate(self._reader(shard).batch_offsets[:-1].tolist())
+                ]
+                pairs = [(views, start) for views, start in parts if views is not None]
+                if len(pairs) == len(parts):
+                    offsets, values = zip(*(views for views, _ in pairs), strict=True)
+                    joined = JoinedRagged.join(kind, offsets, values, [start for _, start in pairs])
+            self._ragged_joins[name] = joined
+        return self._ragged_joins[name]
 
     def _scratch(self, name: str, rows: int, feature: Feature) -> np.ndarray:
         """A per-thread buffer for a column's rows in grouped order, reused across batches: the rows are copied

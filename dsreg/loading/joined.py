@@ -1,5 +1,5 @@
-"""One fixed-shape column of many record batches as one gather source: a batch of rows is one fancy index,
-however many shards it touches.
+"""One column of many record batches as one gather source: a batch of rows is one fancy index (fixed-shape
+columns) or two and a cut per row (text, encoded images, sequences of numbers), however many shards it touches.
 
 Each record batch's column is a row-contiguous numpy view of a memory-mapped shard. `JoinedColumn` spans
 the address range of all of them with one private, read-only numpy array whose items are whole rows
@@ -11,7 +11,7 @@ to restore the request's order, and the same cost for one shard or hundreds.
 The spanning array also covers the unmapped gaps between mappings, so it is never read whole: it is indexed
 only at the first byte of a stored row, computed from row numbers the dataset has already checked, and only
 with fancy indexing (``np.take`` would first copy it into a contiguous array). It holds the views, so the
-mappings outlive it.
+mappings outlive it. `JoinedRagged` applies the same to the offsets of ragged columns.
 """
 
 from __future__ import annotations
@@ -75,6 +75,55 @@ class JoinedColumn:
         offsets += self._first_byte[piece]
         gathered: np.ndarray = self._span[offsets]
         return gathered.view(self._dtype).reshape(len(rows), *self._row_shape)
+
+
+class JoinedRagged:
+    """A column of text, encoded images or sequences of numbers over several record batches as one gather
+    source: each row's first and last value offsets are gathered for the whole batch by two `JoinedColumn`s over
+    the record batches' offsets, and each row is then cut from its batch's values — a view of its numbers, its
+    bytes, or its bytes decoded as UTF-8 (`kind` ``"elements"``, ``"bytes"`` or ``"text"``), as one record
+    batch's column converts."""
+
+    KINDS = ("elements", "bytes", "text")
+
+    def __init__(
+        self, kind: str, begins: JoinedColumn, ends: JoinedColumn, values: list[np.ndarray], starts: np.ndarray
+    ):
+        """Use `join`."""
+        self._kind, self._begins, self._ends, self._values, self._starts = kind, begins, ends, values, starts
+
+    @classmethod
+    def join(
+        cls, kind: str, offsets: Sequence[np.ndarray], values: Sequence[np.ndarray], starts: Sequence[int]
+    ) -> JoinedRagged | None:
+        """Join record batches given as their int64 offsets (rows + 1 each) and the 1-D values those index
+        (batch ``i`` holds rows ``starts[i]`` on, in order); None where the offsets cannot be joined. A row is
+        sliced from its batch's values, so a wrong offset gives a short row, never a read outside them."""
+        if kind not in cls.KINDS:
+            raise ValueError(f"kind must be one of {cls.KINDS}, got {kind!r}")
+        kept = [(o, v, int(s)) for o, v, s in zip(offsets, values, starts, strict=True) if len(o) > 1]
+        begins = JoinedColumn.join([o[:-1] for o, _, _ in kept], [s for _, _, s in kept])
+        ends = JoinedColumn.join([o[1:] for o, _, _ in kept], [s for _, _, s in kept])
+        if begins is None or ends is None:
+            return None
+        return cls(kind, begins, ends, [v for _, v, _ in kept], np.asarray([s for _, _, s in kept], dtype=np.int64))
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """Rows `rows` (int64) as an object array (views, bytes or str); IndexError for a row no batch holds."""
+        rows = np.asarray(rows, dtype=np.int64)
+        begins, ends = self._begins.take(rows).tolist(), self._ends.take(rows).tolist()
+        pieces = (np.searchsorted(self._starts, rows, side="right") - 1).tolist()
+        values = self._values
+        cuts = zip(pieces, begins, ends, strict=True)
+        out = np.empty(len(rows), dtype=object)
+        if self._kind == "elements":  # one by one: numpy would stack a list of equal-length rows
+            for i, (p, b, e) in enumerate(cuts):
+                out[i] = values[p][b:e]
+        elif self._kind == "bytes":
+            out[:] = [values[p][b:e].tobytes() for p, b, e in cuts]
+        else:
+            out[:] = [values[p][b:e].tobytes().decode("utf-8") for p, b, e in cuts]
+        return out
 
 
 class _Span:

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from dsreg.errors import DsregError
-from dsreg.features import Features
+from dsreg.features import EncodedImage, Features, Scalar, Sequence, Text, values_view
 from dsreg.storage.base import BatchingWriter, HashingSink, ShardReaderBase
 
 MAX_BATCH_BYTES = 256 << 20
@@ -111,6 +111,20 @@ class ShardReader(ShardReaderBase):
 
     def view(self, name: str, batch: int) -> np.ndarray | None:
         return self.column(name, batch) if self.features[name].fixed_shape else None
+
+    def ragged_views(self, name: str, batch: int) -> tuple[np.ndarray, np.ndarray] | None:
+        feature = self.features[name]
+        column = self.batches[batch].column(name)
+        if column.null_count:
+            return None
+        if type(feature) in (Text, EncodedImage):  # large_string / large_binary: validity, offsets, bytes
+            _, offsets, data = column.buffers()
+            count = column.offset + len(column) + 1
+            bytes_ = np.zeros(0, np.uint8) if data is None else np.frombuffer(data, dtype=np.uint8)
+            return np.frombuffer(offsets, dtype=np.int64, count=count)[column.offset :], bytes_
+        if type(feature) is Sequence and isinstance(feature.feature, Scalar) and feature.feature.dtype != "bool":
+            return values_view(column.offsets, "int64"), feature.feature.to_numpy(column.values)
+        return None  # other kinds (nested, structs, audio, bit-packed booleans) have no such views
 
     def take(self, name: str, batch: int, rows: np.ndarray) -> np.ndarray:
         """A vectorised gather on the mapped buffers for fixed-shape columns; Arrow's take for ragged ones."""

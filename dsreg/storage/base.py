@@ -301,6 +301,12 @@ class ShardReaderBase(ABC):
         caller's preallocated output; None where the format has no such view (then `take` gathers)."""
         return None
 
+    def ragged_views(self, name: str, batch: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """A column of text, encoded images or sequences of numbers of one batch as numpy views of the stored
+        bytes: its int64 offsets (rows + 1) and the values they index (UTF-8 or image bytes as uint8, or the
+        numbers); None for other columns and where the format has no such views."""
+        return None
+
     @abstractmethod
     def column(self, name: str, batch: int) -> np.ndarray:
         """The numpy form of one whole batch of a column (a view where the format allows)."""

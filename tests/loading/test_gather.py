@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 import pytest
@@ -154,3 +155,62 @@ def test_one_shard_and_many_shards_give_the_same_batches_epochs_and_resumes(
             check(b, a["id"].tolist())
             check(a, b["id"].tolist())
     assert sorted(i for b in epochs["many"][0] for i in b["id"].tolist()) == list(range(1500))
+
+
+RAGGED = dsreg.Features(
+    {
+        "tokens": dsreg.Sequence(dtype="int32"),
+        "text": dsreg.Text(),
+        "blob": dsreg.EncodedImage(format="png"),
+        "nested": dsreg.Sequence(dsreg.Sequence(dtype="int16")),
+        "id": dsreg.Scalar(),
+    }
+)
+
+
+def ragged_row(i: int) -> dict[str, Any]:
+    return {
+        "tokens": np.arange(i % 6, dtype=np.int32) + i,  # some empty
+        "text": f"{i} é€" * (i % 3),
+        "blob": bytes([i % 256]) * (i % 5),
+        "nested": [np.arange(i % 3, dtype=np.int16)] * (i % 2),
+        "id": i,
+    }
+
+
+@pytest.fixture(scope="module", params=sorted(FORMATS))
+def ragged_many(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Manifest:
+    """900 ragged rows in shards of 100 rows (several record batches each for Arrow), in every format."""
+    root = tmp_path_factory.mktemp(f"ragged-{request.param}")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(arrow_shards, "MAX_BATCH_BYTES", 1000)
+        patch.setattr(storage_base, "ROWS_PER_ENCODE", 100)
+        rows = (ragged_row(i) for i in range(900))
+        return dsreg.write_dataset("rag", {"train": rows}, RAGGED, root=root, shard_size="1KB", storage=request.param)
+
+
+def test_ragged_columns_across_shards_are_the_stored_rows_by_either_path(
+    ragged_many: Manifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds = open_dataset(ragged_many.directory)
+    assert len(ds._shards) == 9
+    arrow = ragged_many.splits["train"].format == "arrow"
+    assert {c: ds._joined_ragged(c) is not None for c in ("tokens", "text", "blob", "nested")} == {
+        "tokens": arrow,
+        "text": arrow,
+        "blob": arrow,
+        "nested": False,  # no flat views of a sequence of sequences: gathered run by run
+    }
+    idx = np.random.default_rng(8).integers(-900, 900, 400)
+    joined = ds.take(idx)
+    monkeypatch.setattr(dataset_module.Dataset, "_joined_ragged", lambda self, name: None)
+    grouped = open_dataset(ragged_many.directory).take(idx)
+    for batch in (joined, grouped):
+        ids = batch["id"].tolist()
+        assert ids == [i % 900 for i in idx.tolist()]
+        expected = [ragged_row(i) for i in ids]
+        assert [t.tolist() for t in batch["tokens"]] == [e["tokens"].tolist() for e in expected]
+        assert all(t.dtype == np.int32 for t in batch["tokens"])
+        assert batch["text"].tolist() == [e["text"] for e in expected]
+        assert batch["blob"].tolist() == [e["blob"] for e in expected]
+        assert [[list(x) for x in n] for n in batch["nested"]] == [[list(x) for x in e["nested"]] for e in expected]

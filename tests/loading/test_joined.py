@@ -7,7 +7,7 @@ import gc
 import numpy as np
 import pytest
 
-from dsreg.loading.joined import JoinedColumn
+from dsreg.loading.joined import JoinedColumn, JoinedRagged
 
 SHAPES = [("uint8", (4, 4, 3)), ("float32", (5,)), ("int64", ()), (">u2", (2, 3))]
 
@@ -80,3 +80,47 @@ def test_views_that_cannot_be_joined_are_declined() -> None:
     assert JoinedColumn.join([np.zeros((0, 6), np.uint8)], [0]) is None  # no rows at all
     with pytest.raises(ValueError, match="follow each other"):
         JoinedColumn.join(base, [0, 5])  # a gap: row 4 would be read past the first batch
+
+
+def ragged_batches(rows: list[bytes], cuts: list[int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """`rows` split into record batches at `cuts`: each batch's int64 offsets and its values as uint8."""
+    offsets, values = [], []
+    for lo, hi in zip([0, *cuts], [*cuts, len(rows)], strict=True):
+        part = rows[lo:hi]
+        offsets.append(np.concatenate([[0], np.cumsum([len(r) for r in part])]).astype(np.int64))
+        values.append(np.frombuffer(b"".join(part), dtype=np.uint8).copy())
+    return offsets, values
+
+
+def test_ragged_rows_come_back_cut_from_their_own_batch() -> None:
+    texts = [f"row {i} é€{'✓' * (i % 4)}" if i % 7 else "" for i in range(60)]
+    encoded = [t.encode() for t in texts]
+    offsets, values = ragged_batches(encoded, [10, 11, 11, 40])  # an empty batch among them
+    starts = [0, 10, 11, 11, 40]
+    rows = np.random.default_rng(4).integers(0, 60, 200)
+    text = JoinedRagged.join("text", offsets, values, starts)
+    blobs = JoinedRagged.join("bytes", offsets, values, starts)
+    assert text is not None and blobs is not None
+    assert text.take(rows).tolist() == [texts[r] for r in rows]
+    assert blobs.take(rows).tolist() == [encoded[r] for r in rows]
+    numbers = [np.arange(i % 5, dtype=np.int32) + i for i in range(60)]
+    offsets = [
+        np.concatenate([[0], np.cumsum([len(r) for r in numbers[lo:hi]])]).astype(np.int64)
+        for lo, hi in [(0, 10), (10, 11), (11, 11), (11, 40), (40, 60)]
+    ]
+    values = [
+        np.concatenate(numbers[lo:hi]) if hi > lo else np.zeros(0, np.int32)
+        for lo, hi in [(0, 10), (10, 11), (11, 11), (11, 40), (40, 60)]
+    ]
+    sequences = JoinedRagged.join("elements", offsets, values, starts)
+    assert sequences is not None
+    got = sequences.take(rows)
+    assert got.dtype == object and len(got) == len(rows)
+    for row, value in zip(rows, got, strict=True):
+        assert value.dtype == np.int32 and value.tolist() == numbers[row].tolist()
+    same_length = sequences.take(np.array([1, 6, 1]))  # equal lengths: still one 1-D array per row, not a 2-D stack
+    assert same_length.shape == (3,) and [v.tolist() for v in same_length] == [[1], [6], [1]]
+    with pytest.raises(IndexError):
+        sequences.take(np.array([60]))
+    with pytest.raises(ValueError, match="kind"):
+        JoinedRagged.join("audio", offsets, values, starts)
