@@ -272,12 +272,22 @@ def float32_loading(name: str, root: Path, seconds: float) -> None:
         row(f"float32 / int16 time, num_workers={workers}", f"{best['float32', workers] / best['int16', workers]:.2f}×")
 
 
+def _missing(*modules: str) -> list[str]:
+    from dsreg.testing.optional import importable
+
+    return [m for m in modules if not importable(m)]
+
+
 def run() -> None:
     decode()
     storage()
     padding()
-    resampler()
-    fbank_prepare()
+    for section, modules in ((resampler, ("soxr", "torchaudio")), (fbank_prepare, ("torchaudio.compliance.kaldi",))):
+        missing = _missing(*modules)
+        if missing:  # e.g. a torchaudio built for another torch: say so, and measure the rest
+            header(f"{section.__name__}: skipped, {', '.join(missing)} does not import (pip install 'dsreg[audio]')")
+            continue
+        section()
     prepare_vs_raw()
 
 
