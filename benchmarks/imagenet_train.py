@@ -29,7 +29,7 @@ from benchmarks.common import bench_dir, header, row, verdict
 from dsreg.loading.imagedecode import ImageDecode, random_resized_box
 from dsreg.testing import imagenet as fakes
 
-BATCH, ROUNDS = 64, 4
+BATCH, ROUNDS = 64, 8
 SCALE, RATIO = (0.08, 1.0), (3 / 4, 4 / 3)
 Crop = Callable[[bytes, int], object]
 

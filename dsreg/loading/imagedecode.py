@@ -89,36 +89,32 @@ class ImageDecode:
     def _decode_into(self, out: np.ndarray, data: bytes, epoch: int, index: int) -> None:
         try:
             if self.backend == "torchvision":
-                pixels = self._torchvision(data, epoch, index)
+                import torch
+
+                # torch's flip + copy is ~6x faster than numpy's copy of a reversed view
+                torch.from_numpy(out).copy_(self._torchvision(data, epoch, index))
             else:
-                pixels = self._pillow(data, epoch, index)
+                np.copyto(out, self._pillow(data, epoch, index))
         except Exception as err:
             raise undecodable(index, err) from None
-        np.copyto(out, pixels)
 
     def crop(self, image: Any, epoch: int, index: int) -> Any:
         """A decoded uint8 (3, H, W) torch tensor (on any device) → its (3, size, size) crop for `epoch`, flipped
         when drawn so: the torchvision backend's step after decoding, shared with the batched device path."""
-        out, flip = self._resized(image, epoch, index)
-        return out.flip(-1) if flip else out
-
-    def _resized(self, image: Any, epoch: int, index: int) -> tuple[Any, bool]:
         from torchvision.transforms.v2 import functional
 
         (left, top, right, bottom), flip = self.box(image.shape[2], image.shape[1], epoch, index)
         top_, left_ = round(top), round(left)
         height, width = max(round(bottom) - top_, 1), max(round(right) - left_, 1)
         out = functional.resized_crop(image, top_, left_, height, width, [self.size, self.size], antialias=True)
-        return out, flip
+        return out.flip(-1) if flip else out
 
-    def _torchvision(self, data: bytes, epoch: int, index: int) -> np.ndarray:
+    def _torchvision(self, data: bytes, epoch: int, index: int) -> Any:
         import torch
         from torchvision.io import ImageReadMode, decode_image
 
         image = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
-        out, flip = self._resized(image, epoch, index)
-        pixels: np.ndarray = out.numpy()
-        return pixels[..., ::-1] if flip else pixels  # a view: the copy into the batch does the flip
+        return self.crop(image, epoch, index)
 
     def _pillow(self, data: bytes, epoch: int, index: int) -> np.ndarray:
         from PIL import Image
