@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dsreg.jpeg_header import jpeg_frame
 from dsreg.loading.imagedecode import ImageDecode, undecodable
 
 if TYPE_CHECKING:
@@ -23,38 +24,12 @@ if TYPE_CHECKING:
 
 # start-of-frame markers nvJPEG decodes: baseline, extended sequential and progressive Huffman coding
 _DEVICE_FRAMES = frozenset({0xC0, 0xC1, 0xC2})
-_NO_LENGTH = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM and RSTn stand alone
-
-
-def jpeg_frame(data: bytes | memoryview) -> tuple[int, int] | None:
-    """(start-of-frame marker, colour components) of a JPEG from its header, None if it is not a readable JPEG."""
-    view = memoryview(data)
-    if len(view) < 4 or view[0] != 0xFF or view[1] != 0xD8:
-        return None
-    pos = 2
-    while pos + 4 <= len(view):
-        if view[pos] != 0xFF:
-            return None
-        marker = view[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in _NO_LENGTH:
-            pos += 2
-            continue
-        length = (view[pos + 2] << 8) | view[pos + 3]
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            return (marker, view[pos + 9]) if pos + 10 <= len(view) else None
-        if marker == 0xDA or length < 2:  # scan data before any frame header: not a JPEG we can read
-            return None
-        pos += 2 + length
-    return None
 
 
 def on_device(data: bytes | memoryview) -> bool:
-    """Whether nvJPEG decodes this image (a Huffman-coded JPEG with 1 or 3 components)."""
+    """Whether nvJPEG decodes this image (an 8-bit Huffman-coded JPEG with 1 or 3 components)."""
     frame = jpeg_frame(data)
-    return frame is not None and frame[0] in _DEVICE_FRAMES and frame[1] in (1, 3)
+    return frame is not None and frame.marker in _DEVICE_FRAMES and frame.precision == 8 and frame.components in (1, 3)
 
 
 def decode_batch(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dsreg.errors import DsregError
+from dsreg.jpeg_header import jpeg_frame
 
 # the modes a JPEG may have and still be kept byte-identical: every decoder reads these right
 KEPT_MODES = ("RGB", "L")
@@ -50,59 +51,13 @@ def _undecodable(where: str, problem: str) -> DsregError:
     )
 
 
-_SOF = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF))
-_STANDALONE = frozenset(range(0xD0, 0xD8))
-# segments Pillow reads or skips: frames, DHT, DAC, DQT, DNL, DRI, DHP, EXP, APPn, JPGn, COM (others: Pillow decides)
-_SEGMENTS = frozenset((*_SOF, 0xC4, 0xC8, 0xCC, *range(0xDB, 0xE0), *range(0xE0, 0xFF)))
-
-
-def _good_quantization_tables(tables: bytes) -> bool:
-    """Whether a DQT segment's payload is whole tables of 64 entries (8- or 16-bit), as Pillow requires."""
-    while tables:
-        size = 1 + 64 * (1 if tables[0] >> 4 == 0 else 2)
-        if len(tables) < size:
-            return False
-        tables = tables[size:]
-    return True
-
-
 def plain_jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(height, width) of a JPEG whose segments are well formed up to its first scan and whose frame is 8-bit
-    with 1 or 3 components, the ones kept as shipped; None for anything else (left to Pillow to judge)."""
-    if data[:2] != b"\xff\xd8":
+    """(height, width) of a JPEG whose header Pillow reads and whose frame is 8-bit with 1 or 3 components, the
+    ones kept as shipped; None for anything else (left to Pillow to judge)."""
+    frame = jpeg_frame(data, as_pillow=True)
+    if frame is None or frame.precision != 8 or frame.components not in (1, 3):
         return None
-    size: tuple[int, int] | None = None
-    i, end = 2, len(data)
-    while i + 4 <= end:
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in _STANDALONE:
-            i += 2
-            continue
-        length = int.from_bytes(data[i + 2 : i + 4], "big")
-        if length < 2 or i + 2 + length > end:
-            return None
-        if marker == 0xDA:  # start of scan: the header is complete
-            return size
-        if marker not in _SEGMENTS:
-            return None
-        if marker == 0xDB and not _good_quantization_tables(data[i + 4 : i + 2 + length]):
-            return None
-        if marker in _SOF:
-            if size is not None or length < 8:
-                return None
-            precision, height, width, components = data[i + 4], data[i + 5 : i + 7], data[i + 7 : i + 9], data[i + 9]
-            if precision != 8 or components not in (1, 3) or length != 8 + 3 * components:
-                return None
-            size = int.from_bytes(height, "big"), int.from_bytes(width, "big")
-            if 0 in size:
-                return None
-        i += 2 + length
-    return None
+    return frame.height, frame.width
 
 
 def check_image(data: bytes, where: str, file_name: str) -> CheckedImage:
