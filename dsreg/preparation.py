@@ -15,6 +15,7 @@ import json
 import math
 import os
 import shutil
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -221,27 +222,57 @@ def _reader_metadata(reader: Reader, resolved: Mapping[str, ResolvedSource], wor
     return {"reader": facts} if facts else {}
 
 
-def _build_id(config: RecipeConfig, sources: Mapping[str, ResolvedSource]) -> str:
+def _build_id(config: RecipeConfig, sources: Mapping[str, ResolvedSource], states: Mapping[str, str]) -> str:
     """Identifies the inputs of a preparation, so a rerun resumes only work made from the same inputs."""
     ident = {
         "recipe": config.digest,
-        "sources": {k: [_identity(s)] for k, s in sorted(sources.items())},
+        "sources": {k: [_identity(s, states[k])] for k, s in sorted(sources.items())},
     }
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _identity(source: ResolvedSource) -> str:
+def _identity(source: ResolvedSource, state: str) -> str:
     """What names a source's content: the recipe's digest for a file verified against it, the path of an
     unpacked directory, which has none. A file still to be verified by the pass that reads it is also named
-    by its path, size, mtime and inode: tasks made from it before its checksum was confirmed are never
-    reused for another file (a fixed copy put in its place starts afresh)."""
+    by its `state`: tasks made from it before its checksum was confirmed are never reused for another file
+    or for the same file changed in place (a fixed copy put in its place starts afresh)."""
     if source.origin == "local-directory":
         return str(source.path)
     digest = source.spec.sha256 or source.sha256 or source.spec.md5 or source.md5 or str(source.path)
     if source.verified:
         return digest
-    stat = source.path.stat()
-    return f"{digest}@{source.path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}"
+    return f"{digest}@{source.path.resolve()}:{state}"
+
+
+def _file_states(sources: Mapping[str, ResolvedSource]) -> dict[str, str]:
+    """Each source file's device, inode, size, mtime and ctime: any write or replacement changes them, even
+    one that restores the size and mtime (`touch -r`), since nothing can set a ctime back ("" for a directory)."""
+    states = {}
+    for name, source in sources.items():
+        try:
+            st = source.path.stat()
+        except FileNotFoundError:
+            states[name] = "missing"
+            continue
+        is_dir = stat.S_ISDIR(st.st_mode)
+        states[name] = "" if is_dir else f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+    return states
+
+
+def _check_unchanged(sources: Mapping[str, ResolvedSource], states: Mapping[str, str], work: Path) -> None:
+    """Refuse the pass if a source file changed (written, truncated, replaced) since `states` were taken: the
+    tasks may hold bytes other than those its checksum was computed from, so they are deleted."""
+    now = _file_states(sources)
+    changed = [name for name in states if now[name] != states[name]]
+    if changed:
+        shutil.rmtree(work / TASKS_DIR, ignore_errors=True)
+        path = sources[changed[0]].path
+        raise DsregError(
+            f"source {changed[0]!r} changed while it was being read (written to, or replaced); nothing made "
+            "from it was kept",
+            path=path,
+            fix="let whatever is writing or copying it finish, then run again",
+        )
 
 
 def _config_for(ref: str | RecipeConfig, storage: str | None = None) -> RecipeConfig:
@@ -394,8 +425,11 @@ def prepare(
         resolved = resolve_sources(
             config.sources, downloads_dir(base), local=source, progress=progress, defer_local=True
         )
-        work = build.start(_build_id(config, resolved))
-        run = _run_all(config, reader, resolved, work, workers, report, say, generated=generated, progress=progress)
+        states = _file_states(resolved)
+        work = build.start(_build_id(config, resolved, states))
+        run = _run_all(
+            config, reader, resolved, states, work, workers, report, say, generated=generated, progress=progress
+        )
         if check_counts:
             _check_counts(config, run.parts)
         manifest = Manifest(
@@ -461,12 +495,15 @@ def prepare_tasks(
         say(f"{config.full_name} is already prepared at {existing.directory}")
         return report
     resolved = resolve_sources(config.sources, downloads_dir(base), local=source, progress=progress, defer_local=True)
-    work = build.start(_build_id(config, resolved), clean=False)
+    states = _file_states(resolved)
+    work = build.start(_build_id(config, resolved, states), clean=False)
 
     def mine(number: int) -> bool:
         return number % count == index
 
-    _run_all(config, reader, resolved, work, 1, report, say, select=mine, stop=build.final.exists, progress=progress)
+    _run_all(
+        config, reader, resolved, states, work, 1, report, say, select=mine, stop=build.final.exists, progress=progress
+    )
     # A final prepare may have published meanwhile from other inputs, leaving this work abandoned:
     # the last element out removes it (the final prepare leaves work that elements still hold alone).
     build.discard_abandoned()
@@ -585,6 +622,7 @@ def _run_all(
     config: RecipeConfig,
     reader: Reader,
     resolved: Mapping[str, ResolvedSource],
+    states: Mapping[str, str],
     work: Path,
     workers: int,
     report: Progress,
@@ -597,7 +635,8 @@ def _run_all(
     """Run every unfinished task of every split (or those whose number `select` picks), one at a time
     until `stop()` says the work is no longer wanted, after fitting the steps that learn from the data;
     return what they made (the reader may complete the features from the data, and steps may add
-    columns). Pool workers die with this process. `generated` records the sources as synthetic."""
+    columns); a source whose file `states` no longer match is refused. Pool workers die with this process.
+    `generated` records the sources as synthetic."""
     trees = {name: SourceTree.open(src.path) for name, src in resolved.items()}
     budgets = {split: _budget(config, split) for split in config.splits}
     bounds = [b for b in budgets.values() if b is not None]
@@ -712,6 +751,7 @@ def _run_all(
             for tree in trees.values():
                 tree.close()  # ends the hashing threads of a failed pass
             raise
+    _check_unchanged(resolved, states, work)
     if verify:
         _confirm_streamed(confirmed, digests, work)
         report.sources = _records(confirmed, generated)

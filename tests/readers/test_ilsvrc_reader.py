@@ -3,11 +3,13 @@ the CMYK/PNG repair, damaged data; each layout through the reader contract; the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import shutil
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -391,3 +393,82 @@ def test_real_ground_truth_gives_50000_labels_50_per_class() -> None:
     counts = {label: labels.count(label) for label in set(labels)}
     assert len(counts) == 1000 and set(counts.values()) == {50}
     assert labels[0] == classes.index_map()["n01751748"]  # ILSVRC2012_val_00000001 is a sea snake (ID 490)
+
+
+def _flip_last_image(train: Path) -> tuple[bytes, bytes, int, int, str]:
+    """The original bytes of `train`, a copy with one bit of its last image flipped, where, the image's size and
+    name."""
+    original = train.read_bytes()
+    with tarfile.open(train) as outer:
+        last = outer.getmembers()[-1]
+        inner_tar = outer.extractfile(last)
+        assert inner_tar is not None
+        with tarfile.open(fileobj=io.BytesIO(inner_tar.read())) as inner:
+            image = inner.getmembers()[-1]
+    at = last.offset_data + image.offset_data + image.size - 10
+    changed = bytearray(original)
+    changed[at] ^= 0x40
+    return original, bytes(changed), at, image.size, image.name.rsplit("/", 1)[-1]
+
+
+def test_a_copy_fixed_in_place_with_its_mtime_kept_does_not_reuse_tasks_made_from_the_old_bytes(
+    tmp_path: Path,
+) -> None:
+    source = fakes.make_official(tmp_path / "src", FAKE, test=False)
+    train = source / ALL[0]
+    original, changed, at, size, name = _flip_last_image(train)
+    train.write_bytes(changed)
+    recipe = _checked(tmp_path, source, *ALL)  # the changed bytes are the vendor's
+    before = train.stat()
+    with open(train, "r+b") as f:  # the damaged copy the element reads: same inode, size and mtime
+        f.write(original)
+    os.utime(train, ns=(before.st_atime_ns, before.st_mtime_ns))
+    element = prepare_tasks(recipe, 0, 1, source=source, root=tmp_path / "root")  # type: ignore[arg-type]
+    assert element.tasks_run == element.tasks_total > 0
+    with open(train, "r+b") as f:  # fixed in place (rsync --inplace, a repair tool), mtime kept (touch -r)
+        f.write(changed)
+    os.utime(train, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = train.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+    report = Progress()
+    manifest = prepare(recipe, source=source, root=tmp_path / "root", check_counts=False, report=report)
+    assert report.tasks_reused == 0
+    rows = fakes.rows_by_name(_rows(manifest, "train"))
+    assert rows[name]["image"] == changed[at - size + 10 : at + 10]
+
+
+def _fd_open(path: Path) -> bool:
+    """Whether this process holds `path` open (Linux)."""
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                return True
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to see the hasher's open file")
+def test_a_source_replaced_while_workers_read_it_is_refused_not_published_as_verified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dsreg import preparation
+
+    source = fakes.make_official(tmp_path / "src", FAKE, test=False)
+    train = source / ALL[0]
+    _, changed, _, _, _ = _flip_last_image(train)
+    recipe = _checked(tmp_path, source, *ALL)  # the original bytes are the vendor's
+    spare = tmp_path / "spare.tar"
+    spare.write_bytes(changed)
+
+    class Swapping(preparation.FollowingHasher):
+        def __init__(self, path: Any, *args: Any, **kwargs: Any) -> None:
+            super().__init__(path, *args, **kwargs)
+            if Path(path).name == ALL[0]:
+                while not _fd_open(Path(path).resolve()):  # the hasher holds the vendor's file...
+                    time.sleep(0.01)
+                os.replace(spare, path)  # ...and another file takes its name before the workers open it
+
+    monkeypatch.setattr(preparation, "FollowingHasher", Swapping)
+    with pytest.raises(DsregError, match="changed while"):
+        prepare(recipe, source=source, root=tmp_path / "root", workers=2, check_counts=False)
+    assert not list((tmp_path / "root").rglob("manifest.json"))
+    assert not list((tmp_path / "root").rglob("done.json"))
