@@ -132,6 +132,26 @@ class Manifest:
             fix=f"assets are: {', '.join(a.path for a in self.assets) or 'none'}",
         )
 
+    def read_asset(self, role_or_path: str) -> bytes:
+        """The bytes of an asset, checked against the size and sha256 the manifest records, so a metric or a
+        reader never uses an asset changed since it was published (what `verify --deep` would report)."""
+        path = self.asset_path(role_or_path)
+        asset = next(a for a in self.assets if role_or_path in (a.path, a.role))
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise DsregError(f"cannot read the asset: {err.strerror or err}", path=path) from None
+        digest = hashlib.sha256(data).hexdigest()
+        if len(data) != asset.bytes or digest != asset.sha256:
+            raise DsregError(
+                f"the asset {asset.role or asset.path!r} of {self.full_name} has changed since it was published "
+                f"({len(data)} bytes, sha256 {digest}; the manifest says {asset.bytes} bytes, sha256 {asset.sha256})",
+                path=path,
+                fix=f"run `dsreg verify {self.name}/{self.config}:{self.version} --deep`, then remove the version and "
+                "prepare it again",
+            )
+        return data
+
     @property
     def full_name(self) -> str:
         return f"{self.name}/{self.config}:{self.version}"

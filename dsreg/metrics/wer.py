@@ -88,13 +88,10 @@ class WordErrorRate(Metric):
     def attach(self, manifest: Manifest) -> None:
         super().attach(manifest)
         if self.args["glm"]:
-            self.glm = read_glm(manifest.asset_path(self.args["glm"]))
+            self.glm = read_glm(manifest.asset_path(self.args["glm"]), manifest.read_asset(self.args["glm"]))
         if self.args["stm"]:
             path = manifest.asset_path(self.args["stm"])
-            try:
-                text = path.read_bytes().decode("latin-1")
-            except OSError as err:
-                raise DsregError(f"cannot read the STM asset ({err})", path=path) from None
+            text = manifest.read_asset(self.args["stm"]).decode("latin-1")
             self.ignored = [s for s in parse_stm(text, str(path), keep_ignored=True) if s.ignored]
 
     def prediction(self, value: Any, where: str) -> Any:

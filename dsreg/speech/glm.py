@@ -184,9 +184,9 @@ def _flag(value: str, number: int, where: str) -> bool:
     raise DsregError(f"line {number}: {value!r} is neither T nor F", path=where)
 
 
-def read_glm(path: Path) -> Glm:
-    """A GLM file (ASCII or Latin-1 text, as NIST ships them)."""
-    data = path.read_bytes()
+def read_glm(path: Path, data: bytes | None = None) -> Glm:
+    """A GLM file (ASCII or Latin-1 text, as NIST ships them); `data`, when given, is its content already read."""
+    data = path.read_bytes() if data is None else data
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

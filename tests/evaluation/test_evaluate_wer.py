@@ -109,3 +109,21 @@ def test_eval2000_without_its_glm_is_refused(tmp_path: Path) -> None:
         dsreg.prepare("eval2000", source=source, root=tmp_path / "r", check_counts=False)
     assert GLM  # the generator's GLM is what the prepared tests above scored with
     shutil.rmtree(source)
+
+
+def test_a_glm_asset_changed_after_publishing_is_refused_not_scored_with(
+    eval2000: Path, root: Path, tmp_path: Path
+) -> None:
+    manifest = dsreg.open("eval2000", "test", root=root).manifest
+    glm = manifest.asset_path("glm")
+    text = glm.read_bytes()
+    assert b"=>  OKAY " in text
+    glm.chmod(0o644)
+    glm.write_bytes(text.replace(b"=>  OKAY ", b"=>  OK   ", 1))  # same size: only the sha256 tells
+    ctm = tmp_path / "x.ctm"
+    ctm.write_text(CTM)
+    with pytest.raises(DsregError, match="sha256") as err:
+        dsreg.evaluate("eval2000", "test", ctm, root=root, model="m", submit=True)
+    assert str(glm) in str(err.value)
+    assert not (root / "_scores").exists() or not list((root / "_scores").rglob("*.json"))
+    assert main(["verify", "eval2000", "--deep"]) != 0
