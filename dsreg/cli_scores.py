@@ -29,6 +29,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         notes=args.notes or "",
         root=args.root,
     )
+    if result.score.details.get("warning"):
+        print(f"dsreg: warning: {result.score.details['warning']}", file=sys.stderr)
     d = result.dataset
     lines = [f"{d['name']}/{d['config']}:{d['version']} {result.split}: {result.rows:,} rows, metric {result.metric}"]
     lines += [f"  {k}: {_fmt(v)}" for k, v in result.values.items()]

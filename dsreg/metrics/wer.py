@@ -144,6 +144,12 @@ class WordErrorRate(Metric):
         details: dict[str, Any] = {key: _counts(totals[key], rows[key]) for key in totals}
         if self.placement:
             details["ctm"] = self.placement
+            silent = self.placement["sides_without_words"]
+            if silent:
+                details["warning"] = (
+                    f"the CTM has no word at all for conversation side(s) {', '.join(silent)}: their segments "
+                    "are scored as deletions (a CTM cut short, or missing a file?)"
+                )
         return Score(values, "wer", False, self.signature(), details)
 
     def signature(self) -> str:

@@ -127,3 +127,18 @@ def test_a_glm_asset_changed_after_publishing_is_refused_not_scored_with(
     assert str(glm) in str(err.value)
     assert not (root / "_scores").exists() or not list((root / "_scores").rglob("*.json"))
     assert main(["verify", "eval2000", "--deep"]) != 0
+
+
+def test_a_ctm_missing_a_conversation_side_is_scored_with_a_warning(
+    eval2000: Path, root: Path, tmp_path: Path, capsys
+) -> None:
+    ctm = tmp_path / "x.ctm"
+    ctm.write_text("".join(line + "\n" for line in CTM.splitlines() if not line.startswith("en_4156 B")))
+    args = ["evaluate", "eval2000", "--split", "test", "--predictions", str(ctm), "--model", "m", "--submit"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "warning" in captured.err and "en_4156 B" in captured.err and "deletions" in captured.err
+    (record_path,) = list((root / "_scores").rglob("*.json"))
+    record = json.loads(record_path.read_text())
+    assert record["details"]["ctm"]["sides_without_words"] == ["en_4156 B"]
+    assert "en_4156 B" in record["details"]["warning"]
