@@ -157,6 +157,14 @@ def parse_glm(text: str, where: str = "GLM", *, name: str = "glm") -> Glm:
         section = _SECTION.match(raw.strip())
         if section:
             kinds = section.group(1).lower()
+            try:
+                re.compile(kinds)
+            except re.error as err:
+                raise DsregError(
+                    f"line {number}: the INPUT_DEPENDENT_APPLICATION regex {kinds!r} does not compile ({err})",
+                    path=where,
+                    fix="write a regular expression such as \"(stm|ctm)\"",
+                ) from None
             continue
         line = raw.split(";;", 1)[0]
         if not line.strip():

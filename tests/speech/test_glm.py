@@ -86,6 +86,7 @@ def test_copy_no_hit_false_drops_what_no_rule_matches() -> None:
         ("* case_sensitive = 'T'\n", "case-sensitive GLMs"),
         ("* copy_no_hit = 'maybe'\n", "neither T nor F"),
         ("[] => B\n", "rewrites the empty string"),
+        (';; INPUT_DEPENDENT_APPLICATION = "(ctm"\nA => B\n', "line 1: the INPUT_DEPENDENT_APPLICATION regex"),
     ],
 )
 def test_bad_glm_lines_are_refused_by_line(text: str, message: str) -> None:
