@@ -259,17 +259,20 @@ def _file_states(sources: Mapping[str, ResolvedSource]) -> dict[str, str]:
     return states
 
 
-def _check_unchanged(sources: Mapping[str, ResolvedSource], states: Mapping[str, str], work: Path) -> None:
+def _check_unchanged(sources: Mapping[str, ResolvedSource], states: Mapping[str, str], work: Path | None) -> None:
     """Refuse the pass if a source file changed (written, truncated, replaced) since `states` were taken: the
-    tasks may hold bytes other than those its checksum was computed from, so they are deleted."""
+    tasks may hold bytes other than those its checksum was computed from, so they are deleted from `work` (None
+    for an array element: other elements may be writing there, and no later run resumes work keyed by the
+    old `states`)."""
     now = _file_states(sources)
     changed = [name for name in states if now[name] != states[name]]
     if changed:
-        shutil.rmtree(work / TASKS_DIR, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work / TASKS_DIR, ignore_errors=True)
         path = sources[changed[0]].path
+        kept = "nothing made from it was kept" if work is not None else "the final prepare will not reuse this work"
         raise DsregError(
-            f"source {changed[0]!r} changed while it was being read (written to, or replaced); nothing made "
-            "from it was kept",
+            f"source {changed[0]!r} changed while it was being read (written to, or replaced); {kept}",
             path=path,
             fix="let whatever is writing or copying it finish, then run again",
         )
@@ -751,7 +754,7 @@ def _run_all(
             for tree in trees.values():
                 tree.close()  # ends the hashing threads of a failed pass
             raise
-    _check_unchanged(resolved, states, work)
+    _check_unchanged(resolved, states, work if select is None else None)
     if verify:
         _confirm_streamed(confirmed, digests, work)
         report.sources = _records(confirmed, generated)
