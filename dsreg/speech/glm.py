@@ -163,7 +163,7 @@ def parse_glm(text: str, where: str = "GLM", *, name: str = "glm") -> Glm:
                 raise DsregError(
                     f"line {number}: the INPUT_DEPENDENT_APPLICATION regex {kinds!r} does not compile ({err})",
                     path=where,
-                    fix="write a regular expression such as \"(stm|ctm)\"",
+                    fix='write a regular expression such as "(stm|ctm)"',
                 ) from None
             continue
         line = raw.split(";;", 1)[0]

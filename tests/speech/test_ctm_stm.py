@@ -54,9 +54,7 @@ def test_stm_keeps_ignored_regions_on_request() -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    "span", ["nan 1.0", "0.5 nan", "-0.5 1.0", "2.0 1.0", "0.5 inf", "inf inf", "1e400 1e400"]
-)
+@pytest.mark.parametrize("span", ["nan 1.0", "0.5 nan", "-0.5 1.0", "2.0 1.0", "0.5 inf", "inf inf", "1e400 1e400"])
 def test_stm_segments_with_impossible_times_are_refused(span: str) -> None:
     with pytest.raises(DsregError, match="line 2: channel 'A' or span"):
         parse_stm(f"en_4156 A x 0.0 0.4 fine\nen_4156 A x {span} bad times\n", "r.stm")
