@@ -7,7 +7,9 @@ process as a tensor that views it. A delivered slot becomes FREE only when that 
 (every view and `.numpy()` of it gone: a finalizer on the array the tensor was made from), so a batch kept by
 the user is never overwritten; when a worker finds none of its slots free it decodes into a fresh shared
 tensor instead. Slots claimed for batches an abandoned iteration never delivered are freed when the next
-iteration starts (each worker runs its batches in order, so no batch of the new iteration holds them yet).
+iteration starts (each worker runs its batches in order, so no batch of the new iteration holds them yet) —
+unless the abandoned iteration is still live (its iterator still referenced): then it may yet deliver them, and
+an iteration started meanwhile with workers of its own hands over fresh shared tensors instead.
 """
 
 from __future__ import annotations

@@ -303,6 +303,7 @@ class TorchLoader(DataLoader):
             loader.dataset, loader.transform, loader.decode, loader.audio, self.image_decode is not None, self.slots
         )
         self._rows, self._collate = rows, collate
+        self._live = 0  # iterations begun and not yet finished or dropped (slots are reclaimed only when none)
         self._batches = BatchSampler(loader)
         super().__init__(
             self._rows,
@@ -319,9 +320,29 @@ class TorchLoader(DataLoader):
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
         in_process = self.num_workers == 0 and not self.pin_memory and not self.timeout
-        if self.slots is not None:
-            self.slots.reclaim()
-        batches: Iterator[Any] = self._in_process() if in_process else super().__iter__()
+        self._live += 1
+        try:
+            yield from self._batches_of_one_iteration(in_process)
+        finally:
+            self._live -= 1
+
+    def _batches_of_one_iteration(self, in_process: bool) -> Iterator[Any]:
+        """One iteration's batches; the shared slots are reclaimed only when no other iteration is live."""
+        batches: Iterator[Any]
+        if in_process:
+            batches = self._in_process()
+        elif self.slots is not None and self._live > 1 and not self.persistent_workers:
+            # another iteration's workers still decode into the slots: this one's workers (started now, with
+            # no slots) send fresh shared tensors, and the other's claimed slots stay theirs
+            self._rows.slots = None
+            try:
+                batches = super().__iter__()
+            finally:
+                self._rows.slots = self.slots
+        else:
+            if self.slots is not None and self._live == 1:
+                self.slots.reclaim()
+            batches = super().__iter__()
         if self.slots is not None:
             batches = (self._delivered(b, self.slots) for b in batches)
         if self.device is not None and self.device.type == "cuda":

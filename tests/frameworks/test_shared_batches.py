@@ -5,6 +5,7 @@ abandoned iteration come back; every way through gives the in-process decode's p
 from __future__ import annotations
 
 import gc
+import time
 import io
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from dsreg.loading.imagedecode import ImageDecode
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
-from dsreg.frameworks.shared_batches import FREE  # noqa: E402
+from dsreg.frameworks.shared_batches import CLAIMED, FREE  # noqa: E402
 
 ROWS, BATCH = 40, 2  # 20 batches: more than the 2 workers' 8 slots
 
@@ -102,3 +103,27 @@ def test_no_slots_where_the_workers_must_hand_over_something_else(root: Path) ->
     assert _loader(root, 2, transform=lambda b: b).slots is None  # type: ignore[attr-defined]
     assert _loader(root, 2, pin_memory=True).slots is None  # type: ignore[attr-defined]
     assert _loader(root, 2, decode_on="device").slots is None  # type: ignore[attr-defined]
+
+
+def test_an_iteration_begun_while_another_is_live_never_overwrites_its_batches(
+    root: Path, reference: list[list[np.ndarray]]
+) -> None:
+    loader = _loader(root, 2, persistent_workers=False)  # each iteration starts workers of its own
+    first = iter(loader)
+    assert np.array_equal(next(first)["image"].numpy(), reference[0][0])
+    state = loader.slots.state.numpy()  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    while (state == CLAIMED).sum() < 4 and time.monotonic() < deadline:  # the first's workers decode ahead
+        time.sleep(0.01)
+    loader.set_epoch(1)  # type: ignore[attr-defined]
+    second = iter(loader)
+    got = [next(second)["image"] for _ in range(6)]
+    assert all(np.array_equal(t.numpy(), r) for t, r in zip(got, reference[1], strict=False))
+    rest = [next(first)["image"].clone() for _ in range(6)]  # the batches the first had fetched ahead
+    assert all(np.array_equal(t.numpy(), r) for t, r in zip(rest, reference[0][1:], strict=False))
+    del first, second
+    gc.collect()
+    loader.set_epoch(0)  # type: ignore[attr-defined]
+    again = [(b["image"].clone(), _in_slots(loader, b["image"])) for b in loader]
+    assert all(np.array_equal(t.numpy(), r) for (t, _), r in zip(again, reference[0], strict=True))
+    assert sum(s for _, s in again) == ROWS // BATCH, "with nothing live, the slots are reclaimed and used again"
