@@ -5,8 +5,8 @@ abandoned iteration come back; every way through gives the in-process decode's p
 from __future__ import annotations
 
 import gc
-import time
 import io
+import time
 from pathlib import Path
 
 import numpy as np
