@@ -37,7 +37,8 @@ class JoinedColumn:
         low = min(v.ctypes.data for v in views)
         high = max(v.ctypes.data + v.nbytes for v in views)
         self._first_byte = np.asarray([v.ctypes.data - low for v in views], dtype=np.int64)
-        self._span: np.ndarray = np.asarray(_Span(views, low, high - low - self._row_bytes + 1, self._row_bytes))
+        items = high - low - self._row_bytes + 1
+        self._span: np.ndarray = np.asarray(_Span(views, low, items, f"|V{self._row_bytes}", 1))
 
     @classmethod
     def join(cls, views: Sequence[np.ndarray], starts: Sequence[int]) -> JoinedColumn | None:
@@ -80,9 +81,10 @@ class JoinedColumn:
 class JoinedRagged:
     """A column of text, encoded images or sequences of numbers over several record batches as one gather
     source: each row's first and last value offsets are gathered for the whole batch by two `JoinedColumn`s over
-    the record batches' offsets, and each row is then cut from its batch's values — a view of its numbers, its
-    bytes, or its bytes decoded as UTF-8 (`kind` ``"elements"``, ``"bytes"`` or ``"text"``), as one record
-    batch's column converts."""
+    the record batches' offsets, and each row is then cut from its batch's values — its numbers, its bytes, or
+    its bytes decoded as UTF-8 (`kind` ``"elements"``, ``"bytes"`` or ``"text"``), as one record batch's
+    column converts. Numbers are copied (a batch's rows are views of one fresh array), never views of the
+    mapped values: those are read-only, and a tensor made from one would crash the process when written."""
 
     KINDS = ("elements", "bytes", "text")
 
@@ -91,6 +93,8 @@ class JoinedRagged:
     ):
         """Use `join`."""
         self._kind, self._begins, self._ends, self._values, self._starts = kind, begins, ends, values, starts
+        self._sizes = np.asarray([len(v) for v in values], dtype=np.int64)
+        self._elements = _elements(values) if kind == "elements" else None
 
     @classmethod
     def join(
@@ -109,33 +113,70 @@ class JoinedRagged:
         return cls(kind, begins, ends, [v for _, v, _ in kept], np.asarray([s for _, _, s in kept], dtype=np.int64))
 
     def take(self, rows: np.ndarray) -> np.ndarray:
-        """Rows `rows` (int64) as an object array (views, bytes or str); IndexError for a row no batch holds."""
+        """Rows `rows` (int64) as an object array (arrays, bytes or str); IndexError for a row no batch holds."""
         rows = np.asarray(rows, dtype=np.int64)
-        begins, ends = self._begins.take(rows).tolist(), self._ends.take(rows).tolist()
-        pieces = (np.searchsorted(self._starts, rows, side="right") - 1).tolist()
-        values = self._values
-        cuts = zip(pieces, begins, ends, strict=True)
+        begins, ends = self._begins.take(rows), self._ends.take(rows)
+        pieces = np.searchsorted(self._starts, rows, side="right") - 1
         out = np.empty(len(rows), dtype=object)
-        if self._kind == "elements":  # one by one: numpy would stack a list of equal-length rows
+        if self._kind == "elements" and self._elements is not None:
+            flat, stops = self._gather_elements(pieces, begins, ends)
+            start = 0
+            for i, stop in enumerate(stops):  # one by one: numpy would stack a list of equal-length rows
+                out[i] = flat[start:stop]
+                start = stop
+            return out
+        values = self._values
+        cuts = zip(pieces.tolist(), begins.tolist(), ends.tolist(), strict=True)
+        if self._kind == "elements":  # values that cannot be spanned: a copy per row
             for i, (p, b, e) in enumerate(cuts):
-                out[i] = values[p][b:e]
+                out[i] = values[p][b:e].copy()
         elif self._kind == "bytes":
             out[:] = [values[p][b:e].tobytes() for p, b, e in cuts]
         else:
             out[:] = [values[p][b:e].tobytes().decode("utf-8") for p, b, e in cuts]
         return out
 
+    def _gather_elements(
+        self, pieces: np.ndarray, begins: np.ndarray, ends: np.ndarray
+    ) -> tuple[np.ndarray, list[int]]:
+        """The rows' numbers as one fresh array (one fancy index over every batch's values) and where each row
+        ends in it; offsets are clipped to their batch's values, so a wrong one gives a short row."""
+        assert self._elements is not None
+        span, first = self._elements
+        ends = np.clip(ends, 0, self._sizes[pieces])
+        begins = np.clip(begins, 0, ends)
+        lengths = ends - begins
+        stops = np.cumsum(lengths)
+        total = int(stops[-1]) if stops.size else 0
+        positions = np.repeat(first[pieces] + begins - (stops - lengths), lengths) + np.arange(total, dtype=np.int64)
+        return span[positions], stops.tolist()
+
+
+def _elements(values: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """One typed array spanning every batch's 1-D values, and where each batch's values start in it; None where
+    they differ in dtype, are strided, or do not lie a whole number of items apart."""
+    dtype = values[0].dtype
+    if dtype.hasobject or any(v.dtype != dtype or v.ndim != 1 or not v.flags.c_contiguous for v in values):
+        return None
+    low = min(v.ctypes.data for v in values)
+    high = max(v.ctypes.data + v.nbytes for v in values)
+    if any((v.ctypes.data - low) % dtype.itemsize for v in values):
+        return None
+    first = np.asarray([(v.ctypes.data - low) // dtype.itemsize for v in values], dtype=np.int64)
+    span = np.asarray(_Span(values, low, (high - low) // dtype.itemsize, dtype.str, dtype.itemsize))
+    return span, first
+
 
 class _Span:
-    """The array interface of `items` rows of `row_bytes` bytes starting at every byte from address `low`;
-    holds `views`, so the memory it describes stays mapped as long as an array made from it lives."""
+    """The array interface of `items` items of type `typestr`, `stride` bytes apart from address `low`; holds
+    `views`, so the memory it describes stays mapped as long as an array made from it lives."""
 
-    def __init__(self, views: list[np.ndarray], low: int, items: int, row_bytes: int):
+    def __init__(self, views: list[np.ndarray], low: int, items: int, typestr: str, stride: int):
         self.views = views
         self.__array_interface__ = {
             "version": 3,
             "shape": (items,),
-            "typestr": f"|V{row_bytes}",
+            "typestr": typestr,
             "data": (low, True),
-            "strides": (1,),
+            "strides": (stride,),
         }

@@ -211,6 +211,7 @@ def test_ragged_columns_across_shards_are_the_stored_rows_by_either_path(
         expected = [ragged_row(i) for i in ids]
         assert [t.tolist() for t in batch["tokens"]] == [e["tokens"].tolist() for e in expected]
         assert all(t.dtype == np.int32 for t in batch["tokens"])
+        assert all(t.flags.writeable for t in batch["tokens"])  # fresh rows, never read-only views of the shard
         assert batch["text"].tolist() == [e["text"] for e in expected]
         assert batch["blob"].tolist() == [e["blob"] for e in expected]
         assert [[list(x) for x in n] for n in batch["nested"]] == [[list(x) for x in e["nested"]] for e in expected]

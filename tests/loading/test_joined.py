@@ -124,3 +124,20 @@ def test_ragged_rows_come_back_cut_from_their_own_batch() -> None:
         sequences.take(np.array([60]))
     with pytest.raises(ValueError, match="kind"):
         JoinedRagged.join("audio", offsets, values, starts)
+
+
+def test_sequence_rows_are_fresh_writable_arrays_not_views_of_the_stored_values() -> None:
+    numbers = [np.arange(i % 4, dtype=np.int64) + i for i in range(20)]
+    offsets, values = [], []
+    for lo, hi in [(0, 8), (8, 20)]:
+        offsets.append(np.concatenate([[0], np.cumsum([len(r) for r in numbers[lo:hi]])]).astype(np.int64))
+        stored = np.concatenate(numbers[lo:hi])
+        stored.setflags(write=False)  # as a memory-mapped shard's values are
+        values.append(stored)
+    sequences = JoinedRagged.join("elements", offsets, values, [0, 8])
+    assert sequences is not None
+    got = sequences.take(np.array([3, 9, 3, 15]))
+    assert all(row.flags.writeable and not any(np.shares_memory(row, v) for v in values) for row in got)
+    got[0] += 100  # a user's in-place edit changes neither the stored rows nor the other rows of the batch
+    assert got[2].tolist() == numbers[3].tolist() == sequences.take(np.array([3]))[0].tolist()
+    assert sequences.take(np.zeros(0, np.int64)).shape == (0,)
