@@ -141,3 +141,14 @@ def test_sequence_rows_are_fresh_writable_arrays_not_views_of_the_stored_values(
     got[0] += 100  # a user's in-place edit changes neither the stored rows nor the other rows of the batch
     assert got[2].tolist() == numbers[3].tolist() == sequences.take(np.array([3]))[0].tolist()
     assert sequences.take(np.zeros(0, np.int64)).shape == (0,)
+
+
+def test_sequence_values_that_cannot_be_spanned_are_copied_row_by_row() -> None:
+    strided = np.arange(40, dtype=np.int32)[::2]  # every other number: not contiguous
+    contiguous = np.arange(100, 110, dtype=np.int32)
+    offsets = [np.array([0, 3, 20], dtype=np.int64), np.array([0, 10], dtype=np.int64)]
+    sequences = JoinedRagged.join("elements", offsets, [strided, contiguous], [0, 2])
+    assert sequences is not None
+    got = sequences.take(np.array([2, 0, 1]))
+    assert [g.tolist() for g in got] == [list(range(100, 110)), [0, 2, 4], list(range(6, 40, 2))]
+    assert all(g.flags.writeable and not np.shares_memory(g, strided) for g in got)
