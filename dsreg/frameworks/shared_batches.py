@@ -58,6 +58,8 @@ class BatchSlots:
             return None
         state = self.state.numpy()
         first = info.id * self.per_worker
+        if first + self.per_worker > state.size:  # more workers than the slots were made for (num_workers raised)
+            return None
         for slot in range(first, first + self.per_worker):
             if state[slot] == FREE:
                 state[slot] = CLAIMED

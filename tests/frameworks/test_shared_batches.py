@@ -127,3 +127,13 @@ def test_an_iteration_begun_while_another_is_live_never_overwrites_its_batches(
     again = [(b["image"].clone(), _in_slots(loader, b["image"])) for b in loader]
     assert all(np.array_equal(t.numpy(), r) for (t, _), r in zip(again, reference[0], strict=True))
     assert sum(s for _, s in again) == ROWS // BATCH, "with nothing live, the slots are reclaimed and used again"
+
+
+def test_workers_beyond_those_the_slots_were_made_for_decode_into_fresh_memory(
+    root: Path, reference: list[list[np.ndarray]]
+) -> None:
+    loader = _loader(root, 1)
+    loader.num_workers = 2  # type: ignore[attr-defined]  # DataLoader lets it change after construction
+    got = [(b["image"].clone(), _in_slots(loader, b["image"])) for b in loader]
+    assert all(np.array_equal(t.numpy(), r) for (t, _), r in zip(got, reference[0], strict=True))
+    assert 0 < sum(s for _, s in got) < len(got)  # worker 0 in its slots, worker 1 in fresh memory
