@@ -17,12 +17,11 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from dsreg.audio.sphere import read_sphere
 from dsreg.errors import DsregError
 from dsreg.features import Features
 from dsreg.readers import Arg, Output, Reader, ReaderAsset
 from dsreg.sourcetree import SourceTree
-from dsreg.speech.conversations import RATE, check_features, cut, source
+from dsreg.speech.conversations import Conversation, check_features, source
 from dsreg.speech.stm import StmSegment, parse_stm
 
 _STM_NAME = re.compile(r"(?:^|/)hub5e00\.english\.000405\.stm$", re.I)
@@ -80,20 +79,12 @@ class Eval2000(Reader):
 
     def read(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any], task: str) -> Output:
         tree = _source(sources, "audio")
-        member = _audio_files(tree)[task]
-        where = tree.location(member)
-        samples, rate = read_sphere(tree.read_bytes(member), where=where)
-        if samples.shape[0] != 2 or rate != RATE:
-            raise DsregError(
-                f"a conversation must be 2 channels at 8 kHz, this is {samples.shape[0]} at {rate} Hz", path=where
-            )
-        frames = samples.shape[1]
+        conversation = Conversation(tree, _audio_files(tree)[task])
         segments = sorted((s for s in self._segments(sources, split_args) if s.file == task), key=lambda s: s.id)
         for segment in segments:
-            channel = samples[0 if segment.channel == "A" else 1]
             yield {
                 "id": segment.id,
-                "audio": channel[cut(segment.start, frames) : cut(segment.end, frames)],
+                "audio": conversation.segment(segment.channel, segment.start, segment.end),
                 "conversation": segment.file,
                 "side": segment.channel,
                 "speaker": segment.speaker,

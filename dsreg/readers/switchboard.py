@@ -22,12 +22,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from dsreg.audio.sphere import read_sphere
 from dsreg.errors import DsregError
 from dsreg.features import Features
 from dsreg.readers import Arg, Output, Reader
 from dsreg.sourcetree import SourceTree
-from dsreg.speech.conversations import RATE, check_features, cut, source
+from dsreg.speech.conversations import Conversation, check_features, source
 
 _TRANSCRIPT = re.compile(r"(?:^|/)sw(\d{4})([ab])-ms98-a-trans\.text$", re.I)
 _AUDIO = re.compile(r"(?:^|/)sw0?(\d{4})\.sph$", re.I)
@@ -186,21 +185,13 @@ class Switchboard(Reader):
     def read(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any], task: str) -> Output:
         conversation = int(task[3:])
         tree = _source(sources, "audio")
-        member = _audio_files(tree)[conversation]
-        where = tree.location(member)
-        samples, rate = read_sphere(tree.read_bytes(member), where=where)
-        if samples.shape[0] != 2 or rate != RATE:
-            raise DsregError(
-                f"a conversation must be 2 channels at 8 kHz, this is {samples.shape[0]} at {rate} Hz", path=where
-            )
-        frames = samples.shape[1]
+        audio = Conversation(tree, _audio_files(tree)[conversation])
         for segment in self._split(sources, split_args):
             if segment.conversation != conversation:
                 continue
-            channel = samples[0 if segment.side == "A" else 1]
             yield {
                 "id": segment.id,
-                "audio": channel[cut(segment.start, frames) : cut(segment.end, frames)],
+                "audio": audio.segment(segment.side, segment.start, segment.end),
                 "conversation": f"sw0{conversation}",
                 "side": segment.side,
                 "start": segment.start,

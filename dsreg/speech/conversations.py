@@ -1,11 +1,14 @@
 """What the two-channel telephone corpora (Switchboard, eval2000) share: their 8 kHz int16 audio feature,
-their two named sources and the sample at which a segment time cuts a conversation side."""
+their two named sources, reading a conversation's SPHERE file and cutting a segment from one of its sides."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
 
+import numpy as np
+
+from dsreg.audio.sphere import read_sphere
 from dsreg.errors import DsregError
 from dsreg.features import Audio, Features
 from dsreg.sourcetree import SourceTree
@@ -16,6 +19,27 @@ RATE = 8000
 def cut(seconds: float, frames: int) -> int:
     """The sample a segment time falls on (rounded half up, as Kaldi cuts), clamped to the side's length."""
     return min(math.floor(seconds * RATE + 0.5), frames)
+
+
+class Conversation:
+    """Both sides of one conversation (side A is channel 1, side B channel 2), read from its SPHERE member."""
+
+    def __init__(self, tree: SourceTree, member: str):
+        where = tree.location(member)
+        samples, rate = read_sphere(tree.read_bytes(member), where=where)
+        if samples.shape[0] != 2 or rate != RATE:
+            raise DsregError(
+                f"a conversation must be 2 channels at 8 kHz, this is {samples.shape[0]} at {rate} Hz",
+                path=where,
+                fix="this is not a conversation file of the LDC release: give the release's own .sph files",
+            )
+        self._samples = samples
+
+    def segment(self, side: str, start: float, end: float) -> np.ndarray:
+        """The samples of side `side` ("A" or "B") from `start` to `end` seconds, cut as `cut` says."""
+        channel = self._samples[0 if side == "A" else 1]
+        frames = len(channel)
+        return channel[cut(start, frames) : cut(end, frames)]
 
 
 def check_features(features: Features, columns: tuple[str, ...], corpus: str, recipe: str) -> None:
