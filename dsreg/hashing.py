@@ -17,6 +17,8 @@ import queue
 import threading
 from typing import Any, BinaryIO
 
+from dsreg.rawio import ReadOnlyRaw
+
 CHUNK = 1 << 20
 _COALESCE = 1 << 20  # small pieces (tar headers) are gathered up to this size before going to the thread
 _IN_FLIGHT = 64 << 20  # the most bytes handed to the hashing thread and not yet hashed
@@ -97,7 +99,7 @@ class Digests:
                     self._room.release()
 
 
-class HashingReader(io.RawIOBase):
+class HashingReader(ReadOnlyRaw):
     """A read-only, seekable view of `raw` that hashes every byte once, in file order.
 
     `high_water` is the furthest byte any read has reached (what a reader of this file has consumed).
@@ -110,9 +112,6 @@ class HashingReader(io.RawIOBase):
         self._hashed = 0  # bytes [0, _hashed) are in the digests
         self._digests = Digests(threaded=threaded)
         self.high_water = 0
-
-    def readable(self) -> bool:
-        return True
 
     def seekable(self) -> bool:
         return True
@@ -139,14 +138,6 @@ class HashingReader(io.RawIOBase):
         self._pos = end
         self.high_water = max(self.high_water, end)
         return data
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def finish(self) -> dict[str, str]:
         """Hash the bytes no read has reached yet; the sha256 and md5 of the whole file."""

@@ -37,6 +37,7 @@ from typing import IO, Any, BinaryIO, cast
 
 from dsreg.errors import DsregError
 from dsreg.hashing import CHUNK, HashingReader
+from dsreg.rawio import ReadOnlyRaw
 
 Predicate = Callable[[str], bool]
 
@@ -115,27 +116,16 @@ def _check_link(source: Path, name: str, target: str, *, hard: bool) -> None:
         raise _unsafe(source, name, f"link to {target!r} points outside the tree")
 
 
-class _GuardedReader(io.RawIOBase):
+class _GuardedReader(ReadOnlyRaw):
     """A member's file object whose read errors (truncation, CRC) become DsregErrors naming the archive."""
 
     def __init__(self, raw: IO[bytes], source: Path, member: str):
         super().__init__()
         self._raw, self._source, self._member = raw, source, member
 
-    def readable(self) -> bool:
-        return True
-
     def read(self, size: int | None = -1) -> bytes:
         with _reading(self._source, self._member):
             return self._raw.read(-1 if size is None else size)
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def readline(self, size: int | None = -1) -> bytes:
         with _reading(self._source, self._member):
@@ -543,7 +533,7 @@ class TarTree(SourceTree):
                 self._digests = digests
 
 
-class _Range(io.RawIOBase):
+class _Range(ReadOnlyRaw):
     """Bytes [start, start + size) of a shared file, as a seekable file of its own (a plain tar's member).
 
     Every read seeks the shared file first, so several ranges may be open at once; `reached` hears the
@@ -553,9 +543,6 @@ class _Range(io.RawIOBase):
         super().__init__()
         self._raw, self._start, self._size, self._reached = raw, start, size, reached
         self._pos = 0
-
-    def readable(self) -> bool:
-        return True
 
     def seekable(self) -> bool:
         return True
@@ -578,14 +565,6 @@ class _Range(io.RawIOBase):
         self._pos += len(data)
         self._reached(self._start + self._pos)
         return data
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
 
 def _drain(tar: tarfile.TarFile, raw: HashingReader) -> dict[str, str]:
