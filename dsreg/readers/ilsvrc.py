@@ -25,7 +25,7 @@ from dsreg.readers.ilsvrc_meta import (
     parse_synset_mapping,
     parse_val_solution,
 )
-from dsreg.readers.imagefix import check_image
+from dsreg.readers.imagefix import ImageFixes
 from dsreg.readers.tar_of_tars import iter_inner_tar
 from dsreg.sourcetree import DirectoryTree, SourceTree
 
@@ -250,10 +250,7 @@ class Ilsvrc2012(Reader):
     def __init__(self, args: Mapping[str, Any], features: Features):
         super().__init__(args, features)
         self.label = check_features(features, "ilsvrc2012")
-        self._fixed: list[dict[str, Any]] = []
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_fixed": []}
+        self._fixes = ImageFixes()
 
     def tasks(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any]) -> list[str]:
         """Classes present (train) or chunks of images (val, test); checks the class list first."""
@@ -311,20 +308,11 @@ class Ilsvrc2012(Reader):
             yield self._row(data, label, name, where)
 
     def _row(self, data: bytes, label: int, name: str, where: str) -> dict[str, Any]:
-        checked = check_image(data, where, name)
-        if checked.fixed is not None:
-            self._fixed.append(checked.fixed)
-        return {
-            "image": checked.data,
-            "label": label,
-            "file_name": name,
-            "height": checked.height,
-            "width": checked.width,
-        }
+        return {**self._fixes.columns(data, where, name), "label": label, "file_name": name}
 
     def notes(self) -> list[dict[str, Any]]:
         """The images this instance re-encoded, in reading order."""
-        return list(self._fixed)
+        return self._fixes.records()
 
     def describe(self, sources: Mapping[str, SourceTree]) -> dict[str, Any]:
         """The layout read and each class's words (from the devkit or Kaggle's mapping), in label order."""

@@ -92,3 +92,25 @@ def check_image(data: bytes, where: str, file_name: str) -> CheckedImage:
         "sha256_stored": hashlib.sha256(fixed).hexdigest(),
     }
     return CheckedImage(fixed, height, width, record)
+
+
+class ImageFixes:
+    """A reader's vendor images checked by `check_image`, with the re-encodings this instance made in reading
+    order (what its `notes` report); a pickled copy starts empty, as each worker reports its own."""
+
+    def __init__(self) -> None:
+        self._records: list[dict[str, Any]] = []
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_records": []}
+
+    def columns(self, data: bytes, where: str, file_name: str) -> dict[str, Any]:
+        """The `image`, `height` and `width` of a row holding `data`, recording its re-encoding if it needed one."""
+        checked = check_image(data, where, file_name)
+        if checked.fixed is not None:
+            self._records.append(checked.fixed)
+        return {"image": checked.data, "height": checked.height, "width": checked.width}
+
+    def records(self) -> list[dict[str, Any]]:
+        """The re-encodings so far, in reading order."""
+        return list(self._records)

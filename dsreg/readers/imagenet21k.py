@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from dsreg.errors import DsregError
 from dsreg.features import ClassLabel, EncodedImage, Features, Text
 from dsreg.readers import Arg, Output, Reader
-from dsreg.readers.imagefix import check_image
+from dsreg.readers.imagefix import ImageFixes
 from dsreg.readers.tar_of_tars import iter_inner_tar
 from dsreg.sourcetree import SourceTree
 
@@ -119,10 +119,7 @@ class ImageNet21k(Reader):
                 "features.label must be a class_label without names (the archive's sorted WNIDs are the classes)",
                 fix="declare label as {type: class_label}; the WNIDs and words go to the manifest",
             )
-        self._fixed: list[dict[str, Any]] = []
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_fixed": []}
+        self._fixes = ImageFixes()
 
     def _archive(self, sources: Mapping[str, SourceTree]) -> tuple[SourceTree, dict[str, str]]:
         if "archive" not in sources:
@@ -157,21 +154,12 @@ class ImageNet21k(Reader):
             for held, name, data in split_stream(iter_inner_tar(tree, member), int(self.args["val_per_class"])):
                 if held != validation:
                     continue
-                checked = check_image(data, f"{tree.location(member)}::{name}", name)
-                if checked.fixed is not None:
-                    self._fixed.append(checked.fixed)
-                yield {
-                    "image": checked.data,
-                    "label": label,
-                    "wnid": wnid,
-                    "file_name": name,
-                    "height": checked.height,
-                    "width": checked.width,
-                }
+                image = self._fixes.columns(data, f"{tree.location(member)}::{name}", name)
+                yield {**image, "label": label, "wnid": wnid, "file_name": name}
 
     def notes(self) -> list[dict[str, Any]]:
         """The images this instance re-encoded (CMYK, PNG...), in reading order."""
-        return list(self._fixed)
+        return self._fixes.records()
 
     def describe(self, sources: Mapping[str, SourceTree]) -> dict[str, Any]:
         """The archive's sorted WNIDs (label order) and their words from `words.txt`."""
