@@ -64,8 +64,9 @@ def _p(segments: dict[int, str]) -> str:
     return "<p>" + "".join(f'<seg id="{i}">{escape(t)}</seg>' for i, t in segments.items()) + "</p>"
 
 
-def write_wmt_xml(path: Path, src: str, tgt: str) -> list[dict[str, object]]:
-    """Write a WMT 2021+ XML test set for `src`-`tgt`; return the rows a correct reader gives."""
+def write_wmt_xml(path: Path, src: str, tgt: str, extra: int = 0) -> list[dict[str, object]]:
+    """Write a WMT 2021+ XML test set for `src`-`tgt`; return the rows a correct reader gives. `extra` adds a
+    plain document of that many referenced segments to the general collection (a copy of a chosen size)."""
     rows: list[dict[str, object]] = []
     docs: list[str] = []
 
@@ -113,6 +114,8 @@ def write_wmt_xml(path: Path, src: str, tgt: str) -> list[dict[str, object]]:
         doc("d3", "general", [("A", ref(2, "A3", skip=1))], 2),
         doc("ts", "general", [("A", ref(2, "TS"))], 2, testsuite=True),
     ]
+    if extra:
+        news.append(doc("d5", "general", [("A", ref(extra, "A5"))], extra, domain="news"))
     docs.append(f'<collection id="general">{"".join(news)}</collection>')
     docs.append('<collection id="empty"></collection>')
     docs.append(doc("d4", "", [(None, ref(2, "X"))], 2))

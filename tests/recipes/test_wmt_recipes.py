@@ -4,7 +4,9 @@ either direction; the WMT 2021–2024 recipes cover sacrebleu's pairs, each with
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -15,7 +17,9 @@ from dsreg.errors import DsregError
 from dsreg.preparation import prepare
 from dsreg.registry import get_recipe, recipe_dirs
 from dsreg.testing.http_server import LocalHTTPServer
-from dsreg.testing.wmt import make_wmt14_archives
+from dsreg.testing.wmt import make_wmt14_archives, write_wmt_xml
+
+REFERENCE = Path(__file__).resolve().parents[2] / "manifests" / "reference"
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +96,54 @@ def test_recent_test_sets_have_one_config_per_sacrebleu_pair(name: str, pairs: i
         resolved = recipe.config(config)
         src, tgt = config.split("-")
         assert resolved.features.names() == [src, tgt, f"{tgt}_refs", "doc_id", "collection", "domain", "origlang"]
-        assert list(resolved.splits) == ["test"] and resolved.splits["test"].rows is None
+        assert list(resolved.splits) == ["test"]
         assert resolved.sources["release"].md5 == sacrebleu.DATASETS[name].md5[0]
         assert resolved.evaluation == {**resolved.evaluation, "metric": "bleu", "reference": f"{tgt}_refs"}
+
+
+def _publisher(citation: str) -> str:
+    """Who published a cited count: the repository or dataset the URL names (its first two path parts)."""
+    parts = urlsplit(citation.split()[0])
+    path = [p for p in parts.path.split("/") if p and p != "datasets"]
+    return "/".join([parts.netloc, *path[:2]])
+
+
+@pytest.mark.parametrize("name", ["wmt21", "wmt22", "wmt23", "wmt24"])
+def test_a_recent_pairs_count_is_declared_only_where_two_publishers_agree(name: str) -> None:
+    """A count from one publisher is a lead, not a fact: it stays unchecked; each declared one cites two."""
+    ref = json.loads((REFERENCE / f"{name}.json").read_text(encoding="utf-8"))
+    recipe = get_recipe(name)
+    declared = {c: recipe.config(c).splits["test"].rows for c in recipe.config_names}
+    cited = {pair: {_publisher(c) for c in citations} for pair, citations in ref["count_sources"].items()}
+    assert set(cited) == {pair for pair, rows in declared.items() if rows is not None}
+    assert all(len(publishers) >= 2 for publishers in cited.values()), cited
+    for pair, lead in ref["uncorroborated"].items():
+        assert declared[pair] is None and "NOT checked" in recipe.config(pair).description, pair
+        assert isinstance(lead["test"], int) and lead["source"].startswith("https://")
+
+
+def test_a_wmt22_copy_of_another_size_is_refused_and_the_exact_size_is_checked(tmp_path: Path, root: Path) -> None:
+    """cs-en declares 1,448: the reader's count (segments with a reference; test suites, system outputs and a
+    reference-less segment left out) must equal it, else nothing is published."""
+    short = tmp_path / "short"
+    want = write_wmt_xml(short / "wmttest2022.cs-en.all.xml", "cs", "en", extra=1439)
+    assert len(want) == 1447
+    with pytest.raises(DsregError, match=r"test: 1447 rows, expected 1448\); nothing was published"):
+        prepare("wmt22/cs-en", source=short, root=root)
+    assert not list(root.rglob("manifest.json"))
+
+    exact = tmp_path / "exact"
+    assert len(write_wmt_xml(exact / "wmttest2022.cs-en.all.xml", "cs", "en", extra=1440)) == 1448
+    manifest = prepare("wmt22/cs-en", source=exact, root=root)
+    assert manifest.splits["test"].rows == 1448 and manifest.metadata["counts_checked"] is True
+    unchecked = prepare("wmt22/de-fr", source=_xml(tmp_path / "de-fr", "wmttest2022.de-fr.all.xml"), root=root)
+    assert unchecked.splits["test"].rows == 8 and unchecked.metadata["counts_checked"] is False
+
+
+def _xml(dest: Path, name: str) -> Path:
+    src, tgt = name.split(".")[1].split("-")
+    write_wmt_xml(dest / name, src, tgt)
+    return dest
 
 
 def test_wmt14_test_sets_carry_sacrebleus_checksums() -> None:
