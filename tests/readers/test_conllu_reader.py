@@ -154,7 +154,7 @@ def test_crlf_and_a_bom_are_read_and_the_last_sentence_needs_no_blank_line(tmp_p
 
 
 def test_the_label_sets_are_closed_and_documented() -> None:
-    assert len(UPOS) == 17 and len(set(DEPREL)) == len(DEPREL) == 100
+    assert len(UPOS) == 17 and len(set(DEPREL)) == len(DEPREL) == 455  # the release's relation set
     assert list(DEPREL) == sorted(DEPREL)
     ewt = "acl:relcl advcl:relcl aux:pass cc:preconj compound:prt csubj:outer csubj:pass det:predet nmod:desc"
     assert set(ewt.split()) <= set(DEPREL)  # every subtype of EWT 2.16 (its stats.xml)
@@ -163,6 +163,34 @@ def test_the_label_sets_are_closed_and_documented() -> None:
 
     with pytest.raises(DsregError, match=r"features\.upos must be a sequence of class_label"):
         get_reader("conllu")({"treebank": "en_ewt"}, Features.from_json(bad))
+
+
+def test_any_treebank_by_code_keeps_the_releases_subtypes_and_refuses_a_made_up_one(tmp_path: Path) -> None:
+    """fr dislocated:obj, cs det:numgov, en obl:unmarked and Abkhaz obj:lo prepare through generic_config with
+    their own ids; nsubj:madeup stops preparation naming the file, line and label, and nothing is published."""
+    folder, _ = write_treebank(tmp_path / "raw", "xx_made", {"test": 3})
+    path = folder / "xx_made-ud-test.conllu"
+    lines = path.read_text(encoding="utf-8").split("\n")
+    words = [i for i, line in enumerate(lines) if line.split("\t")[0].isdigit() and line.split("\t")[7] != "root"]
+    subtypes = ["dislocated:obj", "det:numgov", "obl:unmarked", "obj:lo"]
+    for i, label in zip(words, subtypes, strict=False):
+        columns = lines[i].split("\t")
+        lines[i] = "\t".join([*columns[:7], label, *columns[8:]])
+    path.write_text("\n".join(lines), encoding="utf-8")
+    manifest = prepare("ud/xx_made", source=folder, root=tmp_path / "ok")
+    table = open_dataset(manifest.directory or "", "test").arrow_tables()
+    used = {DEPREL[i] for t in table for row in t["deprel"].to_pylist() for i in row}
+    assert set(subtypes) <= used
+
+    columns = lines[words[1]].split("\t")
+    lines[words[1]] = "\t".join([*columns[:7], "nsubj:madeup", *columns[8:]])
+    path.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(DsregError) as err:
+        prepare("ud/xx_made", source=folder, root=tmp_path / "bad")
+    message = str(err.value)
+    assert f"line {words[1] + 1}: DEPREL 'nsubj:madeup' is not in the recipe's label set" in message
+    assert "xx_made-ud-test.conllu" in message
+    assert not list((tmp_path / "bad").rglob("manifest.json"))
 
 
 def test_parse_counts_by_integer_ids() -> None:

@@ -5,12 +5,14 @@ treebanks' own relation subtypes, and the checksums actually enforced on a copy 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from dsreg.errors import DsregError
 from dsreg.preparation import prepare
+from dsreg.readers.conllu import UNIVERSAL_RELATIONS
 from dsreg.registry import get_recipe
 from dsreg.testing.ud import make_release
 from dsreg.testing.wmt import make_wmt14_archives
@@ -67,6 +69,30 @@ def test_ud_release_downloads_from_lindat_pinned_by_sha256(tmp_path: Path, root:
     with pytest.raises(DsregError, match="differs from the vendor's file"):
         prepare("ud/en_pud", source=archive, root=root, check_counts=False)
     assert not list(root.rglob("manifest.json"))
+
+
+@pytest.mark.parametrize("treebank", ["en_ewt", "fr_gsd", "de_gsd", "cs_pdt", "en_pud", "fr_sequoia", "ja_gsd"])
+def test_ud_deprel_vocabulary_is_the_releases_relation_set_for_every_treebank(treebank: str) -> None:
+    """Declared and generic configs share the 455 labels derived from the validator's table (udtools 0.1.3)."""
+    vocabulary = _reference("ud")["deprel_vocabulary"]
+    names = get_recipe("ud").config(treebank).features["deprel"].feature.names  # type: ignore[attr-defined]
+    assert list(names) == vocabulary["labels"] == sorted(vocabulary["labels"])
+    assert len(names) == vocabulary["count"] == 455
+    assert (vocabulary["package"], vocabulary["version"], vocabulary["file"]) == (
+        "udtools",
+        "0.1.3",
+        "udtools/data/deprels.json",
+    )
+    assert vocabulary["file_sha256"] == "313da9f6e57c30241c4ee5e9520698ca95dcef924c01bd986e4ea2337769ab3b"
+    assert set(UNIVERSAL_RELATIONS) <= set(names)
+    assert all(re.fullmatch(r"[a-z]+(:[a-z]+)?", n) and n.split(":")[0] in UNIVERSAL_RELATIONS for n in names)
+    # fr, cs and en subtypes; Abkhaz obj:lo, disallowed only after 2.16 (it became iobj:lo), is kept
+    assert {"dislocated:obj", "det:numgov", "obl:unmarked", "obj:lo", "iobj:lo"} <= set(names)
+    assert "nsubj:madeup" not in names and "auxpass" not in names  # UD v1 labels are not relations of 2.x
+
+
+def test_ud_recipe_version_counts_the_deprel_vocabulary_change() -> None:
+    assert get_recipe("ud").version == "2.16.1"  # 2.16.0 declared 100 names: other label ids
 
 
 @pytest.mark.parametrize("treebank", ["en_ewt", "fr_gsd", "de_gsd", "cs_pdt"])
