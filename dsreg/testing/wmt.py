@@ -127,10 +127,17 @@ def write_wmt_xml(path: Path, src: str, tgt: str, extra: int = 0) -> list[dict[s
 
 def write_tmx(path: Path, pairs: list[dict[str, str]]) -> None:
     """A TMX file with one `<tu>` per pair (language tags with a region, e.g. `en-GB`), plus a unit missing a
-    language (skipped) and inline markup inside one segment (text kept)."""
+    language (skipped) and inline markup inside one segment: a `<hi>` whose text is kept, and native codes of
+    the original document (`<bpt>`, `<ept>`, `<ph>`) that are not text."""
     units = []
     for n, pair in enumerate(pairs):
-        segs = {lang: escape(t) if n else f"{escape(t[:3])}<ph>x</ph>{escape(t[3:])}" for lang, t in pair.items()}
+        segs = {
+            lang: escape(t)
+            if n
+            else f'{escape(t[:3])}<bpt i="1">&lt;b&gt;</bpt><hi type="x">{escape(t[3:5])}</hi><ept i="1">&lt;/b&gt;'
+            f"</ept><ph>&lt;br/&gt;</ph>{escape(t[5:])}"
+            for lang, t in pair.items()
+        }
         tuvs = "".join(f'<tuv xml:lang="{lang}-{lang.upper()}"><seg>{seg}</seg></tuv>' for lang, seg in segs.items())
         units.append(f"<tu>{tuvs}</tu>")
     units.append('<tu><tuv xml:lang="en"><seg>orphan</seg></tuv></tu>')
@@ -141,8 +148,8 @@ def write_tmx(path: Path, pairs: list[dict[str, str]]) -> None:
 
 
 def tmx_rows(pairs: list[dict[str, str]]) -> list[dict[str, str]]:
-    """What `write_tmx` holds once read: the inline `<ph>` content kept as text."""
-    return [{lang: (t if n else t[:3] + "x" + t[3:]) for lang, t in pair.items()} for n, pair in enumerate(pairs)]
+    """What `write_tmx` holds once read: each pair's text, the `<hi>` text kept and the native codes gone."""
+    return [dict(pair) for pair in pairs]
 
 
 def write_tsv(path: Path, pairs: list[dict[str, str]], langs: tuple[str, str]) -> None:

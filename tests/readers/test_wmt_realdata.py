@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,20 +10,16 @@ from dsreg.errors import DsregError
 from dsreg.readers.translation_formats import sgml_pairs, sgml_segments
 from dsreg.readers.wmt_xml import parse_wmt_xml
 from dsreg.sourcetree import SourceTree
+from dsreg.testing.realdata import realdata
 
-# ../shared/realdata from the project root; DSREG_REALDATA points elsewhere (e.g. from a git worktree)
-REALDATA = (
-    Path(os.environ.get("DSREG_REALDATA") or Path(__file__).resolve().parents[2].parent / "shared" / "realdata") / "wmt"
-)
-NEWSTEST = REALDATA / "newstest2014"
-SAMPLES = REALDATA / "wmt_xml_samples"
+# ../shared/realdata beside the project (or beside a folder above a git worktree); DSREG_REALDATA points elsewhere
+NEWSTEST = realdata("wmt", "newstest2014")
+SAMPLES = realdata("wmt", "wmt_xml_samples")
 
 
-def _need(path: Path) -> None:
-    if not path.is_dir():
-        pytest.skip(
-            f"real WMT excerpts not found at {path} (../shared/realdata is only on development machines and CI)"
-        )
+def _need(path: Path | None) -> None:
+    if path is None or not path.is_dir():
+        pytest.skip("real WMT excerpts not found (../shared/realdata is only on development machines and CI)")
 
 
 @pytest.mark.parametrize("pair", ["de-en", "fr-en"])
