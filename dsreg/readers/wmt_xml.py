@@ -6,6 +6,9 @@ the source under its language code, the first reference under the target code, e
 translator order (first appearance in the file) under `<target>_refs`, and `doc_id`, `collection`,
 `domain`, `origlang`. A reference without a translator name is still a reference; system outputs
 (`<hyp>`), test-suite documents and collections without references are skipped, as sacrebleu does.
+What a mapping by segment id would silently lose is an error naming the document: a repeated segment id,
+two references by one translator (or two without a name), a reference segment its source lacks, a second
+`<src>`.
 sacrebleu's own parser is not used: it keeps neither collections nor translator order and fails with a
 bare assertion on unexpected languages.
 """
@@ -24,9 +27,21 @@ from dsreg.sourcetree import SourceTree
 METADATA = ("doc_id", "collection", "domain", "origlang")
 
 
-def _segments(element: Any) -> dict[str, str]:
-    """Segment id → text of the `<seg>`s under `element`, in document order."""
-    return {str(seg.get("id")): "".join(seg.itertext()) for seg in element.iter("seg")}
+def _segments(element: Any, where: str, doc_id: str) -> dict[str, str]:
+    """Segment id → text of the `<seg>`s under `element`, in document order; a repeated id is an error (a dict
+    would keep only the last of them)."""
+    out: dict[str, str] = {}
+    for seg in element.iter("seg"):
+        ident = seg.get("id")
+        if ident is None or ident in out:
+            what = "a <seg> without an id" if ident is None else f"two <seg id={ident!r}>"
+            raise DsregError(
+                f"document {doc_id!r} has {what} in its <{element.tag}> (line {seg.sourceline})",
+                path=where,
+                fix="use the test set as released",
+            )
+        out[ident] = "".join(seg.itertext())
+    return out
 
 
 def parse_wmt_xml(data: bytes, where: str, source_lang: str, target_lang: str) -> Iterator[dict[str, Any]]:
@@ -55,9 +70,14 @@ def parse_wmt_xml(data: bytes, where: str, source_lang: str, target_lang: str) -
             continue
         parent = doc.getparent()
         collection = parent.get("id", "") if parent is not None and parent.tag == "collection" else ""
-        src = doc.find("src")
-        if src is None:
-            raise DsregError(f"document {doc.get('id')!r} has no <src>", path=where, fix="use the file as released")
+        sources = doc.findall("src")
+        if len(sources) != 1:
+            raise DsregError(
+                f"document {doc.get('id')!r} has {len(sources)} <src> elements, not one",
+                path=where,
+                fix="use the file as released",
+            )
+        src = sources[0]
         for element, want in [(src, source_lang), *((r, target_lang) for r in doc.findall("ref"))]:
             if element.get("lang") != want:
                 raise DsregError(
@@ -66,8 +86,29 @@ def parse_wmt_xml(data: bytes, where: str, source_lang: str, target_lang: str) -
                     path=where,
                     fix="prepare the config of this file's language pair",
                 )
-        refs = {ref.get("translator") or "": _segments(ref) for ref in doc.findall("ref")}
-        for seg_id, text in _segments(src).items():
+        doc_id = doc.get("id", "")
+        refs: dict[str, dict[str, str]] = {}
+        for ref in doc.findall("ref"):
+            translator = ref.get("translator") or ""
+            if translator in refs:
+                raise DsregError(
+                    f"document {doc_id!r} has two references by translator {translator!r} (line {ref.sourceline}):"
+                    " one would hide the other",
+                    path=where,
+                    fix="use the test set as released",
+                )
+            refs[translator] = _segments(ref, where, doc_id)
+        source = _segments(src, where, doc_id)
+        for translator, segments in refs.items():
+            orphans = [i for i in segments if i not in source]
+            if orphans:
+                raise DsregError(
+                    f"document {doc_id!r}: the reference by translator {translator!r} has segments {orphans[:5]} "
+                    "that its source lacks (the two do not match)",
+                    path=where,
+                    fix="use the test set as released",
+                )
+        for seg_id, text in source.items():
             texts = [refs[t][seg_id] for t in order if t in refs and refs[t].get(seg_id)]
             if not texts:
                 continue
@@ -76,7 +117,7 @@ def parse_wmt_xml(data: bytes, where: str, source_lang: str, target_lang: str) -
                 source_lang: text,
                 target_lang: texts[0],
                 f"{target_lang}_refs": texts,
-                "doc_id": doc.get("id", ""),
+                "doc_id": doc_id,
                 "collection": collection,
                 "domain": doc.get("domain", ""),
                 "origlang": doc.get("origlang", ""),

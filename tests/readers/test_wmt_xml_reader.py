@@ -86,3 +86,48 @@ def test_bleu_is_scored_against_every_reference(tmp_path: Path, root) -> None:
     assert result.score.values["bleu"] == pytest.approx(100.0)
     first_only = evaluate("wmt22/de-fr", "test", [r["fr"][::-1] for r in want])
     assert first_only.score.values["bleu"] < 100.0
+
+
+def _doc(src: str, *refs: str) -> bytes:
+    body = f'<src lang="de"><p>{src}</p></src>' + "".join(refs)
+    return f'<dataset id="x"><collection id="c"><doc id="a" origlang="de">{body}</doc></collection></dataset>'.encode()
+
+
+@pytest.mark.parametrize(
+    ("xml", "problem"),
+    [
+        # a dict keyed by segment id kept only the second segment 1 of each side
+        (
+            _doc(
+                '<seg id="1">eins</seg></p><p><seg id="1">zwei</seg>',
+                '<ref lang="fr" translator="A"><p><seg id="1">un</seg><seg id="2">deux</seg></p></ref>',
+            ),
+            "two <seg id='1'> in its <src>",
+        ),
+        # two translator-less references: the first was silently replaced by the second
+        (
+            _doc(
+                '<seg id="1">eins</seg>',
+                '<ref lang="fr"><p><seg id="1">un</seg></p></ref>',
+                '<ref lang="fr"><p><seg id="1">une</seg></p></ref>',
+            ),
+            "two references by translator ''",
+        ),
+        # a reference numbered apart from its source: segment 3 was dropped without a word
+        (
+            _doc(
+                '<seg id="1">eins</seg><seg id="2">zwei</seg>',
+                '<ref lang="fr" translator="A"><p><seg id="2">deux</seg><seg id="3">trois</seg></p></ref>',
+            ),
+            r"segments \['3'\] that its source lacks",
+        ),
+        # a second source: its segments were never read
+        (
+            _doc('<seg id="1">eins</seg></p></src><src lang="de"><p><seg id="2">zwei</seg>'),
+            "2 <src> elements",
+        ),
+    ],
+)
+def test_segments_a_dict_would_lose_are_errors(xml: bytes, problem: str) -> None:
+    with pytest.raises(DsregError, match=problem):
+        list(parse_wmt_xml(xml, "f.xml", "de", "fr"))
