@@ -1,7 +1,8 @@
 """CoNLL-U parsing: text of one file → sentences with their comments, words, multiword tokens and empty nodes.
 
-Strict where a wrong guess would store wrong data (ten columns, IDs numbered 1..n, ranges and empty nodes in
-place, integer heads in range): any breach is a `DsregError` naming the file and line. Values are kept as the
+Strict where a wrong guess would store wrong data (ten non-empty columns without whitespace at their ends,
+IDs numbered 1..n, ranges in place, empty nodes in place and numbered n.1, n.2 …, integer heads in range):
+any breach is a `DsregError` naming the file and line. Values are kept as the
 file writes them (`_` included); only a sentence without `# text` gets its text rebuilt from the surface
 tokens and `SpaceAfter=No`, as the CoNLL 2018 evaluation and the UD tools do.
 """
@@ -75,6 +76,7 @@ class _Builder:
         self.empty: list[dict[str, str]] = []
         self.surface: list[tuple[str, str]] = []  # (form, misc) of each token as written: MWT or plain word
         self.covered = 0  # the last word ID a multiword token covers
+        self.last_empty = (-1, 0)  # (word, n) of the last empty node word.n
 
     def comment(self, text: str, number: int) -> None:
         if self.words or self.multiword or self.empty:
@@ -92,13 +94,18 @@ class _Builder:
         cols = text.split("\t")
         if len(cols) != 10:
             raise _error(self.where, number, f"{len(cols)} tab-separated columns, CoNLL-U has 10 ({' '.join(COLUMNS)})")
+        for name, value in zip(COLUMNS, cols, strict=True):
+            if not value:
+                raise _error(self.where, number, f"{name} is empty (CoNLL-U writes _ for no value)")
+            if value[0].isspace() or value[-1].isspace():
+                raise _error(self.where, number, f"{name} {value!r} has whitespace at its start or end")
         ident = cols[0]
         if _WORD.fullmatch(ident):
             self._word(cols, number)
         elif match := _RANGE.fullmatch(ident):
             self._range(cols, int(match[1]), int(match[2]), number)
         elif match := _EMPTY.fullmatch(ident):
-            self._empty(cols, int(match[1]), number)
+            self._empty(cols, int(match[1]), int(match[2]), number)
         else:
             raise _error(
                 self.where, number, f"ID {ident!r} is neither a word (3), a range (3-4) nor an empty node (3.1)"
@@ -129,9 +136,13 @@ class _Builder:
         self.multiword.append({"start": start, "end": end, "form": cols[1], "feats": cols[5], "misc": cols[9]})
         self.surface.append((cols[1], cols[9]))
 
-    def _empty(self, cols: list[str], after: int, number: int) -> None:
+    def _empty(self, cols: list[str], after: int, index: int, number: int) -> None:
         if after != len(self.words):
             raise _error(self.where, number, f"empty node {cols[0]} must follow word {after}, not {len(self.words)}")
+        expected = self.last_empty[1] + 1 if self.last_empty[0] == after else 1
+        if index != expected:
+            raise _error(self.where, number, f"empty node {cols[0]} where {after}.{expected} comes next")
+        self.last_empty = (after, index)
         if cols[6] != "_" or cols[7] != "_":
             raise _error(self.where, number, f"empty node {cols[0]} has a HEAD or DEPREL (must be _; use DEPS)")
         names = ("id", "form", "lemma", "upos", "xpos", "feats", "deps", "misc")

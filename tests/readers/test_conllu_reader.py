@@ -122,6 +122,21 @@ def test_every_column_of_a_sentence_with_the_quirks(tmp_path: Path) -> None:
             "empty",
         ),
         ("6\t.\t.\tPUNCT\t_\t_\t2\tpunct\t2:punct\t_", "6\t.\t.\tPUNC\t_\t_\t2\tpunct\t2:punct\t_", "UPOS 'PUNC'"),
+        # these read wrong without a word before: an empty FORM stored as "", and a MISC with a trailing
+        # space whose SpaceAfter=No went unseen (the rebuilt text of s2 became "Au début !")
+        ("1\tÀ\tà\tADP\t_\t_\t3\tcase\t_\t_", "1\t\tà\tADP\t_\t_\t3\tcase\t_\t_", "FORM is empty"),
+        (
+            "3\tdébut\tdébut\tNOUN\t_\t_\t0\troot\t_\tSpaceAfter=No",
+            "3\tdébut\tdébut\tNOUN\t_\t_\t0\troot\t_\tSpaceAfter=No ",
+            "MISC 'SpaceAfter=No ' has whitespace",
+        ),
+        ("4\t!\t!\tPUNCT\t_\t_\t3\tpunct\t_\t_", "4\t!\t! \tPUNCT\t_\t_\t3\tpunct\t_\t_", "LEMMA '! '"),
+        # a second empty node numbered 2.1 again (or 2.3 after 2.1) made its DEPS references ambiguous
+        (
+            "3-4\tdu\t_\t_\t_\t_\t_\t_\t_\t_",
+            "2.1\tx\tx\tX\t_\t_\t_\t_\t2:dep\t_\n3-4\tdu\t_\t_\t_\t_\t_\t_\t_\t_",
+            "empty node 2.1 where 2.2 comes next",
+        ),
         ("6\t.\t.\tPUNCT\t_\t_\t2\tpunct\t2:punct\t_", "6\t.\t.\tPUNCT\t_\t_\t2\tpunct:x\t_\t_", "'punct:x'"),
     ],
 )
