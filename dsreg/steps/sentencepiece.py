@@ -3,14 +3,17 @@
 Arguments: `columns` (the text columns, required), `vocab_size` (required; a recipe makes each size a
 config), `joint` (default true: one model over every column; false: one per column), `model_type`
 (`unigram` or `bpe`), `sample_size` (sentences sampled from `split` to train on, default 1,000,000),
-`seed` (default 0), `split` (default `train`), `character_coverage` (default 1.0) and `normalization`
-(SentencePiece's rule name, default `nmt_nfkc`).
+`seed` (default 0), `split` (default `train`), `character_coverage` (default 1.0), `normalization`
+(SentencePiece's rule name, default `nmt_nfkc`) and `byte_fallback` (default true: a character the model
+has no piece for, one the sample never held, is encoded as its UTF-8 bytes `<0xNN>`, 256 pieces of the
+vocabulary; with false it becomes `<unk>`, id 1, and its text is lost: decoding gives ` ⁇ `).
 
 The sample is a seeded reservoir over the split's rows in task order (after the earlier steps), so the
 same inputs give the same sample, the same model file and the same ids. The model is saved beside the
 shards (`assets/sentencepiece-<n>/joint.model` or `<column>.model`) and recorded in the manifest with its
 sha256. Each row gets `<column>_ids` (int32; pad 0, unk 1, bos 2, eos 3, no bos/eos added); decoding the
-ids gives the column's text after the model's normalisation. Encoding uses every core of the machine.
+ids gives the column's text after the model's normalisation (with `byte_fallback`, also for characters
+outside the sample). Encoding uses every core of the machine.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ _KNOWN = {
     "split",
     "character_coverage",
     "normalization",
+    "byte_fallback",
     "models",  # filled in by `fit`: column → model file, and `directory` where they are
     "directory",
 }
@@ -57,6 +61,8 @@ def _check(args: Mapping[str, Any]) -> None:
         raise DsregError(f"step sentencepiece: args.vocab_size is {size!r}", fix="give an integer vocabulary size")
     if args.get("model_type", "unigram") not in ("unigram", "bpe"):
         raise DsregError(f"step sentencepiece: model_type {args.get('model_type')!r}", fix="use unigram or bpe")
+    if not isinstance(args.get("byte_fallback", True), bool):
+        raise DsregError(f"step sentencepiece: byte_fallback {args['byte_fallback']!r}", fix="use true or false")
 
 
 def output_features(args: Mapping[str, Any], features: Features) -> Features:
@@ -111,6 +117,7 @@ def _train(lines: list[str], args: Mapping[str, Any]) -> bytes:
             model_type=args.get("model_type", "unigram"),
             character_coverage=float(args.get("character_coverage", 1.0)),
             normalization_rule_name=args.get("normalization", "nmt_nfkc"),
+            byte_fallback=bool(args.get("byte_fallback", True)),
             pad_id=0,
             unk_id=1,
             bos_id=2,
@@ -123,7 +130,8 @@ def _train(lines: list[str], args: Mapping[str, Any]) -> bytes:
     except RuntimeError as err:
         raise DsregError(
             f"SentencePiece could not train: {err}",
-            fix="lower vocab_size (it must be below the number of distinct pieces in the sample) or sample more",
+            fix="lower vocab_size (it must be below the number of distinct pieces in the sample) or sample more; "
+            "with byte_fallback (the default) it must also hold the 256 byte pieces and every character",
         ) from None
     return model.getvalue()
 

@@ -62,10 +62,16 @@ def _corpus(directory: Path, rows: int = 300) -> list[tuple[str, str]]:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "train.de").write_text("".join(d + "\n" for d, _ in pairs), encoding="utf-8")
     (directory / "train.en").write_text("".join(e + "\n" for _, e in pairs), encoding="utf-8")
+    # a split the model never saw: characters outside the training sample, an empty line, only whitespace
+    (directory / "test.de").write_text("".join(d + "\n" for d, _ in UNSEEN), encoding="utf-8")
+    (directory / "test.en").write_text("".join(e + "\n" for _, e in UNSEEN), encoding="utf-8")
     return pairs
 
 
-def _recipe(recipes: Path, name: str, joint: bool = True, vocab: int = 60) -> None:
+UNSEEN = [("Die Katze 猫 ist ★ schön", "the cat ß 猫 runs"), ("", " \t "), ("Haus\u2028Garten", "¿qué?")]
+
+
+def _recipe(recipes: Path, name: str, joint: bool = True, vocab: int = 300, **extra: object) -> None:
     import yaml
 
     data = {
@@ -75,11 +81,18 @@ def _recipe(recipes: Path, name: str, joint: bool = True, vocab: int = 60) -> No
         "sources": {"data": {"manual": "the folder", "filename": "corpus"}},
         "reader": {"name": "text_lines"},
         "features": {"de": {"type": "text"}, "en": {"type": "text"}},
-        "splits": {"train": {"files": "train.*"}},
+        "splits": {"train": {"files": "train.*"}, "test": {"files": "test.*", "optional": True}},
         "steps": [
             {
                 "name": "sentencepiece",
-                "args": {"columns": ["de", "en"], "vocab_size": vocab, "joint": joint, "sample_size": 200, "seed": 3},
+                "args": {
+                    "columns": ["de", "en"],
+                    "vocab_size": vocab,
+                    "joint": joint,
+                    "sample_size": 200,
+                    "seed": 3,
+                    **extra,
+                },
             }
         ],
     }
@@ -105,8 +118,9 @@ def test_twice_gives_the_same_model_and_ids(prepared) -> None:
     assert first.assets == second.assets  # same bytes (sha256) and size
     a, b = first.directory / first.assets[0].path, second.directory / second.assets[0].path
     assert a.read_bytes() == b.read_bytes()
-    for split in first.splits.values():
-        for s1, s2 in zip(split.shards, second.splits["train"].shards, strict=True):
+    assert sorted(first.splits) == sorted(second.splits) == ["test", "train"]
+    for name, split in first.splits.items():
+        for s1, s2 in zip(split.shards, second.splits[name].shards, strict=True):
             assert s1.sha256 == s2.sha256
 
 
@@ -132,6 +146,21 @@ def _normalized(model, text: str) -> str:
     return model.normalize(text).replace("\u2581", " ").strip()
 
 
+def test_text_the_sample_never_held_decodes_back_through_byte_fallback(prepared) -> None:
+    _, first, _, _ = prepared
+    ds = dsreg.open(str(first.directory), "test")
+    batch = ds.take(np.arange(len(ds)))
+    model = spm.SentencePieceProcessor(model_file=str(first.asset_path("assets/sentencepiece-0/joint.model")))
+    assert list(zip(batch["de"], batch["en"], strict=True)) == UNSEEN
+    for column in ("de", "en"):
+        for text, ids in zip(batch[column], batch[f"{column}_ids"], strict=True):
+            assert 1 not in ids.tolist() and 0 not in ids.tolist()  # no <unk>, no padding id
+            assert ((ids >= 0) & (ids < model.get_piece_size())).all()
+            assert model.decode(ids.tolist()) == _normalized(model, text)
+    # an empty line and a line of only whitespace have no ids at all
+    assert batch["de_ids"][1].size == 0 and batch["en_ids"][1].size == 0
+
+
 def test_the_model_is_verified_with_the_shards(prepared, tmp_path: Path) -> None:
     import shutil
 
@@ -153,12 +182,15 @@ def test_the_model_is_verified_with_the_shards(prepared, tmp_path: Path) -> None
 
 def test_one_model_per_language(tmp_path: Path, monkeypatch) -> None:
     _corpus(tmp_path / "corpus")
-    _recipe(tmp_path / "recipes", "spm2", joint=False, vocab=40)
+    _recipe(tmp_path / "recipes", "spm2", joint=False, vocab=40, byte_fallback=False)
     monkeypatch.setenv("DSREG_RECIPES", str(tmp_path / "recipes"))
     manifest = prepare("spm2", source=tmp_path / "corpus")
     assert sorted(a.path.rsplit("/", 1)[1] for a in manifest.assets) == ["de.model", "en.model"]
     de = spm.SentencePieceProcessor(model_file=str(manifest.asset_path("assets/sentencepiece-0/de.model")))
     assert de.get_piece_size() == 40
+    # without byte fallback, as declared, a character the sample never held is <unk> (id 1) and lost
+    row = dsreg.open(str(manifest.directory), "test")[0]
+    assert 1 in row["de_ids"].tolist() and de.decode(row["de_ids"].tolist()) != _normalized(de, row["de"])
 
 
 def test_a_vocabulary_too_large_for_the_sample_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
@@ -180,7 +212,7 @@ def test_encoding_uses_every_core(tmp_path: Path, monkeypatch) -> None:
 
     monkeypatch.setattr(spm.SentencePieceProcessor, "encode", spy)
     _corpus(tmp_path / "corpus", rows=50)
-    _recipe(tmp_path / "recipes", "spm4", vocab=40)
+    _recipe(tmp_path / "recipes", "spm4", vocab=40, byte_fallback=False)
     monkeypatch.setenv("DSREG_RECIPES", str(tmp_path / "recipes"))
     prepare("spm4", source=tmp_path / "corpus")
     assert calls and set(calls) == {os.cpu_count()}
