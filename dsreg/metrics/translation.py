@@ -29,9 +29,10 @@ def _is_text(feature: Feature) -> bool:
 
 
 def read_lines(path: Path) -> list[str]:
-    """A plain-text file's lines as sacrebleu reads a system output: UTF-8, split on '\\n', trailing space stripped."""
+    """A plain-text file's lines as sacrebleu reads a system output: UTF-8, split on '\\n', trailing space stripped;
+    a leading byte order mark is dropped (sacrebleu would glue it to the first hypothesis's first word)."""
     try:
-        with open(path, encoding="utf-8", newline="\n") as f:
+        with open(path, encoding="utf-8-sig", newline="\n") as f:
             return [line.rstrip() for line in f]
     except UnicodeDecodeError as err:
         raise DsregError(

@@ -102,3 +102,9 @@ def test_a_translation_dataset_scored_from_plain_text_lines(root: Path, tmp_path
     hyp.write_text("\n".join(HYPS[:3]) + "\n")
     with pytest.raises(DsregError, match=r"3 predictions for the 4 rows .* \(ids 'doc1-3'\)"):
         dsreg.evaluate("wmt-toy", "test", hyp)
+    # a byte order mark (Windows editors write one) is not part of the first hypothesis: it glued itself to
+    # "The" and lowered the score without a word; a line separator inside a hypothesis does not split it
+    hyp.write_bytes(b"\xef\xbb\xbf" + "\n".join(HYPS).encode() + b"\n")
+    assert dsreg.evaluate("wmt-toy", "test", hyp).values["bleu"] == pytest.approx(result.values["bleu"], abs=1e-12)
+    hyp.write_text("\n".join([HYPS[0] + "\u2028x", *HYPS[1:]]) + "\n", encoding="utf-8")
+    assert dsreg.evaluate("wmt-toy", "test", hyp).values["bleu"] < result.values["bleu"]
