@@ -27,6 +27,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         model=args.model,
         submit=args.submit,
         notes=args.notes or "",
+        reference=args.reference.split(",") if args.reference else None,
         root=args.root,
     )
     if result.score.details.get("warning"):
@@ -35,6 +36,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     lines = [f"{d['name']}/{d['config']}:{d['version']} {result.split}: {result.rows:,} rows, metric {result.metric}"]
     lines += [f"  {k}: {_fmt(v)}" for k, v in result.values.items()]
     lines.append(f"  signature: {result.score.signature}")
+    lines.append(f"  against: {', '.join(result.record['metric']['reference'])}")
     if result.score.details.get("text"):
         lines.append(f"  {result.score.details['text']}")
     lines.append(f"  submitted: {result.path}" if result.path else "  not submitted (add --submit --model NAME)")
@@ -123,6 +125,11 @@ def add_evaluation_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="the model's name, recorded with the score (needed with --submit)")
     p.add_argument("--submit", action="store_true", help="record the score in the shared table")
     p.add_argument("--notes", help="free-form notes recorded with the score")
+    p.add_argument(
+        "--reference",
+        metavar="COLUMN[,COLUMN]",
+        help="score against these columns instead of the recipe's (e.g. cs for English→Czech on wmt14/cs-en)",
+    )
     p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("scores", parents=[common], help="the shared score table, best first; --html DIR writes a page")
     p.add_argument("name", nargs="?", help="only this NAME[/CONFIG][:VERSION]")

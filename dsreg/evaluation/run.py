@@ -81,13 +81,16 @@ def evaluate(
     model: str | None = None,
     submit: bool = False,
     notes: str = "",
+    reference: str | list[str] | None = None,
     root: str | os.PathLike[str] | None = None,
 ) -> Evaluation:
     """Score `predictions` for `split` of the prepared dataset `name` (NAME[/CONFIG][:VERSION]) with its metric.
 
     `predictions` is a file (JSON Lines, CSV, .npy or the metric's native format), a mapping row id →
-    prediction, or a sequence/array in split order. With `submit`, the score is recorded in the shared
-    table under `model` (required then) with `notes`."""
+    prediction, or a sequence/array in split order. `reference` scores against other columns than the
+    recipe's `evaluation.reference` (a parallel corpus read in the other direction: `reference="cs"` for
+    English→Czech on `wmt14/cs-en`, whose recipe scores against `en`); the record names the columns used. With
+    `submit`, the score is recorded in the shared table under `model` (required then) with `notes`."""
     if submit and not (model and model.strip()):
         raise DsregError(
             "submitting a score needs the model's name", fix="pass model=... (--model on the command line)"
@@ -98,7 +101,11 @@ def evaluate(
             f"{manifest.full_name} has no split {split!r}", fix=f"evaluate one of: {', '.join(manifest.splits)}"
         )
     try:
-        bound = bind_metric(manifest.evaluation, manifest.features, manifest.supervised_keys)
+        declared = bind_metric(manifest.evaluation, manifest.features, manifest.supervised_keys)
+        bound = declared
+        if reference is not None:
+            chosen = {**manifest.evaluation, "reference": reference}
+            bound = bind_metric(chosen, manifest.features, manifest.supervised_keys)
     except DsregError as err:
         raise DsregError(f"{manifest.full_name}: {err.problem}", path=manifest.directory, fix=err.fix) from None
     what = f"{manifest.full_name} split {split!r}"
@@ -133,6 +140,8 @@ def evaluate(
             "signature": score.signature,
             "primary": score.primary,
             "higher_is_better": score.higher_is_better,
+            "reference": list(bound.reference_columns),
+            **({"reference_chosen": True} if bound.reference_columns != declared.reference_columns else {}),
         },
         values=score.values,
         details=score.details,

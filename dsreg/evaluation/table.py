@@ -39,9 +39,12 @@ def when(record: dict[str, Any]) -> str:
 
 
 def benchmark_of(record: dict[str, Any]) -> str:
-    """`cifar10/python test accuracy`: what a score is comparable within."""
-    d = record["dataset"]
-    return f"{d['name']}/{d['config']} {record['split']} {record['metric']['name']}"
+    """`cifar10/python test accuracy`: what a score is comparable within; a score against other reference
+    columns than the recipe's (the other direction of a parallel corpus) is a benchmark of its own,
+    `wmt14/cs-en test bleu against cs`."""
+    d, m = record["dataset"], record["metric"]
+    against = f" against {','.join(m['reference'])}" if m.get("reference_chosen") else ""
+    return f"{d['name']}/{d['config']} {record['split']} {m['name']}{against}"
 
 
 class _Latest:

@@ -166,6 +166,7 @@ def test_the_result_names_the_dataset_bytes_and_the_submitted_record(toy, truth,
         "signature": "accuracy|v1|labels|top1",
         "primary": "top1",
         "higher_is_better": True,
+        "reference": ["label"],  # the columns scored against
     }
     assert record["user"] and record["time"].endswith("+00:00") and record["dataset"] == result.dataset
     assert record["predictions"] is None and record["details"] == {"rows": 10}  # passed in memory
@@ -197,3 +198,31 @@ def test_cifar10_end_to_end_from_a_prepared_archive(fake_recipe, tmp_path: Path,
     digest = hashlib.sha256((tmp_path / "logits.npy").read_bytes()).hexdigest()
     assert result.record["predictions"] == {"file": str(tmp_path / "logits.npy"), "sha256": digest}
     assert result.dataset["name"] == "cifar10" and result.dataset["config"] == "python"
+
+
+def test_a_parallel_corpus_is_scored_against_the_direction_asked_for(root: Path, tmp_path: Path, capsys) -> None:
+    """wmt14/cs-en's recipe scores against `en`; an English→Czech system scored so got BLEU near 0 without a
+    word. `reference=` (`--reference`) names the other side; the record says which, and it ranks apart."""
+    from dsreg.cli import main
+    from dsreg.evaluation.table import ranked
+
+    czech = ["Kočka sedí na rohožce .", "Dnes prší a fouká vítr .", "Ulice je dlouhá a široká ."]
+    english = ["The cat sits on the mat .", "It is raining and windy today .", "The street is long and wide ."]
+    feats = dsreg.Features({"cs": dsreg.Text(), "en": dsreg.Text()})
+    rows = [{"cs": c, "en": e} for c, e in zip(czech, english, strict=True)]
+    dsreg.write_dataset(
+        "pair", {"test": rows}, feats, supervised_keys=("cs", "en"), evaluation={"metric": "bleu"}, root=root
+    )
+    default = dsreg.evaluate("pair", "test", czech, model="en-cs", submit=True)
+    assert default.values["bleu"] < 5 and default.record["metric"]["reference"] == ["en"]
+    chosen = dsreg.evaluate("pair", "test", czech, model="en-cs", submit=True, reference="cs")
+    assert chosen.values["bleu"] == pytest.approx(100.0)
+    assert chosen.record["metric"]["reference"] == ["cs"] and chosen.record["metric"]["reference_chosen"] is True
+    assert {e.benchmark for e in ranked("pair")} == {"pair/default test bleu", "pair/default test bleu against cs"}
+    hyp = tmp_path / "hyp.txt"
+    hyp.write_text("\n".join(czech) + "\n", encoding="utf-8")
+    assert main(["evaluate", "pair", "--split", "test", "--predictions", str(hyp), "--reference", "cs"]) == 0
+    out = capsys.readouterr().out
+    assert "bleu: 100.00" in out and "against: cs" in out
+    with pytest.raises(DsregError, match="'de', which is not a feature"):
+        dsreg.evaluate("pair", "test", czech, reference="de")
