@@ -65,11 +65,15 @@ class _Sacrebleu(Metric):
 
     @staticmethod
     def streams(references: Sequence[Any] | np.ndarray) -> list[list[str | None]]:
-        """Per-row references → sacrebleu's reference streams, padded with None where a row has fewer."""
+        """Per-row references → sacrebleu's reference streams, padded with None where a row has fewer.
+
+        A row is one text, a list or tuple of them (several columns), or a numpy array of them (a sequence
+        column as `Dataset.take` returns it); a row's items may be such lists or arrays again."""
         rows: list[list[str]] = []
+        several = (list, tuple, np.ndarray)
         for i, value in enumerate(references):
-            items = value if isinstance(value, (list, tuple)) else [value]
-            flat = [r for item in items for r in (item if isinstance(item, list) else [item]) if r is not None]
+            items = value if isinstance(value, several) else [value]
+            flat = [r for item in items for r in (item if isinstance(item, several) else [item]) if r is not None]
             if not flat:
                 raise DsregError(f"row {i} has no reference", fix="every segment needs at least one reference")
             rows.append([str(r) for r in flat])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sacrebleu
 
@@ -55,6 +56,20 @@ def test_a_variable_number_of_references_is_sacrebleu_s_none_padding() -> None:
     assert score.signature.startswith("nrefs:var|")
     with pytest.raises(DsregError, match="row 1 has no reference"):
         Bleu("bleu", {}, Sequence(Text())).compute([[REFS_A[0]], [], [REFS_A[2]], [REFS_A[3]]], HYPS)
+
+
+def test_references_as_the_dataset_returns_them_are_several_references(root: Path) -> None:
+    """`Dataset.take` gives a sequence-of-text column as numpy arrays: each array was once str()'d into one
+    reference "['…' '…']", and BLEU fell from 100 to 18 without a word."""
+    feats = dsreg.Features({"en_refs": Sequence(Text())})
+    rows = [{"en_refs": [a, b]} for a, b in zip(REFS_A, REFS_B, strict=True)]
+    dsreg.write_dataset("refs", {"test": rows}, feats, root=root)
+    refs = dsreg.open("refs", "test").take(list(range(len(rows))))["en_refs"]
+    assert isinstance(refs[0], np.ndarray)
+    score = Bleu("bleu", {}, Sequence(Text())).compute(refs, REFS_B)
+    assert score.values["bleu"] == pytest.approx(100.0) and score.signature.startswith("nrefs:2|")
+    chrf = Chrf("chrf", {}, Sequence(Text())).compute(refs, HYPS)
+    assert chrf.values["chrf"] == pytest.approx(sacrebleu.corpus_chrf(HYPS, [REFS_A, REFS_B]).score, abs=1e-12)
 
 
 def test_options_reach_sacrebleu() -> None:
