@@ -97,3 +97,16 @@ def test_tmx_native_codes_are_not_text_and_the_first_variant_of_a_language_is_re
     data = f'<?xml version="1.0"?><tmx version="1.4"><header/><body>{unit}</body></tmx>'.encode()
     tree = _tree(tmp_path, {"a.tmx": data})
     assert list(tmx(tree, "a.tmx", ["en", "de"])) == [{"en": "colour red", "de": "Farbe rot!"}]
+
+
+def test_a_truncated_gzip_side_is_an_error_naming_it_and_a_missing_final_newline_is_not(tmp_path: Path) -> None:
+    import gzip
+
+    from dsreg.readers.translation_formats import aligned_text
+
+    whole = gzip.compress(b"".join(b"line %d\n" % i for i in range(2000)))
+    tree = _tree(tmp_path, {"c.en.gz": whole[: len(whole) // 2], "c.de.gz": whole, "d.en": b"a\nb", "d.de": b"x\ny\n"})
+    with pytest.raises(DsregError, match="gzip data is truncated") as err:
+        list(aligned_text(tree, {"en": "c.en.gz", "de": "c.de.gz"}))
+    assert "c.en.gz" in str(err.value)
+    assert list(aligned_text(tree, {"en": "d.en", "de": "d.de"})) == [{"en": "a", "de": "x"}, {"en": "b", "de": "y"}]
