@@ -4,8 +4,12 @@ A handful of corpora ship images that most decoders mishandle: ILSVRC2012's trai
 JPEGs and one PNG named `.JPEG`. `check_image` reads only the header of a good JPEG (its bytes are kept
 as they are) and re-encodes anything else that decodes (CMYK, YCCK, PNG, ...) to an RGB JPEG with fixed
 settings, returning a record of the change for the manifest. Bytes that do not decode are an error.
-A well-formed 8-bit JPEG with 1 or 3 components (what Pillow opens as L or RGB) is recognised by walking
-its marker segments up to the scan, without Pillow (a few microseconds); anything else goes to Pillow.
+A plain JPEG — 8-bit, 1 or 3 components, Huffman-coded baseline or progressive (what every decoder, nvJPEG
+included, reads), ending with its end-of-image marker and under Pillow's decompression-bomb limit — is
+recognised by walking its marker segments up to the scan, without Pillow (a few microseconds). Anything else
+goes to Pillow, which decodes it in full: a JPEG cut short (no end-of-image marker), one in a coding the
+loaders' decoders refuse (lossless, hierarchical) or a header claiming more pixels than Pillow allows is
+refused here, not found at load time after `verify` said the data was fine.
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ from dsreg.jpeg_header import jpeg_frame
 # the modes a JPEG may have and still be kept byte-identical: every decoder reads these right
 KEPT_MODES = ("RGB", "L")
 REENCODE_QUALITY = 95
+# start-of-frame markers of the codings kept unchecked: Huffman baseline, extended sequential, progressive
+PLAIN_CODINGS = frozenset({0xC0, 0xC1, 0xC2})
+END_OF_IMAGE = b"\xff\xd9"
+# above Pillow's default MAX_IMAGE_PIXELS (its decompression-bomb warning), Pillow judges the image
+PLAIN_PIXELS = 89_478_485
 
 
 @dataclass(frozen=True)
@@ -52,10 +61,12 @@ def _undecodable(where: str, problem: str) -> DsregError:
 
 
 def plain_jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(height, width) of a JPEG whose header Pillow reads and whose frame is 8-bit with 1 or 3 components, the
-    ones kept as shipped; None for anything else (left to Pillow to judge)."""
+    """(height, width) of a plain JPEG (see the module doc), kept as shipped without decoding; None for anything
+    else (left to Pillow to judge by decoding it)."""
     frame = jpeg_frame(data, as_pillow=True)
-    if frame is None or frame.precision != 8 or frame.components not in (1, 3):
+    if frame is None or frame.marker not in PLAIN_CODINGS or frame.precision != 8 or frame.components not in (1, 3):
+        return None
+    if not data.endswith(END_OF_IMAGE) or frame.height * frame.width > PLAIN_PIXELS:
         return None
     return frame.height, frame.width
 
@@ -64,7 +75,8 @@ def check_image(data: bytes, where: str, file_name: str) -> CheckedImage:
     """Keep an RGB/grayscale JPEG as it is; re-encode any other decodable image to RGB JPEG; refuse the rest.
 
     `where` names the member in errors (`archive::inner::member`); `file_name` is the row's name, used
-    in the re-encoding record. Only a kept JPEG's header is parsed, so this costs microseconds.
+    in the re-encoding record. Only a plain JPEG's header is parsed, so this costs microseconds; anything else
+    is decoded in full by Pillow (a JPEG it decodes to L or RGB is kept as shipped too).
     """
     size = plain_jpeg_size(data)
     if size is not None:
@@ -73,6 +85,7 @@ def check_image(data: bytes, where: str, file_name: str) -> CheckedImage:
     try:
         with image_module.open(io.BytesIO(data)) as image:
             width, height = image.size
+            image.load()  # the whole image: a truncated or unsupported one fails here, not at load time
             if image.format == "JPEG" and image.mode in KEPT_MODES:
                 return CheckedImage(data, height, width)
             was = f"{image.format} {image.mode}"

@@ -84,6 +84,11 @@ class TestOfficialLayout(_ImageNetContract):
         garbled.images[fakes.GRAY_NAME] = b"\xff\xd8\xff\xe0" + b"\x00garbage" * 40
         fakes.official_files(garbled, dest / "garbled")
         yield Damaged("a JPEG that does not decode", dest / "garbled", fakes.GRAY_NAME)
+        cut = fakes.fake_imagenet()  # its header is whole (height, width), its scan cut short
+        name = sorted(cut.train)[0]
+        cut.images[name] = cut.images[name][: len(cut.images[name]) // 2]
+        fakes.official_files(cut, dest / "cut")
+        yield Damaged("a JPEG cut short after its header", dest / "cut", name)
         # one validation image more than the ground truth has labels for
         files = fakes.official_files(fakes.fake_imagenet(val=len(FAKE.val) + 1), dest / "unlabelled")
         fakes.official_files(FAKE, dest / "devkit")

@@ -66,3 +66,49 @@ def test_a_damaged_header_is_never_kept_unless_pillow_keeps_it_too(index: int, a
     size = plain_jpeg_size(bytes(data))
     if size is not None:
         assert size == _pillow_view(bytes(data))
+
+
+def _with_frame(data: bytes, marker: int | None = None, height: int | None = None, width: int | None = None) -> bytes:
+    """`data` (a baseline JPEG) with its start-of-frame marker, height or width rewritten."""
+    out = bytearray(data)
+    at = out.index(b"\xff\xc0")
+    if marker is not None:
+        out[at + 1] = marker
+    if height is not None:
+        out[at + 5 : at + 7] = height.to_bytes(2, "big")
+    if width is not None:
+        out[at + 7 : at + 9] = width.to_bytes(2, "big")
+    return bytes(out)
+
+
+def test_a_jpeg_cut_short_after_its_header_is_refused_not_kept() -> None:
+    # its header walks fine (height and width), but no decoder reads it: the loaders would fail on it mid-training
+    whole = FAKE.images["ILSVRC2012_val_00000001.JPEG"]
+    for cut in (len(whole) // 2, len(whole) - 2):
+        with pytest.raises(DsregError, match=r"x::cut is not a decodable image: .*truncated"):
+            check_image(whole[:cut], "x::cut", "cut")
+    kept = check_image(whole, "x::whole", "whole")
+    assert kept.data == whole and kept.fixed is None
+
+
+def test_bytes_after_the_end_of_image_are_decoded_once_and_kept_as_shipped() -> None:
+    padded = FAKE.images["ILSVRC2012_val_00000001.JPEG"] + b"\x00\x00trailer"
+    assert plain_jpeg_size(padded) is None  # not plain: Pillow decodes it in full, and it does decode
+    checked = check_image(padded, "x::p", "p")
+    assert checked.data == padded and checked.fixed is None and (checked.height, checked.width) == _pillow_view(padded)
+
+
+@pytest.mark.parametrize("marker", [0xC3, 0xC5, 0xC7, 0xCB])  # lossless, hierarchical, arithmetic lossless
+def test_a_jpeg_coding_the_decoders_refuse_is_refused_when_prepared(marker: int) -> None:
+    # the header walk alone would keep these 8-bit 3-component frames; torchvision and Pillow refuse them on load
+    odd = _with_frame(FAKE.images["ILSVRC2012_val_00000001.JPEG"], marker=marker)
+    assert plain_jpeg_size(odd) is None
+    with pytest.raises(DsregError, match="x::odd is not a decodable image"):
+        check_image(odd, "x::odd", "odd")
+
+
+def test_a_header_claiming_a_decompression_bomb_is_refused() -> None:
+    bomb = _with_frame(FAKE.images["ILSVRC2012_val_00000001.JPEG"], height=60000, width=60000)
+    assert plain_jpeg_size(bomb) is None  # 3.6 Gpixel: left to Pillow, whose limit refuses it before decoding
+    with pytest.raises(DsregError, match="x::bomb is not a decodable image: DecompressionBombError"):
+        check_image(bomb, "x::bomb", "bomb")
