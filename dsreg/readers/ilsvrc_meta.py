@@ -105,7 +105,9 @@ def parse_synset_mapping(text: str, where: str) -> Classes:
 
 
 def parse_val_solution(text: str, where: str) -> dict[str, str]:
-    """Kaggle's `LOC_val_solution.csv` (`ImageId,PredictionString`): image id → the WNID of its first box."""
+    """Kaggle's `LOC_val_solution.csv` (`ImageId,PredictionString`): image id → its class, the WNID every one of
+    its boxes (`<wnid> x_min y_min x_max y_max`, repeated) names. An image listed twice or whose boxes name
+    different classes has no single label: an error, never the first or last one silently."""
     rows = csv.reader(io.StringIO(text))
     header = next(rows, None)
     if header != ["ImageId", "PredictionString"]:
@@ -113,7 +115,12 @@ def parse_val_solution(text: str, where: str) -> dict[str, str]:
     labels: dict[str, str] = {}
     for number, row in enumerate(rows, 2):
         tokens = row[1].split() if len(row) == 2 else []
-        if not tokens or not _WNID.match(tokens[0]):
-            raise _bad(where, f"line {number} has no WNID as its first prediction token: {row}")
+        if not tokens or len(tokens) % 5 or not all(_WNID.match(t) for t in tokens[::5]):
+            raise _bad(where, f"line {number} is not an image id and boxes of 5 tokens, each led by a WNID: {row}")
+        classes = set(tokens[::5])
+        if len(classes) > 1:
+            raise _bad(where, f"line {number}: the boxes of {row[0]} name different classes {sorted(classes)}")
+        if row[0] in labels:
+            raise _bad(where, f"line {number} lists {row[0]} again (it has one line per image)")
         labels[row[0]] = tokens[0]
     return labels

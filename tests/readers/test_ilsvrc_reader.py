@@ -20,7 +20,7 @@ from dsreg.errors import DsregError
 from dsreg.loading.dataset import open_dataset
 from dsreg.manifest import Manifest
 from dsreg.preparation import Progress, prepare, prepare_tasks
-from dsreg.readers.ilsvrc_meta import parse_ground_truth, parse_meta, parse_synset_mapping
+from dsreg.readers.ilsvrc_meta import parse_ground_truth, parse_meta, parse_synset_mapping, parse_val_solution
 from dsreg.recipe import RecipeConfig, load_recipe
 from dsreg.sourcetree import SourceTree
 from dsreg.testing import Damaged, ReaderContract
@@ -124,6 +124,31 @@ class TestKaggleLayout(_ImageNetContract):
         extra = unlabelled / "ILSVRC/Data/CLS-LOC/val/ILSVRC2012_val_00000099.JPEG"
         extra.write_bytes(FAKE.images["ILSVRC2012_val_00000001.JPEG"])
         yield Damaged("a validation image without a label", unlabelled, "ILSVRC2012_val_00000099.JPEG")
+        twice = dest / "twice"  # the last line would silently relabel image 1
+        shutil.copytree(source, twice)
+        csv = twice / "LOC_val_solution.csv"
+        other = next(w for w in FAKE.wnids if w != FAKE.val["ILSVRC2012_val_00000001.JPEG"])
+        csv.write_text(csv.read_text() + f"ILSVRC2012_val_00000001,{other} 1 2 3 4\n")
+        yield Damaged("a validation image listed twice", twice, "lists ILSVRC2012_val_00000001 again")
+
+
+def test_kaggle_val_solution_labels_an_image_by_the_class_all_its_boxes_name() -> None:
+    text = (
+        "ImageId,PredictionString\n"
+        "ILSVRC2012_val_00000002,n01440764 1 2 3 4 n01440764 5 6 7 8 \n"
+        "ILSVRC2012_val_00000001,n01443537 9 9 20 20\n"
+    )
+    assert parse_val_solution(text, "csv") == {
+        "ILSVRC2012_val_00000002": "n01440764",
+        "ILSVRC2012_val_00000001": "n01443537",
+    }
+    mixed = text.replace("n01440764 5 6 7 8", "n01443537 5 6 7 8")
+    with pytest.raises(DsregError, match="boxes of ILSVRC2012_val_00000002 name different classes"):
+        parse_val_solution(mixed, "csv")
+    with pytest.raises(DsregError, match="line 4 lists ILSVRC2012_val_00000001 again"):
+        parse_val_solution(text + "ILSVRC2012_val_00000001,n01440764 1 1 2 2\n", "csv")
+    with pytest.raises(DsregError, match="line 3 is not an image id and boxes"):
+        parse_val_solution(text.replace(" 9 9 20 20", " 9 9 20"), "csv")
 
 
 # ------------------------------------------------------------------------------------ what the rows hold
