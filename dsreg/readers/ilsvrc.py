@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,7 +27,7 @@ from dsreg.readers.ilsvrc_meta import (
     parse_val_solution,
 )
 from dsreg.readers.imagefix import ImageFixes
-from dsreg.readers.tar_of_tars import iter_inner_tar
+from dsreg.readers.tar_of_tars import iter_class_tar
 from dsreg.sourcetree import DirectoryTree, SourceTree
 
 COLUMNS = ("image", "label", "file_name", "height", "width")
@@ -121,12 +122,20 @@ class _Official(_Layout):
     def train_images(self, wnid: str) -> Iterator[tuple[str, bytes, str]]:
         tree = self._tree("train")
         member = tree.find(f"{wnid}.tar")
-        for name, data in iter_inner_tar(tree, member):
+        for name, data in iter_class_tar(tree, member):
             yield name, data, f"{tree.location(member)}::{name}"
 
     def flat_names(self, part: str) -> list[str]:
         tree = self._tree(part)
-        return sorted((n for n in tree.names() if _is_image(n)), key=lambda n: n.rsplit("/", 1)[-1])
+        names = sorted((n for n in tree.names() if _is_image(n)), key=lambda n: n.rsplit("/", 1)[-1])
+        repeated = [a for a, b in pairwise(names) if a.rsplit("/", 1)[-1] == b.rsplit("/", 1)[-1]]
+        if repeated:
+            raise DsregError(
+                f"the {part} archive holds {repeated[0].rsplit('/', 1)[-1]!r} twice (in different folders)",
+                path=tree.path,
+                fix="the archive is not the vendor's: use the vendor's file",
+            )
+        return names
 
     def flat_image(self, part: str, member: str) -> tuple[str, bytes, str]:
         tree = self._tree(part)

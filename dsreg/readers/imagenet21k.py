@@ -23,7 +23,7 @@ from dsreg.errors import DsregError
 from dsreg.features import ClassLabel, EncodedImage, Features, Text
 from dsreg.readers import Arg, Output, Reader
 from dsreg.readers.imagefix import ImageFixes
-from dsreg.readers.tar_of_tars import iter_inner_tar
+from dsreg.readers.tar_of_tars import iter_class_tar
 from dsreg.sourcetree import SourceTree
 
 COLUMNS = ("image", "label", "wnid", "file_name", "height", "width")
@@ -151,7 +151,7 @@ class ImageNet21k(Reader):
         validation = split_args["set"] == "validation"
         for label, wnid in enumerate(wnids[start : start + int(count)], start):
             member = tars[wnid]
-            for held, name, data in split_stream(iter_inner_tar(tree, member), int(self.args["val_per_class"])):
+            for held, name, data in split_stream(iter_class_tar(tree, member), int(self.args["val_per_class"])):
                 if held != validation:
                     continue
                 image = self._fixes.columns(data, f"{tree.location(member)}::{name}", name)
@@ -162,7 +162,17 @@ class ImageNet21k(Reader):
         return self._fixes.records()
 
     def describe(self, sources: Mapping[str, SourceTree]) -> dict[str, Any]:
-        """The archive's sorted WNIDs (label order) and their words from `words.txt`."""
-        _, tars = self._archive(sources)
-        words = _words(sources["words"]) if "words" in sources else {}
-        return {"label_wnids": list(tars), "label_words": [words.get(w, "") for w in tars]}
+        """The archive's sorted WNIDs (label order) and their words from `words.txt`, which must name them all."""
+        tree, tars = self._archive(sources)
+        if "words" not in sources:
+            return {"label_wnids": list(tars), "label_words": [""] * len(tars)}
+        words = _words(sources["words"])
+        missing = [w for w in tars if w not in words]
+        if missing:
+            raise DsregError(
+                f"the synset table {sources['words'].location(sources['words'].find('words.txt'))} has no words "
+                f"for {len(missing)} synsets of the archive: {', '.join(missing[:5])}",
+                path=sources["words"].path,
+                fix=f"use the words.txt of the release of {tree.path.name} (its table lists every synset)",
+            )
+        return {"label_wnids": list(tars), "label_words": [words[w] for w in tars]}

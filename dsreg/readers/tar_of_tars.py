@@ -59,3 +59,18 @@ def iter_inner_tar(tree: SourceTree, member: str) -> Iterator[tuple[str, bytes]]
             raise _truncated(where, f"{type(err).__name__}: {err}") from None
     if size - end < 2 * tarfile.BLOCKSIZE:
         raise _truncated(where, f"it ends after {size} bytes without the end-of-archive blocks")
+
+
+def iter_class_tar(tree: SourceTree, member: str) -> Iterator[tuple[str, bytes]]:
+    """`iter_inner_tar` for a tar holding one class's images: refused when a base name repeats (a tar's later
+    member replaces an earlier one of the same name; reading both would give two rows of one file) or when it
+    holds no image at all (every class of the vendor's archives has some)."""
+    where = tree.location(member)
+    seen: set[str] = set()
+    for name, data in iter_inner_tar(tree, member):
+        if name in seen:
+            raise DsregError(f"the inner tar {where} holds two members named {name!r}", path=tree.path, fix=_FIX)
+        seen.add(name)
+        yield name, data
+    if not seen:
+        raise DsregError(f"the inner tar {where} holds no images", path=tree.path, fix=_FIX)

@@ -94,6 +94,32 @@ class TestOfficialLayout(_ImageNetContract):
         fakes.official_files(FAKE, dest / "devkit")
         shutil.copy(dest / "devkit" / files["devkit"].name, files["devkit"])
         yield Damaged("a validation image without a label", dest / "unlabelled", "ILSVRC2012_val_00000007.JPEG")
+        inner = f"{FAKE.train[fakes.GRAY_NAME]}.tar"
+        twice = fakes.official_files(FAKE, dest / "twice")
+        _rewrite_inner(twice["train"], inner, lambda members: [*members, ("x/" + members[0][0], members[0][1])])
+        yield Damaged("an inner tar holding a name twice", dest / "twice", f"{inner} holds two members named")
+        empty = fakes.official_files(FAKE, dest / "empty")
+        _rewrite_inner(empty["train"], inner, lambda members: [])
+        yield Damaged("an inner tar without images", dest / "empty", f"{inner} holds no images")
+        val = fakes.official_files(FAKE, dest / "val-twice")
+        first = "ILSVRC2012_val_00000001.JPEG"
+        members = [(n, FAKE.images[n]) for n in sorted(FAKE.val)]
+        val["val"].write_bytes(fakes.tar_bytes([*members, (f"more/{first}", FAKE.images[first])]))
+        yield Damaged("a validation image in the archive twice", dest / "val-twice", f"holds {first!r} twice")
+
+
+def _rewrite_inner(outer: Path, inner_name: str, change: Any) -> None:
+    """Rewrite the outer tar with the member list of `inner_name` passed through `change`."""
+    tree = SourceTree.open(outer)
+    members = []
+    for name in tree.names():
+        data = tree.read_bytes(name)
+        if name == inner_name:
+            with tarfile.open(fileobj=io.BytesIO(data)) as inner:
+                files = [(m.name, inner.extractfile(m).read()) for m in inner.getmembers()]  # type: ignore[union-attr]
+            data = fakes.tar_bytes(change(files))
+        members.append((name, data))
+    outer.write_bytes(fakes.tar_bytes(members))
 
 
 def _truncate_inner(outer: Path, inner_name: str) -> None:

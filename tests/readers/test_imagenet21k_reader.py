@@ -77,6 +77,18 @@ class TestImageNet21k(ReaderContract):
         name = garbled.synsets[next(reversed(garbled.synsets))][1]
         garbled.images[name] = b"\xff\xd8 not a jpeg"
         yield Damaged("an image that does not decode", fakes.make_21k(dest / "garbled", garbled), name)
+        twice, wnid = fakes.fake_21k(), sorted(FAKE.synsets)[3]
+        twice.synsets[wnid].append(twice.synsets[wnid][0])  # a tar appended to: both copies would become rows
+        yield Damaged("a synset tar holding a name twice", fakes.make_21k(dest / "twice", twice), "two members named")
+        empty = fakes.fake_21k()
+        empty.synsets[wnid] = []
+        yield Damaged("an empty synset tar", fakes.make_21k(dest / "empty", empty), f"{wnid}.tar holds no images")
+        unnamed = fakes.make_21k(dest / "unnamed", FAKE)
+        lines = (unnamed / "words.txt").read_text().splitlines(keepends=True)
+        (unnamed / "words.txt").write_text("".join(line for line in lines if not line.startswith(wnid)))
+        yield Damaged(
+            "a synset table without one of the synsets", unnamed, f"no words for 1 synsets of the archive: {wnid}"
+        )
 
 
 @pytest.fixture(scope="module")
