@@ -12,7 +12,9 @@ ImageNet-sized JPEGs (benchmarks/imagenet.py: ~950 vs ~700 img/s per core for Pi
 torchvision's speed); Pillow decodes with JPEG DCT scaling (`Image.draft`: libjpeg-turbo decodes straight to
 ½, ¼ or ⅛ size when the crop still gets its output resolution from it), which wins on large photos. The two
 differ by a few grey levels per pixel, so one training run should keep one backend. Output is uint8 (written
-into `out` when given: torch's workers pass a shared-memory batch); normalise on the device.
+into `out` when given: torch's workers pass a shared-memory batch); normalise on the device. Both crop the
+stored pixels (an EXIF orientation is not applied, by either, nor by the device path) and reduce 16-bit images
+to their high byte.
 `dsreg.loading.devicedecode` decodes whole batches on a GPU (nvJPEG) with the same crops.
 """
 
@@ -101,8 +103,11 @@ class ImageDecode:
     def crop(self, image: Any, epoch: int, index: int) -> Any:
         """A decoded uint8 (3, H, W) torch tensor (on any device) → its (3, size, size) crop for `epoch`, flipped
         when drawn so: the torchvision backend's step after decoding, shared with the batched device path."""
+        import torch
         from torchvision.transforms.v2 import functional
 
+        if image.dtype != torch.uint8:  # a 16-bit PNG decodes to uint16: scale it (keep the high byte), never wrap
+            image = functional.to_dtype(image, torch.uint8, scale=True)
         (left, top, right, bottom), flip = self.box(image.shape[2], image.shape[1], epoch, index)
         top_, left_ = round(top), round(left)
         height, width = max(round(bottom) - top_, 1), max(round(right) - left_, 1)
@@ -119,7 +124,9 @@ class ImageDecode:
     def _pillow(self, data: bytes, epoch: int, index: int) -> np.ndarray:
         from PIL import Image
 
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
+        if image.mode.startswith("I;16"):  # 16-bit grayscale: keep the high byte, as for 16-bit RGB (convert clips)
+            image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
         width, height = image.size
         box, flip = self.box(width, height, epoch, index)
         box = self._drafted(image, box, width, height)

@@ -69,6 +69,45 @@ def test_the_batch_on_the_cpu_equals_the_per_image_decode(blobs: list[bytes], mo
     assert other_epoch == (mode == "eval"), "train crops change with the epoch, eval crops do not"
 
 
+def _odd_images() -> list[bytes]:
+    """Images at the edges: 1×1, one row, EXIF-rotated (orientation 6), bytes after the end-of-image marker,
+    RGBA, palette and 16-bit PNG."""
+    from PIL import Image
+
+    rng = np.random.default_rng(8)
+
+    def save(image: Image.Image, fmt: str = "JPEG", **options: object) -> bytes:
+        out = io.BytesIO()
+        image.save(out, format=fmt, **options)
+        return out.getvalue()
+
+    photo = Image.open(io.BytesIO(_encode(rng, 50, 30))).convert("RGB")  # smooth, so resamplers agree closely
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° to display": no path applies it (the stored pixels, as height/width say)
+    ramp = np.tile(np.linspace(0, 65535, 40).astype(np.uint16), (20, 1))
+    return [
+        save(Image.new("RGB", (1, 1), (200, 10, 10))),
+        save(Image.new("L", (300, 1), 77)),
+        save(photo, exif=exif),
+        save(photo) + b"\x00\x00trailing bytes",
+        save(photo.convert("RGBA"), "PNG"),
+        save(photo.convert("P"), "PNG"),
+        save(Image.fromarray(ramp), "PNG"),
+    ]
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_odd_images_decode_on_the_device_path_as_on_the_per_image_path(mode: str) -> None:
+    odd = _odd_images()
+    decode = ImageDecode(mode, size=24, resize=28, seed=4, backend="torchvision")
+    indices = np.arange(len(odd)) * 3
+    batch = decode_batch(decode, odd, 2, indices, "cpu").numpy()
+    assert np.array_equal(batch, decode(np.array(odd, dtype=object), 2, indices))
+    pillow = ImageDecode(mode, size=24, resize=28, seed=4, backend="pillow", draft=False)
+    for row, (got, data) in enumerate(zip(batch, odd, strict=True)):  # same pixels within resampling differences
+        assert np.abs(got.astype(int) - pillow.decode_one(data, 2, int(indices[row])).astype(int)).mean() < 4, row
+
+
 def test_an_undecodable_image_in_the_batch_names_its_row(blobs: list[bytes]) -> None:
     decode = ImageDecode("eval", size=32, resize=40)
     header_only = blobs[0][: blobs[0].index(b"\xff\xda") + 20]  # a JPEG cut inside its first scan

@@ -175,3 +175,45 @@ def test_batches_in_tf_and_keras(images: tuple[Path, list[bytes]], mode: str) ->
     x, y = pydata[0]
     assert x.shape == (4, 3, 224, 224) and x.dtype == np.uint8 and np.array_equal(np.asarray(x), direct)
     assert math.prod(np.asarray(y).shape) == 4
+
+
+def _png16(pixels: np.ndarray) -> bytes:
+    """A 16-bit PNG (grayscale for 2-D `pixels`, RGB for (H, W, 3)), written chunk by chunk (Pillow writes no
+    16-bit RGB)."""
+    import struct
+    import zlib
+
+    height, width = pixels.shape[:2]
+    rows = b"".join(b"\x00" + pixels[y].astype(">u2").tobytes() for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    colour = 0 if pixels.ndim == 2 else 2
+    header = struct.pack(">IIBBBBB", width, height, 16, colour, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("backend", ["pillow", "torchvision"])
+def test_16_bit_images_decode_to_their_high_byte_not_wrapped_or_clipped(backend: str) -> None:
+    # torchvision decodes a 16-bit PNG to uint16 (copied into uint8 it wrapped modulo 256); Pillow's RGB
+    # conversion of 16-bit grayscale clipped everything above 255 to white
+    pytest.importorskip("torchvision")
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (48, 1))
+    coloured = np.stack([ramp, ramp[:, ::-1], np.full_like(ramp, 40000)], -1)
+    for pixels in (ramp, coloured):
+        want = ImageDecode("eval", size=16, resize=16, backend=backend).decode_one(_8bit_png(pixels >> 8), 0, 0)
+        for mode in ("eval", "train"):
+            decode = ImageDecode(mode, size=16, resize=16, backend=backend)
+            got = decode.decode_one(_png16(pixels), 1, 5)
+            expected = decode.decode_one(_8bit_png(pixels >> 8), 1, 5)
+            assert np.array_equal(got, expected), (mode, pixels.ndim)
+        assert abs(int(want.astype(int).mean()) - int((pixels >> 8).mean())) < 3
+
+
+def _8bit_png(pixels: np.ndarray) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(out, format="PNG")
+    return out.getvalue()
