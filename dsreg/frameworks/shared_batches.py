@@ -1,15 +1,17 @@
 """Shared-memory uint8 image batches that torch's workers decode into and hand to the main process unchanged.
 
-A fresh shared-memory tensor per batch costs its page faults (~10 ms for a 64×3×224×224 batch here, a sixth
-of the decode), so each worker owns a few reusable slots in one shared buffer made before the workers start.
-A slot's state lives in shared memory: FREE, CLAIMED by its worker (decoding into it), DELIVERED to the main
-process as a tensor that views it. A delivered slot becomes FREE only when that tensor's memory is released
-(every view and `.numpy()` of it gone: a finalizer on the array the tensor was made from), so a batch kept by
-the user is never overwritten; when a worker finds none of its slots free it decodes into a fresh shared
-tensor instead. Slots claimed for batches an abandoned iteration never delivered are freed when the next
-iteration starts (each worker runs its batches in order, so no batch of the new iteration holds them yet) —
-unless the abandoned iteration is still live (its iterator still referenced): then it may yet deliver them, and
-an iteration started meanwhile with workers of its own hands over fresh shared tensors instead.
+A fresh shared-memory tensor per batch costs its page faults (~10 ms for a 64×3×224×224 batch here, a sixth of the
+decode), so each worker owns a few reusable slots in one shared buffer made before the workers start. A slot's state
+lives in shared memory: FREE, CLAIMED by its worker (decoding into it), DELIVERED to the main process as a tensor
+that views it. A delivered slot becomes FREE only when that tensor's memory is released (every view and `.numpy()`
+of it gone: a finalizer on the array the tensor was made from), so a batch kept by the user is never overwritten;
+when a worker finds none of its slots free it decodes into a fresh shared tensor instead. `share_memory_()` (which a
+torch.multiprocessing queue calls) copies a batch to new memory and releases the slot while `.numpy()` arrays taken
+before may still view it: a slot released while a tensor still uses the batch's storage is RETIRED, never written
+again. Slots claimed for batches an abandoned iteration never delivered are freed when the next iteration starts
+(each worker runs its batches in order, so no batch of the new iteration holds them yet) — unless the abandoned
+iteration is still live (its iterator still referenced): then it may yet deliver them, and an iteration started
+meanwhile with workers of its own hands over fresh shared tensors instead.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import weakref
 import numpy as np
 import torch
 
-FREE, CLAIMED, DELIVERED = 0, 1, 2
+FREE, CLAIMED, DELIVERED, RETIRED = 0, 1, 2, 3
 
 
 def image_batch(rows: int, size: int) -> torch.Tensor:
@@ -74,8 +76,17 @@ class BatchSlots:
         """In the main process: the slot's batch as a tensor viewing it; the slot is freed when that memory is."""
         self.state[ref.slot] = DELIVERED
         view = self.pixels[ref.slot, : ref.rows].numpy()
-        weakref.finalize(view, self.release, ref.slot)
-        return torch.from_numpy(view)  # holds `view` until the tensor's storage (and every view of it) is gone
+        batch = torch.from_numpy(view)  # holds `view` until the tensor's storage (and every view of it) is gone
+        # torch keeps a storage's Python object alive as long as any tensor uses the storage
+        weakref.finalize(view, self._let_go, ref.slot, weakref.ref(batch.untyped_storage()))
+        return batch
+
+    def _let_go(self, slot: int, storage: weakref.ref[torch.UntypedStorage]) -> None:
+        """`view` is released: by the batch's storage dying with its last tensor (the slot is FREE again), or by
+        that storage moving to new memory (`share_memory_`, as a torch.multiprocessing queue does) while tensors
+        still use it: `.numpy()` arrays taken from them before may still view the slot, so it is RETIRED, never
+        written again."""
+        self.state[slot] = RETIRED if storage() is not None else FREE
 
     def reclaim(self) -> None:
         """At the start of an iteration: free the slots claimed for batches that were never delivered."""

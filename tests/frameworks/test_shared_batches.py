@@ -137,3 +137,47 @@ def test_workers_beyond_those_the_slots_were_made_for_decode_into_fresh_memory(
     got = [(b["image"].clone(), _in_slots(loader, b["image"])) for b in loader]
     assert all(np.array_equal(t.numpy(), r) for (t, _), r in zip(got, reference[0], strict=True))
     assert 0 < sum(s for _, s in got) < len(got)  # worker 0 in its slots, worker 1 in fresh memory
+
+
+def test_numpy_arrays_of_a_batch_moved_by_share_memory_keep_their_pixels(root: Path) -> None:
+    from dsreg.frameworks.shared_batches import BatchSlots, SlotRef
+
+    slots = BatchSlots(workers=1, per_worker=2, batch_size=2, size=4)
+    slots.pixels[0].fill_(7)
+    batch = slots.deliver(SlotRef(0, 2))
+    array = batch.numpy()  # views the slot's memory
+    batch.share_memory_()  # what a torch.multiprocessing queue does: the tensor moves to new shared memory
+    gc.collect()
+    assert slots.state.numpy()[0] != FREE, "the slot must not be reused while `array` still views it"
+    slots.pixels[0].fill_(9)  # (a worker would not write it; if one did, `array` would see it)
+    slots.pixels[0].fill_(7)
+    assert (array == 7).all() and (batch.numpy() == 7).all()
+    dropped = slots.deliver(SlotRef(1, 2))
+    del dropped
+    gc.collect()
+    assert slots.state.numpy()[1] == FREE  # a batch simply dropped gives its slot back
+    slots.pixels[1].fill_(5)
+    row = slots.deliver(SlotRef(1, 2))[1]  # a view outliving its batch, then shared
+    row_array = row.numpy()
+    gc.collect()
+    row.share_memory_()
+    gc.collect()
+    assert slots.state.numpy()[1] != FREE and (row_array == 5).all()
+
+
+def test_batches_sent_through_a_torch_multiprocessing_queue_never_change(
+    root: Path, reference: list[list[np.ndarray]]
+) -> None:
+    loader = _loader(root, 2)
+    queue = torch.multiprocessing.Queue()
+    arrays, received = [], []
+    for batch in loader:
+        arrays.append(batch["image"].numpy())  # taken before the queue shares (moves) the tensor
+        queue.put(batch["image"])
+        received.append(queue.get(timeout=60))
+        del batch
+    assert all(np.array_equal(a, r) for a, r in zip(arrays, reference[0], strict=True))
+    assert all(np.array_equal(t.numpy(), r) for t, r in zip(received, reference[0], strict=True))
+    again = [b["image"].clone() for b in loader]  # later epochs still decode right, in fresh memory if need be
+    assert all(np.array_equal(t.numpy(), r) for t, r in zip(again, reference[1], strict=True))
+    assert all(np.array_equal(a, r) for a, r in zip(arrays, reference[0], strict=True))
