@@ -53,12 +53,22 @@ def iter_inner_tar(tree: SourceTree, member: str) -> Iterator[tuple[str, bytes]]
                         raise _truncated(where, f"member {info.name!r} ends after {len(content)} of {info.size} bytes")
                     yield info.name.rsplit("/", 1)[-1], content
                 end = inner.offset
+            if size - end < 2 * tarfile.BLOCKSIZE:
+                raise _truncated(where, f"it ends after {size} bytes without the end-of-archive blocks")
+            _check_end_padding(f, end, where)
         except DsregError:
             raise
         except (tarfile.TarError, EOFError, OSError) as err:
             raise _truncated(where, f"{type(err).__name__}: {err}") from None
-    if size - end < 2 * tarfile.BLOCKSIZE:
-        raise _truncated(where, f"it ends after {size} bytes without the end-of-archive blocks")
+
+
+def _check_end_padding(f: BinaryIO, end: int, where: str) -> None:
+    """What follows the block that ended the listing at `end` must be zeros (end-of-archive blocks, record
+    padding): tarfile also ends a listing, silently, at a damaged header, which would drop every member after it."""
+    f.seek(max(f.tell(), end + tarfile.BLOCKSIZE))  # forward only: the block at `end` was read by the listing
+    while chunk := f.read(1 << 20):
+        if chunk.strip(b"\0"):
+            raise _truncated(where, f"its listing stops at byte {end} (a damaged header?) yet data follows")
 
 
 def iter_class_tar(tree: SourceTree, member: str) -> Iterator[tuple[str, bytes]]:

@@ -4,6 +4,8 @@ reader contract."""
 
 from __future__ import annotations
 
+import io
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,8 +20,10 @@ from dsreg.preparation import prepare
 from dsreg.readers.imagenet21k import held_out, split_stream
 from dsreg.recipe import RecipeConfig, load_recipe
 from dsreg.registry import get_recipe
+from dsreg.sourcetree import SourceTree
 from dsreg.testing import Damaged, ReaderContract
 from dsreg.testing import imagenet21k as fakes
+from dsreg.testing.imagenet import tar_bytes
 
 FAKE = fakes.fake_21k()
 PER_CLASS = 3
@@ -89,6 +93,15 @@ class TestImageNet21k(ReaderContract):
         yield Damaged(
             "a synset table without one of the synsets", unnamed, f"no words for 1 synsets of the archive: {wnid}"
         )
+        hidden = fakes.make_21k(dest / "hidden", FAKE)  # tarfile ends a listing silently at a damaged header
+        archive = hidden / fakes.ARCHIVES["fall11"]
+        tree = SourceTree.open(archive)
+        members = [(name, tree.read_bytes(name)) for name in tree.names()]
+        with tarfile.open(fileobj=io.BytesIO(members[3][1])) as inner:
+            second = inner.getmembers()[1].offset
+        damaged = members[3][1][:second] + b"\x01" * 512 + members[3][1][second + 512 :]
+        archive.write_bytes(tar_bytes([*members[:3], (members[3][0], damaged), *members[4:]]))
+        yield Damaged("a damaged header inside a synset tar", hidden, f"{members[3][0]} is truncated or corrupt")
 
 
 @pytest.fixture(scope="module")
