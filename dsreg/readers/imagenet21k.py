@@ -67,10 +67,16 @@ def split_stream(items: Iterator[tuple[str, bytes]], per_class: int) -> Iterator
 
 
 def _synset_tars(tree: SourceTree) -> dict[str, str]:
-    """WNID → inner tar member name, for every `<wnid>.tar` of the archive."""
+    """WNID → inner tar member name, for every `<wnid>.tar` of the archive (each WNID once)."""
     found: dict[str, str] = {}
     for name in tree.names():
         match = _WNID_TAR.search(name)
+        if match and match.group(1) in found:
+            raise DsregError(
+                f"the archive holds two tars of synset {match.group(1)}: {found[match.group(1)]!r} and {name!r}",
+                path=tree.path,
+                fix="the archive is not the vendor's: use the complete vendor file",
+            )
         if match:
             found[match.group(1)] = name
     return dict(sorted(found.items()))

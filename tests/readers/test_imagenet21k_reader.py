@@ -102,6 +102,9 @@ class TestImageNet21k(ReaderContract):
         damaged = members[3][1][:second] + b"\x01" * 512 + members[3][1][second + 512 :]
         archive.write_bytes(tar_bytes([*members[:3], (members[3][0], damaged), *members[4:]]))
         yield Damaged("a damaged header inside a synset tar", hidden, f"{members[3][0]} is truncated or corrupt")
+        again = fakes.make_21k(dest / "again", FAKE)  # one synset twice, in another folder: one copy was dropped
+        (again / fakes.ARCHIVES["fall11"]).write_bytes(tar_bytes([*members, (f"more/{members[0][0]}", members[0][1])]))
+        yield Damaged("a synset tar twice", again, f"two tars of synset {members[0][0][:-4]}")
 
 
 @pytest.fixture(scope="module")
