@@ -63,10 +63,15 @@ def decode_batch(
 
 
 def _one(encoded: torch.Tensor, index: int, device: torch.device) -> torch.Tensor:
-    from torchvision.io import ImageReadMode, decode_jpeg
+    """One image of a batch the batched call refused: on the device if it decodes there, else on the CPU (as the
+    per-image path would: nvJPEG refuses a few JPEGs libjpeg-turbo reads), else an error naming its row."""
+    from torchvision.io import ImageReadMode, decode_image, decode_jpeg
 
     try:
         image: torch.Tensor = decode_jpeg(encoded, mode=ImageReadMode.RGB, device=device)
-    except RuntimeError as err:
-        raise undecodable(index, err) from None
+    except RuntimeError:
+        try:
+            image = decode_image(encoded, mode=ImageReadMode.RGB).to(device)
+        except RuntimeError as err:
+            raise undecodable(index, err) from None
     return image

@@ -108,6 +108,27 @@ def test_odd_images_decode_on_the_device_path_as_on_the_per_image_path(mode: str
         assert np.abs(got.astype(int) - pillow.decode_one(data, 2, int(indices[row])).astype(int)).mean() < 4, row
 
 
+def test_a_jpeg_the_device_decoder_refuses_is_decoded_on_the_cpu(
+    blobs: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torchvision.io
+
+    refused = blobs[3]
+    real = torchvision.io.decode_jpeg
+
+    def device_decoder(data: object, **options: object) -> object:  # refuses `refused`, as nvJPEG may
+        batch = data if isinstance(data, list) else [data]
+        if any(bytes(t.numpy()) == refused for t in batch):
+            raise RuntimeError("nvjpegDecode failed: unsupported")
+        return real(data, **options)
+
+    monkeypatch.setattr(torchvision.io, "decode_jpeg", device_decoder)
+    decode = ImageDecode("train", size=32, resize=40, seed=1, backend="torchvision")
+    indices = np.array([5, 6, 7])
+    batch = decode_batch(decode, [blobs[0], refused, blobs[1]], 0, indices, "cpu")
+    assert np.array_equal(batch.numpy(), decode(np.array([blobs[0], refused, blobs[1]], dtype=object), 0, indices))
+
+
 def test_an_undecodable_image_in_the_batch_names_its_row(blobs: list[bytes]) -> None:
     decode = ImageDecode("eval", size=32, resize=40)
     header_only = blobs[0][: blobs[0].index(b"\xff\xda") + 20]  # a JPEG cut inside its first scan
