@@ -28,6 +28,7 @@ REENCODE_QUALITY = 95
 # start-of-frame markers of the codings kept unchecked: Huffman baseline, extended sequential, progressive
 PLAIN_CODINGS = frozenset({0xC0, 0xC1, 0xC2})
 END_OF_IMAGE = b"\xff\xd9"
+START_OF_SCAN = b"\xff\xda"
 # above Pillow's default MAX_IMAGE_PIXELS (its decompression-bomb warning), Pillow judges the image
 PLAIN_PIXELS = 89_478_485
 
@@ -86,6 +87,9 @@ def check_image(data: bytes, where: str, file_name: str) -> CheckedImage:
         with image_module.open(io.BytesIO(data)) as image:
             width, height = image.size
             image.load()  # the whole image: a truncated or unsupported one fails here, not at load time
+            if image.format == "JPEG" and data.rfind(END_OF_IMAGE) < data.find(START_OF_SCAN):
+                # cut inside its scans: refused even where ImageFile.LOAD_TRUNCATED_IMAGES let Pillow fill it in
+                raise _undecodable(where, "the JPEG ends inside its image data (no end-of-image marker after it)")
             if image.format == "JPEG" and image.mode in KEPT_MODES:
                 return CheckedImage(data, height, width)
             was = f"{image.format} {image.mode}"

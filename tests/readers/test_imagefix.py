@@ -91,6 +91,17 @@ def test_a_jpeg_cut_short_after_its_header_is_refused_not_kept() -> None:
     assert kept.data == whole and kept.fixed is None
 
 
+def test_a_truncated_jpeg_is_refused_even_where_pillow_is_told_to_load_truncated_images(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # training scripts often set it globally
+    whole = FAKE.images["ILSVRC2012_val_00000001.JPEG"]
+    with pytest.raises(DsregError, match="x::cut is not a decodable image: the JPEG ends inside its image data"):
+        check_image(whole[: len(whole) // 2], "x::cut", "cut")
+
+
 def test_bytes_after_the_end_of_image_are_decoded_once_and_kept_as_shipped() -> None:
     padded = FAKE.images["ILSVRC2012_val_00000001.JPEG"] + b"\x00\x00trailer"
     assert plain_jpeg_size(padded) is None  # not plain: Pillow decodes it in full, and it does decode
