@@ -9,11 +9,13 @@ column, or a sequence of structs, is a dict of its fields' arrays.
 Keras may ask for batches out of order (``workers`` > 1, or ``fit(shuffle=True)`` shuffling batch order), so
 ``ds[i]`` computes batch ``i`` of the current epoch straight from the sampler (a pure function of (seed, epoch,
 i)) rather than from an iterator. The end of each training epoch moves the loader to the next epoch (a new
-shuffle each epoch); to resume with ``fit(initial_epoch=k)``, call ``loader.set_epoch(k)`` first.
+shuffle each epoch) once every batch of it was computed — counted in shared memory with ``use_multiprocessing``,
+whose pool processes compute them; to resume with ``fit(initial_epoch=k)``, call ``loader.set_epoch(k)`` first.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -67,14 +69,17 @@ class LoaderPyDataset(keras.utils.PyDataset):
         self.loader = loader
         self.x, self.y = x, y
         self.transform = transform
-        self._served: set[int] = set()
+        # which batches of the epoch were computed; with use_multiprocessing Keras computes them in pool processes
+        # (handed this object at their start), so the flags live in shared memory the main process sees
+        size = len(loader)
+        self._served = multiprocessing.RawArray("B", size) if self.use_multiprocessing else bytearray(size)
 
     def __len__(self) -> int:
         return len(self.loader)
 
     def __getitem__(self, index: int) -> tuple[Any, ...]:
         batch = self.loader.fetch(self.loader.sampler.batch(self.loader.epoch, int(index)))
-        self._served.add(int(index))
+        self._served[int(index)] = 1
         decoded = None if self.loader.decode is None else decode_column(self.loader.decode)
         batch = _densify(batch, self.loader.features, decoded)
         if self.transform is not None:
@@ -85,9 +90,9 @@ class LoaderPyDataset(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         # Keras also "ends epochs" that read a batch or two (to build the model, to infer a tf.data spec);
         # only an epoch that read every batch moves the loader on
-        if len(self._served) >= len(self):
+        if all(self._served):
             self.loader.set_epoch(self.loader.epoch + 1)
-        self._served.clear()
+        self._served[:] = bytes(len(self._served))
 
 
 def _pick(batch: Batch, columns: Columns) -> Any:

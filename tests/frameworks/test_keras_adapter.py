@@ -77,6 +77,12 @@ def probe(root: str) -> dict[str, Any]:
     history = model.fit(fit_loader, epochs=1, verbose=0)
     facts["loss"] = history.history["loss"]
     facts["epoch_after_fit"] = fit_loader.loader.epoch
+    pooled = load(  # batches computed in Keras's pool processes: the epochs must advance all the same
+        "cifar", framework="keras", root=root, batch_size=400, shuffle=True, columns=["image", "label"],
+        num_workers=2, use_multiprocessing=True,
+    )  # fmt: skip
+    model.fit(pooled, epochs=2, verbose=0)
+    facts["epoch_after_pooled_fit"] = pooled.loader.epoch
 
     try:
         load("unkeyed", framework="keras", root=root)
@@ -112,6 +118,7 @@ def test_keras_adapter_on_backend(fakes: Path, backend: str) -> None:
     assert facts["explicit_x"] == {"image": [4, 32, 32, 3], "tokens": [4, 4]}  # rows 4..7: tokens padded to 4
     assert len(facts["loss"]) == 1 and np.isfinite(facts["loss"][0])
     assert facts["epoch_after_fit"] == 1
+    assert facts["epoch_after_pooled_fit"] == 2, "with use_multiprocessing every epoch reread epoch 0's order"
     assert "declares no supervised keys" in facts["unkeyed_error"] and "x=" in facts["unkeyed_error"]
     assert "['label'] are not among the loaded columns" in facts["missing_column_error"]
 
