@@ -88,8 +88,10 @@ _STEPS: dict[str, Step | str] = {
 }
 
 
-# name → "module:function" of (args, features) → the features after the step, for steps that change them
+# name → "module:function" of (args, features) → the features after the step, for steps that change them or
+# check them before any task runs
 _FEATURES: dict[str, str] = {
+    "clean_parallel": "dsreg.steps.cleaning:output_features",
     "sentencepiece": "dsreg.steps.sentencepiece:output_features",
     "resample": "dsreg.steps.resample:output_features",
     "fbank": "dsreg.steps.kaldi:fbank_features",

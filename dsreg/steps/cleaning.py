@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from dsreg.errors import DsregError
+from dsreg.features import Features, Text
 from dsreg.steps import Item, StepContext
 
 _KNOWN = {"columns", "splits", "drop_empty", "max_length", "max_ratio"}
@@ -38,6 +39,19 @@ def _check(args: Mapping[str, Any]) -> None:
         value = args.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
             raise DsregError(f"step clean_parallel: args.{key} is {value!r}, not a positive number")
+
+
+def output_features(args: Mapping[str, Any], features: Features) -> Features:
+    """The features, unchanged: checked before any task runs, so a column the step names that is not a text
+    feature is an error naming it, not a KeyError in the first task."""
+    _check(args)
+    wrong = [c for c in args["columns"] if c not in features or type(features[c]) is not Text]
+    if wrong:
+        raise DsregError(
+            f"step clean_parallel: columns {wrong} are not text features",
+            fix=f"name text columns of {', '.join(features.names())}",
+        )
+    return features
 
 
 def _reason(texts: list[str], args: Mapping[str, Any]) -> str | None:

@@ -73,3 +73,15 @@ def test_record_batches_are_cleaned_row_by_row() -> None:
 def test_bad_arguments_are_refused(args: dict, message: str) -> None:
     with pytest.raises(DsregError, match=message):
         _run(args)
+
+
+def test_columns_that_are_not_text_features_are_refused_before_any_task() -> None:
+    from dsreg.features import Features, Scalar, Text
+    from dsreg.steps import step_features
+
+    features = Features({"de": Text(), "en": Text(), "n": Scalar(dtype="int64")})
+    steps = (("clean_parallel", {"columns": ["de", "en"]}),)
+    assert step_features(steps, features) == features
+    for columns in (["de", "eng"], ["de", "n"]):
+        with pytest.raises(DsregError, match=rf"columns \['{columns[1]}'\] are not text features"):
+            step_features((("clean_parallel", {"columns": columns}),), features)
