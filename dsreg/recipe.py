@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -268,8 +269,9 @@ def _resolve(path: Path, config: str, data: dict[str, Any]) -> RecipeConfig:
         reader_args = reader_cls.check_args(reader.get("args") or {}, reader["name"])
         splits = {k: _split_spec(k, v, data["sources"], reader_cls, reader["name"]) for k, v in data["splits"].items()}
         steps = tuple((s["name"], dict(s.get("args") or {})) for s in data.get("steps") or ())
-        for step_name, _ in steps:
+        for step_name, step_args in steps:
             get_step(step_name)
+            _check_step_splits(step_name, step_args, splits)
         if data.get("evaluation"):
             bind_metric(data["evaluation"], features, (keys[0], keys[1]) if keys else None)
     except DsregError as err:
@@ -309,6 +311,21 @@ def _resolve(path: Path, config: str, data: dict[str, Any]) -> RecipeConfig:
         digest=hashlib.sha256(canonical.encode()).hexdigest(),
         path=path,
     )
+
+
+def _check_step_splits(step: str, args: Mapping[str, Any], splits: Mapping[str, Any]) -> None:
+    """A step's `splits` (those it applies to) and `split` (the one it learns from) must name the recipe's
+    splits: a misspelt one would silently leave every split untouched."""
+    named = args.get("splits")
+    if named is not None and (not isinstance(named, list) or not all(isinstance(n, str) for n in named)):
+        raise DsregError(f"step {step}: args.splits is {named!r}, not a list of split names", fix="e.g. [train]")
+    named = [*(named or ()), *([args["split"]] if "split" in args else [])]
+    unknown = [n for n in named if n not in splits]
+    if unknown:
+        raise DsregError(
+            f"step {step} names the split(s) {unknown}, which the recipe does not have",
+            fix=f"name one of: {', '.join(splits)}",
+        )
 
 
 def _split_spec(

@@ -70,6 +70,19 @@ def test_a_typo_names_the_file_the_key_path_and_the_likely_key(tmp_path: Path) -
             "rows",
         ),
         (lambda d: d.update(steps=[{"name": "shuffle_pixels"}]), "unknown step 'shuffle_pixels'"),
+        # a misspelt split left every split uncleaned without a word
+        (
+            lambda d: d.update(steps=[{"name": "clean_parallel", "args": {"columns": ["a"], "splits": ["trian"]}}]),
+            r"step clean_parallel names the split\(s\) \['trian'\]",
+        ),
+        (
+            lambda d: d.update(steps=[{"name": "clean_parallel", "args": {"columns": ["a"], "splits": "train"}}]),
+            "not a list of split names",
+        ),
+        (
+            lambda d: d.update(steps=[{"name": "sentencepiece", "args": {"columns": ["a"], "split": "tarin"}}]),
+            r"\['tarin'\], which the recipe does not have",
+        ),
     ],
 )
 def test_invalid_recipes_fail_with_a_useful_message(tmp_path: Path, edit, expected: str) -> None:
