@@ -1,10 +1,10 @@
 """CoNLL-U parsing: text of one file → sentences with their comments, words, multiword tokens and empty nodes.
 
-Strict where a wrong guess would store wrong data (ten non-empty columns without whitespace at their ends,
-IDs numbered 1..n, ranges in place, empty nodes in place and numbered n.1, n.2 …, integer heads in range):
-any breach is a `DsregError` naming the file and line. Values are kept as the
-file writes them (`_` included); only a sentence without `# text` gets its text rebuilt from the surface
-tokens and `SpaceAfter=No`, as the CoNLL 2018 evaluation and the UD tools do.
+Strict where a wrong guess would store wrong data (ten non-empty columns, none but FORM and LEMMA with
+whitespace at their ends, IDs numbered 1..n, ranges in place, empty nodes in place and numbered n.1, n.2 …,
+integer heads in range): any breach is a `DsregError` naming the file and line. Values are kept as the file
+writes them (`_` included); only a sentence without `# text` gets its text rebuilt from the surface tokens
+and `SpaceAfter=No`, as the CoNLL 2018 evaluation and the UD tools do.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ _RANGE = re.compile(r"([1-9][0-9]*)-([1-9][0-9]*)")
 _EMPTY = re.compile(r"(0|[1-9][0-9]*)\.([1-9][0-9]*)")
 _SENT_ID = re.compile(r"#\s*sent_id\s*=\s?(.*)")
 _TEXT = re.compile(r"#\s*text\s*=\s?(.*)")
+_SPACED = ("FORM", "LEMMA")  # the columns UD v2 lets hold spaces, kept as written (a parser's output may split them)
 _FIX = "the file is not valid CoNLL-U (https://universaldependencies.org/format.html): repair it or use another copy"
 
 
@@ -97,7 +98,7 @@ class _Builder:
         for name, value in zip(COLUMNS, cols, strict=True):
             if not value:
                 raise _error(self.where, number, f"{name} is empty (CoNLL-U writes _ for no value)")
-            if value[0].isspace() or value[-1].isspace():
+            if name not in _SPACED and (value[0].isspace() or value[-1].isspace()):
                 raise _error(self.where, number, f"{name} {value!r} has whitespace at its start or end")
         ident = cols[0]
         if _WORD.fullmatch(ident):

@@ -130,7 +130,11 @@ def test_every_column_of_a_sentence_with_the_quirks(tmp_path: Path) -> None:
             "3\tdébut\tdébut\tNOUN\t_\t_\t0\troot\t_\tSpaceAfter=No ",
             "MISC 'SpaceAfter=No ' has whitespace",
         ),
-        ("4\t!\t!\tPUNCT\t_\t_\t3\tpunct\t_\t_", "4\t!\t! \tPUNCT\t_\t_\t3\tpunct\t_\t_", "LEMMA '! '"),
+        (
+            "4\tle\tle\tDET\t_\tDefinite=Def\t5\tdet\t5:det\t_",
+            "4\tle\tle\tDET\t_\tDefinite=Def \t5\tdet\t5:det\t_",
+            "FEATS 'Definite=Def '",
+        ),
         # a second empty node numbered 2.1 again (or 2.3 after 2.1) made its DEPS references ambiguous
         (
             "3-4\tdu\t_\t_\t_\t_\t_\t_\t_\t_",
