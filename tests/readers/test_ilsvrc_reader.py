@@ -101,11 +101,30 @@ class TestOfficialLayout(_ImageNetContract):
         empty = fakes.official_files(FAKE, dest / "empty")
         _rewrite_inner(empty["train"], inner, lambda members: [])
         yield Damaged("an inner tar without images", dest / "empty", f"{inner} holds no images")
+        linked = fakes.official_files(FAKE, dest / "linked")  # a link would read as an empty or foreign file
+        _rewrite_inner(linked["train"], inner, lambda members: [*members, ("LINK:" + members[0][0], b"")])
+        yield Damaged("an inner tar holding a hard link", dest / "linked", "holds a link or device 'n01440764_9.JPEG'")
         val = fakes.official_files(FAKE, dest / "val-twice")
         first = "ILSVRC2012_val_00000001.JPEG"
         members = [(n, FAKE.images[n]) for n in sorted(FAKE.val)]
         val["val"].write_bytes(fakes.tar_bytes([*members, (f"more/{first}", FAKE.images[first])]))
         yield Damaged("a validation image in the archive twice", dest / "val-twice", f"holds {first!r} twice")
+
+
+def _tar_with_links(members: list[tuple[str, bytes]]) -> bytes:
+    """`fakes.tar_bytes`, except that a member named `LINK:<target>` becomes a hard link to <target>, named like
+    one more image of its class."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            if name.startswith("LINK:"):
+                info.name, info.type, info.linkname = f"{name[5:14]}_9.JPEG", tarfile.LNKTYPE, name[5:]
+                tar.addfile(info)
+                continue
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
 
 
 def _rewrite_inner(outer: Path, inner_name: str, change: Any) -> None:
@@ -117,7 +136,7 @@ def _rewrite_inner(outer: Path, inner_name: str, change: Any) -> None:
         if name == inner_name:
             with tarfile.open(fileobj=io.BytesIO(data)) as inner:
                 files = [(m.name, inner.extractfile(m).read()) for m in inner.getmembers()]  # type: ignore[union-attr]
-            data = fakes.tar_bytes(change(files))
+            data = _tar_with_links(change(files))
         members.append((name, data))
     outer.write_bytes(fakes.tar_bytes(members))
 
