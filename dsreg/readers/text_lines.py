@@ -3,7 +3,8 @@
 With one text feature, every file of the split is a task and each of its lines an example. With several
 (a parallel corpus), the split's files are grouped by name without the extension: `train.en` and
 `train.de` form the group `train`, whose extensions name the columns (`en`, `de`; `reader.args.columns`
-maps extension → feature otherwise). Each group is a task; its files must have equal line counts.
+maps extension → feature otherwise). Each group is a task; it holds one file per feature (`train.de` beside
+`train.de.gz` is an error, not one of them ignored) and its files must have equal line counts.
 
 Lines end at `\\n` (a `\\r` before it is dropped too); nothing else is stripped, and empty lines are kept,
 since dropping one would shift every later pair. Files may be gzip; a UTF-8 byte order mark is dropped.
@@ -81,7 +82,14 @@ class TextLinesReader(Reader):
                     fix="name the files <stem>.<feature> (e.g. train.en, train.de), or map extensions onto "
                     "features with reader.args.columns",
                 )
-            groups.setdefault(stem, {})[column] = file
+            group = groups.setdefault(stem, {})
+            if column in group:
+                raise DsregError(
+                    f"split {split!r} has two files for {column!r} in the group {stem}.*: {group[column]!r} and "
+                    f"{file!r} (one would be ignored)",
+                    fix="keep one of them (e.g. not both train.de and train.de.gz), or narrow splits.<split>.files",
+                )
+            group[column] = file
         for stem, group in groups.items():
             missing = [n for n in self.features.names() if n not in group]
             if missing:

@@ -116,6 +116,18 @@ def test_a_group_missing_a_side_is_refused(tmp_path: Path, monkeypatch, root) ->
     fails_and_publishes_nothing("lines", source, "train.* of split 'train' have no file for ['en']")
 
 
+def test_two_files_for_one_side_of_a_group_are_refused(tmp_path: Path, monkeypatch, root) -> None:
+    """`train.de` beside a `train.de.gz` (a copy unpacked next to its archive): one of them was silently
+    ignored, whichever sorted last."""
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "train.de").write_text("a\nb\n")
+    (source / "train.de.gz").write_bytes(gzip.compress(b"x\ny\n"))
+    (source / "train.en").write_text("A\nB\n")
+    _recipe(tmp_path, monkeypatch, {"train": {"files": "train.*"}})
+    fails_and_publishes_nothing("lines", source, "two files for 'de' in the group train.*", "'train.de.gz'")
+
+
 def test_bad_utf8_names_file_and_line(tmp_path: Path, monkeypatch, root) -> None:
     source = tmp_path / "src"
     source.mkdir()
