@@ -5,7 +5,8 @@ or ``$DSREG_REALDATA``) repeated, else generated 500×375 photos — written as 
 (train tar of per-class tars, val tar, devkit) under the benchmark cache.
 
 1. prepare (`dsreg.prepare`, 1 and 2 workers, vendor md5s checked) vs ``tar -xOf`` of the same archives to
-   /dev/null, from the page cache and cold (the tars dropped from it before each run);
+   /dev/null and vs md5 of them on one core (the floor of a verified preparation), from the page cache and
+   cold (the tars dropped from it before each run);
 2. decoders on one core, and 3. the train pipeline vs ImageFolder and two cores of the fastest bare decode +
    crop loop (and nvJPEG where CUDA is): `benchmarks/imagenet_train.py`.
 """
@@ -78,14 +79,25 @@ def _evicted(root: Path) -> None:
     drop_page_cache(files)
 
 
+def _md5_alone(paths: list[Path]) -> None:
+    """md5 of the files on one core, in 1 MiB reads: the floor of any preparation checking the vendor md5s."""
+    for path in paths:
+        digest = hashlib.md5(usedforsecurity=False)
+        with open(path, "rb", buffering=0) as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+
+
 def bench_prepare(source: Path, rounds: int = 3) -> Path:
     """`dsreg.prepare` (1 and 2 workers) vs `tar -xOf` over the same tars, from the page cache and cold.
 
     The recipe carries the generated files' own md5s, so the vendor checksums are checked as they are for
-    the real files; hashing the tars alone (md5 + sha256, what the manifest records) is the floor of any
-    verified preparation, shown beside them. Cold: the tars are dropped from the page cache before each run
-    (the real 150 GB never fit in it); each run's output is flushed, dropped and deleted. Contenders are
-    interleaved round by round, best of `rounds`.
+    the real files. md5 is sequential and is checked before anything is published, so md5 of the tars on one
+    core is the floor of any verified preparation; md5 + sha256 (what the manifest records, a thread each
+    as `file_digests` does) is shown beside it. Prepare is printed as a share of `tar` and of that md5 floor.
+    Cold: the tars are dropped from the page cache before each run (the real 150 GB never fit in it); each
+    run's output is flushed, dropped and deleted after it is timed. Contenders are interleaved round by
+    round, best of `rounds`.
     """
     archives = [source / "ILSVRC2012_img_train.tar", source / "ILSVRC2012_img_val.tar"]
     md5s = {
@@ -106,18 +118,23 @@ def bench_prepare(source: Path, rounds: int = 3) -> Path:
         shutil.rmtree(root, ignore_errors=True)
         manifest = dsreg.prepare(recipe, source=source, root=root, workers=workers, check_counts=False)
         assert manifest.provenance == "vendor-verified"
-        if last:
-            _evicted(last[-1])
-            shutil.rmtree(last.pop())
         last.append(root)
+
+    def clean_up() -> None:
+        """Drop and delete all but the last prepared copy (untimed)."""
+        while len(last) > 1:
+            _evicted(last[0])
+            shutil.rmtree(last.pop(0))
 
     def checksums() -> None:
         for archive in archives:
             file_digests(archive)
 
+    tar_row, md5_row = "tar -xOf … > /dev/null", "md5 alone (one core): the floor"
     contenders = {
-        "tar -xOf … > /dev/null": tar,
-        "md5 + sha256 of the tars alone (one pass, one core)": checksums,
+        tar_row: tar,
+        md5_row: lambda: _md5_alone(archives),
+        "md5 + sha256 of the tars (a thread each)": checksums,
         "dsreg prepare, 1 process": lambda: prepare(1),
         "dsreg prepare, --workers 2": lambda: prepare(2),
     }
@@ -129,16 +146,22 @@ def bench_prepare(source: Path, rounds: int = 3) -> Path:
                 start = time.perf_counter()
                 run()
                 best[name, cold] = min(best[name, cold], time.perf_counter() - start)
+                clean_up()
     for cold in (False, True):
         how = "cold: tars dropped from the page cache before each run" if cold else "warm: tars in the page cache"
         header(f"ImageNet prepare: {images} images, {size / 1e6:.0f} MB of tars, md5 checked ({how})")
-        t_tar = best["tar -xOf … > /dev/null", cold]
+        t_tar, t_md5 = best[tar_row, cold], best[md5_row, cold]
         for name in contenders:
             t = best[name, cold]
-            note = f"{images / t:.0f} img/s" + ("" if name.startswith("tar") else f", {100 * t_tar / t:.0f}% of tar")
+            note = f"{images / t:.0f} img/s"
+            if name != tar_row:
+                note += f", {100 * t_tar / t:.0f}% of tar"
+            if name.startswith("dsreg"):
+                note += f", {100 * t_md5 / t:.0f}% of the md5 floor"
             row(name, f"{size / t / 1e6:.0f} MB/s", note)
         fastest = min(best[name, cold] for name in contenders if name.startswith("dsreg"))
         verdict(t_tar / fastest >= 0.5, f"prepare ≥ 50% of tar -xOf, {'cold' if cold else 'warm'}")
+        print(f"   (unreachable while the vendor md5 is checked: md5 alone is {100 * t_tar / t_md5:.0f}% of tar)")
     return last[-1]
 
 

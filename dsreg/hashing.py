@@ -3,9 +3,10 @@
 `HashingReader` wraps a binary file and feeds each byte to sha256 and md5 the first time any read
 reaches it: forward seeks hash the bytes they skip, backward seeks (a gzip rewinding) re-read
 nothing into the hash. `finish()` hashes whatever was never reached and returns the digests.
-`Digests(threaded=True)` does the hashing on a background thread (hashlib releases the GIL), so it
-overlaps the parsing that reads the bytes; `FollowingHasher` hashes a file that other processes are
-reading, a bounded distance behind or ahead of them, so the bytes come from the page cache.
+`Digests(threaded=True)` hashes on background threads, one per algorithm (hashlib releases the GIL), so
+it overlaps the parsing that reads the bytes and md5, the slowest, alone sets the pace; `FollowingHasher`
+hashes a file that other processes are reading, a bounded distance behind or ahead of them, so the bytes
+come from the page cache.
 """
 
 from __future__ import annotations
@@ -24,23 +25,63 @@ _COALESCE = 1 << 20  # small pieces (tar headers) are gathered up to this size b
 _IN_FLIGHT = 64 << 20  # the most bytes handed to the hashing thread and not yet hashed
 
 
+class _HashThread:
+    """One digest computed on a thread of its own from the blocks `put` to it, at most about _IN_FLIGHT bytes
+    behind the feeder (a fed block is kept referenced until it is hashed)."""
+
+    def __init__(self, digest: Any):
+        self.digest = digest
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[tuple[Any, int] | None] = queue.Queue()
+        self._room = threading.Semaphore(_IN_FLIGHT // _COALESCE)
+        self._thread = threading.Thread(target=self._run, name=f"dsreg-hash-{digest.name}", daemon=True)
+        self._thread.start()
+
+    def put(self, block: Any) -> None:
+        # a permit stands for up to _COALESCE bytes, so at most about _IN_FLIGHT bytes wait for the thread
+        permits = max(1, min(len(block) // _COALESCE, _IN_FLIGHT // _COALESCE))
+        for _ in range(permits):
+            self._room.acquire()
+        self._queue.put((block, permits))
+
+    def end(self) -> None:
+        """Let the thread end after the blocks put so far (`join` waits for it)."""
+        self._queue.put(None)
+
+    def join(self) -> None:
+        """Wait for the thread `end`ed; raise what it failed with, if anything."""
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            block, permits = item
+            try:
+                if self.error is None:
+                    self.digest.update(block)
+            except BaseException as err:  # handed to the caller of join
+                self.error = err
+            finally:
+                for _ in range(permits):
+                    self._room.release()
+
+
 class Digests:
-    """sha256 and md5 (or only `algorithms`) of a byte stream fed in order; with `threaded`, hashed on a
-    background thread (a fed block is kept referenced until it is hashed)."""
+    """sha256 and md5 (or only `algorithms`) of a byte stream fed in order; with `threaded`, each algorithm is
+    hashed on a background thread of its own, so md5 (sequential, the slowest) alone sets the pace."""
 
     def __init__(self, *, threaded: bool = False, algorithms: tuple[str, ...] = ("sha256", "md5")):
         self._hashes = {name: hashlib.new(name, usedforsecurity=name != "md5") for name in algorithms}
         self._threaded = threaded
         self._small = bytearray()
-        self._queue: queue.Queue[tuple[Any, int] | None] = queue.Queue()
-        self._room = threading.Semaphore(_IN_FLIGHT // _COALESCE)
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
+        self._threads: list[_HashThread] = []
 
     def update(self, block: Any) -> None:
         """Hash `block` next (it must not change afterwards: bytes, or a view of bytes)."""
         if not self._threaded:
-            self._update(block)
+            for digest in self._hashes.values():
+                digest.update(block)
         elif len(block) < _COALESCE:
             self._small += block
             if len(self._small) >= _COALESCE:
@@ -53,50 +94,28 @@ class Digests:
             self._send(block)
 
     def hexdigests(self) -> dict[str, str]:
-        """Wait for the hashing thread, if any, and return the digests of everything fed."""
-        if self._threaded:
-            if self._small:
-                self._send(bytes(self._small))
-                self._small.clear()
-            if self._thread is not None:
-                self._queue.put(None)
-                self._thread.join()
-                self._thread = None
-            if self._error is not None:
-                raise self._error
+        """Wait for the hashing threads, if any, and return the digests of everything fed."""
+        if self._small:
+            self._send(bytes(self._small))
+            self._small.clear()
+        threads, self._threads = self._threads, []
+        for thread in threads:
+            thread.end()
+        for thread in threads:
+            thread.join()
         return {name: digest.hexdigest() for name, digest in self._hashes.items()}
 
     def close(self) -> None:
-        """Stop the hashing thread, if any, without waiting for the digests (they are abandoned)."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread = None
-
-    def _update(self, block: Any) -> None:
-        for digest in self._hashes.values():
-            digest.update(block)
+        """Stop the hashing threads, if any, without waiting for the digests (they are abandoned)."""
+        threads, self._threads = self._threads, []
+        for thread in threads:
+            thread.end()
 
     def _send(self, block: Any) -> None:
-        # a permit stands for up to _COALESCE bytes, so at most about _IN_FLIGHT bytes wait for the thread
-        permits = max(1, min(len(block) // _COALESCE, _IN_FLIGHT // _COALESCE))
-        for _ in range(permits):
-            self._room.acquire()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="dsreg-hash", daemon=True)
-            self._thread.start()
-        self._queue.put((block, permits))
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            block, permits = item
-            try:
-                if self._error is None:
-                    self._update(block)
-            except BaseException as err:  # handed to the caller of hexdigests
-                self._error = err
-            finally:
-                for _ in range(permits):
-                    self._room.release()
+        if not self._threads:
+            self._threads = [_HashThread(digest) for digest in self._hashes.values()]
+        for thread in self._threads:
+            thread.put(block)
 
 
 class HashingReader(ReadOnlyRaw):
@@ -176,7 +195,7 @@ class FollowingHasher:
         self._path, self._window = path, window
         self._limit = 0
         self._cond = threading.Condition()
-        self._digests = Digests()
+        self._digests = Digests(threaded=True)  # md5 and sha256 on threads of their own, beside the reading one
         self._error: BaseException | None = None
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="dsreg-follow-hash", daemon=True)
@@ -194,6 +213,7 @@ class FollowingHasher:
         self.advance(1 << 62)
         self._thread.join()
         if self._error is not None:
+            self._digests.close()
             raise self._error
         return self._digests.hexdigests()
 
@@ -203,12 +223,11 @@ class FollowingHasher:
             self._stopped = True
             self._cond.notify()
         self._thread.join()
+        self._digests.close()
 
     def _run(self) -> None:
         try:
             with open(self._path, "rb", buffering=0) as f:
-                buffer = bytearray(CHUNK * 8)
-                view = memoryview(buffer)
                 position = 0
                 while True:
                     with self._cond:
@@ -217,10 +236,11 @@ class FollowingHasher:
                         if self._stopped:
                             return
                         allowed = self._limit - position
-                    n = f.readinto(view[: min(len(buffer), allowed)])
+                    buffer = bytearray(min(CHUNK * 8, allowed))  # a fresh one: the hashing threads hold the last
+                    n = f.readinto(buffer)
                     if not n:
                         return
-                    self._digests.update(view[:n])
+                    self._digests.update(memoryview(buffer)[:n])
                     position += n
         except BaseException as err:  # handed to the caller of finish
             self._error = err

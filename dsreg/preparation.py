@@ -17,7 +17,7 @@ import os
 import shutil
 import stat
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -85,19 +85,70 @@ class Progress:
     note: str | None = None  # e.g. an existing version is of weaker provenance than what was offered
 
 
-def run_task(spec: TaskSpec, trees: Mapping[str, SourceTree] | None = None) -> bool:
+def run_task(spec: TaskSpec, trees: Mapping[str, SourceTree] | None = None, committer: Committer | None = None) -> bool:
     """Run one reader task unless another process already has; True when this call ran it.
 
     The task's lock keeps two processes (pool workers, array elements, a rerun) off the same task.
     `trees` are the sources already open in this process (an archive is then indexed once, not per task);
-    a worker process opens its own.
+    a worker process opens its own. With a `committer`, the task's last step (syncing its shards, marking
+    it done, releasing its lock) is handed to it, so that the next task runs meanwhile.
     """
     out = Path(spec.out_dir)
-    with FileLock(out.with_name(out.name + ".lock")):
+    lock = FileLock(out.with_name(out.name + ".lock"))
+    lock.acquire()
+    try:
         if (out / "done.json").exists():
+            lock.release()
             return False
-        _run_task_locked(spec, out, trees or {name: SourceTree.open(path) for name, path in spec.sources.items()})
-        return True
+        trees = trees or {name: SourceTree.open(path) for name, path in spec.sources.items()}
+        finish = _run_task_locked(spec, out, trees, defer=committer is not None)
+    except BaseException:
+        lock.release()
+        raise
+
+    def commit() -> None:
+        try:
+            finish()
+        finally:
+            lock.release()
+
+    if committer is None:
+        commit()
+    else:
+        committer.submit(commit)
+    return True
+
+
+class Committer:
+    """Runs finished tasks' last steps (sync the shards, mark the task done, release its lock) on a thread of
+    its own, in order, while the next task reads and writes: the waits for the disk and for the shards'
+    digests overlap that work. One commit is pending at most, so a slow disk holds the reading back instead of
+    letting unsynced shards pile up. `submit` and `close` raise a commit's failure; use as a context manager."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsreg-commit")
+        self._pending: Future[None] | None = None
+
+    def submit(self, commit: Callable[[], None]) -> None:
+        """Run `commit` after the one pending (waited for first, and its failure raised)."""
+        self.wait()
+        self._pending = self._pool.submit(commit)
+
+    def wait(self) -> None:
+        """Wait for the pending commit, raising its failure."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> Committer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        try:
+            if exc_type is None:
+                self.wait()  # raises a failed commit
+        finally:
+            self._pool.shutdown(wait=True)  # after an error the pending commit still ends (its lock released)
 
 
 # a pool worker's open source trees, so an archive is indexed (a directory walked) once per worker, not once
@@ -117,37 +168,44 @@ def _run_task_in_worker(spec: TaskSpec) -> tuple[bool, dict[str, int]]:
     return ran, {path: tree.high_water for path, tree in _WORKER_TREES.items()}
 
 
-def _run_task_locked(spec: TaskSpec, out: Path, trees: Mapping[str, SourceTree]) -> None:
-    """Write the task into `<out>.partial`, then mark it done and rename it into place."""
+def _run_task_locked(spec: TaskSpec, out: Path, trees: Mapping[str, SourceTree], *, defer: bool) -> Callable[[], None]:
+    """Write the task's shards into `<out>.partial`; return what finishes it: sync the shards (left to it with
+    `defer`), mark the task done and rename it into place."""
     partial = out.with_name(out.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
     reader = get_reader(spec.reader)(spec.reader_args, spec.features)
-    writer = get_format(spec.storage).writer(partial, "part", spec.out_features or spec.features, spec.shard_size)
-    with _bounded(trees, spec.listing_budget):
-        for tree in trees.values():
-            tree.names()  # a worker's own trees are listed here, against the bound every split allows
-    context = StepContext(spec.split)
-    with _bounded(trees, spec.member_budget):
-        items = apply_steps(spec.steps, iter(reader.read(trees, spec.split, spec.split_args, spec.task)), context)
-        with bar(None, f"{spec.split} task {spec.task}", unit="rows", enabled=spec.progress) as rows:
-            for item in items:
-                if isinstance(item, pa.RecordBatch):
-                    writer.write_batch(item)
-                    rows.update(item.num_rows)
-                else:
-                    writer.write(item)
-                    rows.update(1)
-    shards = writer.close()
-    done = [{"file": s.path.name, "rows": s.rows, "bytes": s.bytes, "sha256": s.sha256} for s in shards]
-    record = {
-        "task": spec.task,
-        "parts": done,
-        "dropped": dict(sorted(context.dropped.items())),
-        "notes": reader.notes(),
-    }
-    (partial / "done.json").write_text(json.dumps(record), encoding="utf-8")
-    os.replace(partial, out)
+    features = spec.out_features or spec.features
+    writer = get_format(spec.storage).writer(partial, "part", features, spec.shard_size, defer_sync=defer)
+    try:
+        with _bounded(trees, spec.listing_budget):
+            for tree in trees.values():
+                tree.names()  # a worker's own trees are listed here, against the bound every split allows
+        context = StepContext(spec.split)
+        with _bounded(trees, spec.member_budget):
+            items = apply_steps(spec.steps, iter(reader.read(trees, spec.split, spec.split_args, spec.task)), context)
+            with bar(None, f"{spec.split} task {spec.task}", unit="rows", enabled=spec.progress) as rows:
+                for item in items:
+                    if isinstance(item, pa.RecordBatch):
+                        writer.write_batch(item)
+                        rows.update(item.num_rows)
+                    else:
+                        writer.write(item)
+                        rows.update(1)
+        writer.flush()
+    except BaseException:
+        writer.abandon()
+        raise
+    dropped, notes = dict(sorted(context.dropped.items())), reader.notes()
+
+    def finish() -> None:
+        shards = writer.close()
+        done = [{"file": s.path.name, "rows": s.rows, "bytes": s.bytes, "sha256": s.sha256} for s in shards]
+        record = {"task": spec.task, "parts": done, "dropped": dropped, "notes": notes}
+        (partial / "done.json").write_text(json.dumps(record), encoding="utf-8")
+        os.replace(partial, out)
+
+    return finish
 
 
 def _dropped(task_dirs: list[Path]) -> dict[str, int]:
@@ -744,12 +802,13 @@ def _run_all(
         for name in verify:
             trees[name].hash_reads()
         try:
-            for number, spec in enumerate(pending, 1):
-                if stop is not None and stop():
-                    say("stopping: the version was published meanwhile")
-                    break
-                _count(report, spec, run_task(spec, trees), number, len(pending), say)
-            digests = {name: trees[name].digests() for name in verify}
+            with Committer() as committer:
+                for number, spec in enumerate(pending, 1):
+                    if stop is not None and stop():
+                        say("stopping: the version was published meanwhile")
+                        break
+                    _count(report, spec, run_task(spec, trees, committer), number, len(pending), say)
+                digests = {name: trees[name].digests() for name in verify}
         except BaseException:
             for tree in trees.values():
                 tree.close()  # ends the hashing threads of a failed pass

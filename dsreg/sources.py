@@ -76,13 +76,15 @@ class ResolvedSource:
 
 
 def file_digests(path: str | os.PathLike[str], *, progress: bool = False) -> dict[str, str]:
-    """sha256 and md5 of a file in one chunked pass: vendors publish either, manifests record both. With
-    `progress`, a file of HASH_BAR_BYTES or more shows the bytes hashed and the rate."""
+    """sha256 and md5 of a file in one chunked pass, each hashed on a thread of its own: vendors publish either,
+    manifests record both. With `progress`, a file of HASH_BAR_BYTES or more shows the bytes hashed and the rate."""
     try:
         size = os.stat(path).st_size
         show = progress and size >= HASH_BAR_BYTES
         with open(path, "rb") as f, bar(size, f"hashing {Path(path).name}", enabled=show) as meter:
-            return HashingReader(io.BufferedReader(_Counted(f, meter.update)) if show else f).finish()
+            raw = io.BufferedReader(_Counted(f, meter.update)) if show else f
+            with HashingReader(raw, threaded=True) as reader:  # closing it ends the threads of a failed read
+                return reader.finish()
     except OSError as err:
         raise DsregError(
             f"cannot read the file ({err.strerror})", path=path, fix="check that it exists and is readable"

@@ -9,6 +9,7 @@ label goes ID → WNID → sorted index here.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 from dataclasses import dataclass
@@ -51,8 +52,13 @@ def _scipy_loadmat() -> Any:
     return loadmat
 
 
+@functools.lru_cache(maxsize=4)
 def parse_meta(data: bytes, where: str) -> Classes:
-    """The leaf classes of a devkit `data/meta.mat` (struct array `synsets`, leaves have num_children == 0)."""
+    """The leaf classes of a devkit `data/meta.mat` (struct array `synsets`, leaves have num_children == 0).
+
+    Cached by the file's bytes (a preparation asks for the classes several times; scipy's loadmat costs
+    tens of milliseconds each): the same object comes back for the same bytes, so it must not be modified.
+    """
     try:
         mat = _scipy_loadmat()(io.BytesIO(data), squeeze_me=True)
         synsets = mat["synsets"]

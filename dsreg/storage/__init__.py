@@ -40,10 +40,16 @@ class StorageFormat:
     remote: bool = False
 
     def writer(
-        self, directory: str | os.PathLike[str], prefix: str, features: Features, target_bytes: int
+        self,
+        directory: str | os.PathLike[str],
+        prefix: str,
+        features: Features,
+        target_bytes: int,
+        *,
+        defer_sync: bool = False,
     ) -> BatchingWriter:
         cls = getattr(importlib.import_module(self.module), self.writer_name)
-        writer: BatchingWriter = cls(directory, prefix, features, target_bytes)
+        writer: BatchingWriter = cls(directory, prefix, features, target_bytes, defer_sync=defer_sync)
         return writer
 
     def reader(self, path: str | os.PathLike[str], features: Features | None = None) -> ShardReaderBase:

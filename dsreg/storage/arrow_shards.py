@@ -28,8 +28,9 @@ class ShardWriter(BatchingWriter):
 
     suffix = ".arrow"
 
-    def _write(self, table: pa.Table, path: Path) -> str:
-        """Write the shard through a hashing sink: its sha256 comes from the bytes written, not a second read."""
+    def _write(self, table: pa.Table, path: Path) -> HashingSink:
+        """Write the shard through a hashing sink: its sha256 comes from the bytes written, not a second read
+        (the sink is returned still hashing, so the shard is synced meanwhile)."""
         with open(path, "wb") as raw:
             hashed = HashingSink(raw)
             try:
@@ -38,7 +39,7 @@ class ShardWriter(BatchingWriter):
             except BaseException:
                 hashed.abandon()
                 raise
-        return hashed.sha256()
+        return hashed
 
 
 def _schema_text(schema: pa.Schema) -> str:

@@ -146,29 +146,53 @@ class WrittenShard:
     sha256: str
 
 
+@dataclass(frozen=True)
+class _Unsynced:
+    """A shard written under its temporary name, not yet synced nor renamed into place."""
+
+    tmp: Path
+    path: Path
+    rows: int
+    written: str | HashingSink | None  # what the format's `_write` returned
+
+
 class BatchingWriter(ABC):
     """Write example dicts into shards of about `target_bytes` each, named `<prefix>-NNNNN<suffix>`.
 
     Output is a pure function of the examples, the features and `target_bytes`: batches are encoded in
     fixed-size row groups and a shard is cut at the first group that reaches the target, so the same input
     always gives byte-identical shards. Each shard is written under a temporary name, synced and renamed, so
-    a crash never leaves a half shard under a final name. A format implements `suffix` and `_write`.
+    a crash never leaves a half shard under a final name. With `defer_sync`, the syncing and renaming (and
+    the wait for a shard's digest) are left to `close`, which may then run on another thread while the
+    caller goes on with other work: `flush` writes out what is buffered first. A format implements `suffix`
+    and `_write`.
     """
 
     suffix: str = ""
 
-    def __init__(self, directory: str | os.PathLike[str], prefix: str, features: Features, target_bytes: int):
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        prefix: str,
+        features: Features,
+        target_bytes: int,
+        *,
+        defer_sync: bool = False,
+    ):
         if target_bytes <= 0:
             raise DsregError(f"shard target size must be positive, got {target_bytes}")
         self.directory = Path(directory)
         self.prefix = prefix
         self.features = features
         self.target_bytes = target_bytes
+        self.defer_sync = defer_sync
         self.schema = features.arrow_schema().with_metadata({"dsreg.features": features_json(features)})
         self._rows: list[Mapping[str, Any]] = []
         self._batches: list[pa.RecordBatch] = []
         self._pending_bytes = 0
         self._rows_added = 0  # rows handed to shards so far: an encoding error names the row in the split
+        self._cut = 0  # shards written so far, synced or not
+        self._unsynced: list[_Unsynced] = []
         self.shards: list[WrittenShard] = []
         self.directory.mkdir(parents=True, exist_ok=True)
 
@@ -188,12 +212,25 @@ class BatchingWriter(ABC):
         for start in range(0, batch.num_rows, ROWS_PER_ENCODE):
             self._add_batch(batch.slice(start, ROWS_PER_ENCODE))
 
-    def close(self) -> list[WrittenShard]:
-        """Flush what is buffered and return every shard written, in order."""
+    def flush(self) -> None:
+        """Write what is buffered as the last shard (synced now, or by `close` with `defer_sync`)."""
         self._encode_rows()
         if self._batches:
             self._flush()
+
+    def close(self) -> list[WrittenShard]:
+        """Flush what is buffered, sync and rename every shard still under its temporary name, and return every
+        shard written, in order."""
+        self.flush()
+        self._sync()
         return self.shards
+
+    def abandon(self) -> None:
+        """Stop the hashing of shards never synced (the task failed; its directory is removed by whoever reruns it)."""
+        for unsynced in self._unsynced:
+            if isinstance(unsynced.written, HashingSink):
+                unsynced.written.abandon()
+        self._unsynced = []
 
     def _encode_rows(self) -> None:
         if self._rows:
@@ -210,23 +247,51 @@ class BatchingWriter(ABC):
     def _flush(self) -> None:
         table = pa.Table.from_batches(self._batches, schema=self.schema).combine_chunks()
         self._batches, self._pending_bytes = [], 0
-        path = self.directory / f"{self.prefix}-{len(self.shards):05d}{self.suffix}"
+        path = self.directory / f"{self.prefix}-{self._cut:05d}{self.suffix}"
         tmp = path.with_name(path.name + ".tmp")
+        self._cut += 1
+        written: str | HashingSink | None = None
         try:
             remove_shard(tmp)
-            digest = self._write(table, tmp)
-            fsync_tree(tmp)
-            remove_shard(path)
-            os.replace(tmp, path)
-        except OSError as err:  # disk full, file-size limit...: say so, and free what the half shard took
+            written = self._write(table, tmp)
+        except BaseException as err:
+            if isinstance(written, HashingSink):
+                written.abandon()
             remove_shard(tmp)
-            raise os_error(err, "cannot write shard", path=tmp) from None
-        self.shards.append(WrittenShard(path, table.num_rows, shard_bytes(path), digest or sha256_shard(path)))
+            if isinstance(err, OSError):  # disk full, file-size limit...: say so, and free what the half took
+                raise os_error(err, "cannot write shard", path=tmp) from None
+            raise
+        self._unsynced.append(_Unsynced(tmp, path, table.num_rows, written))
+        if not self.defer_sync:
+            self._sync()
+
+    def _sync(self) -> None:
+        """Sync each shard still under its temporary name, then rename it into place (in order)."""
+        try:
+            while self._unsynced:
+                shard = self._unsynced[0]
+                try:
+                    fsync_tree(shard.tmp)  # meanwhile a sink's thread finishes hashing what was written
+                    written = shard.written
+                    digest = written.sha256() if isinstance(written, HashingSink) else written
+                    remove_shard(shard.path)
+                    os.replace(shard.tmp, shard.path)
+                except OSError as err:  # disk full (a delayed write fails at fsync)...: free what the half took
+                    remove_shard(shard.tmp)
+                    raise os_error(err, "cannot write shard", path=shard.tmp) from None
+                self._unsynced.pop(0)
+                self.shards.append(
+                    WrittenShard(shard.path, shard.rows, shard_bytes(shard.path), digest or sha256_shard(shard.path))
+                )
+        except BaseException:
+            self.abandon()
+            raise
 
     @abstractmethod
-    def _write(self, table: pa.Table, path: Path) -> str | None:
+    def _write(self, table: pa.Table, path: Path) -> str | HashingSink | None:
         """Write `table` (one chunk per column) as one shard at `path`, byte-for-byte deterministically; return
-        the shard's sha256 if it was computed from the bytes as they were written (else it is read back)."""
+        the shard's sha256 if it was computed from the bytes as they were written, or the `HashingSink` still
+        computing it (its digest is awaited after the shard is synced); None to have the shard read back."""
 
 
 class ShardReaderBase(ABC):
