@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,7 @@ from dsreg.splitfiles import split_reader_args
 from dsreg.steps import FitInput, StepContext, apply_steps, bind_step, get_fitter, step_features, step_records
 from dsreg.storage import DEFAULT_FORMAT, WrittenShard, get_format
 from dsreg.version import __version__
-from dsreg.workers import die_with_parent
+from dsreg.workers import die_with_parent, pool_context
 
 TASKS_DIR = "_tasks"
 Budget = tuple[int, str] | None  # the most bytes one source member may hold, and why
@@ -784,7 +783,7 @@ def _run_all(
         try:
             with ProcessPoolExecutor(
                 max_workers=min(workers, len(pending)),
-                mp_context=get_context("spawn"),
+                mp_context=pool_context(type(reader).__module__),
                 initializer=die_with_parent,
                 initargs=(os.getpid(),),
             ) as pool:

@@ -16,12 +16,13 @@ _PARENT = """
 import os, sys, time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from dsreg.workers import die_with_parent
+from dsreg.workers import die_with_parent, pool_context
 
 if __name__ == "__main__":
     watch = sys.argv[1] == "watched"
+    context = pool_context() if sys.argv[2] == "preparation's" else get_context(sys.argv[2])
     pool = ProcessPoolExecutor(
-        2, mp_context=get_context("spawn"), initializer=die_with_parent if watch else None,
+        2, mp_context=context, initializer=die_with_parent if watch else None,
         initargs=(os.getpid(),) if watch else (),
     )
     futures = [pool.submit(time.sleep, 60) for _ in range(2)]
@@ -42,11 +43,14 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
 @pytest.mark.parametrize("watched", [True, False])
-def test_workers_exit_when_their_parent_is_killed(tmp_path: Path, watched: bool) -> None:
+@pytest.mark.parametrize("start", ["preparation's", "spawn"])
+def test_workers_exit_when_their_parent_is_killed(tmp_path: Path, watched: bool, start: str) -> None:
+    """Whether they were forked from the fork server preparation uses (their OS parent is then the server)
+    or spawned (their OS parent is the pool's owner)."""
     script = tmp_path / "parent.py"
     script.write_text(_PARENT)
     parent = subprocess.Popen(
-        [sys.executable, str(script), "watched" if watched else "plain"], stdout=subprocess.PIPE, text=True
+        [sys.executable, str(script), "watched" if watched else "plain", start], stdout=subprocess.PIPE, text=True
     )
     workers = [int(p) for p in parent.stdout.readline().split()]
     assert len(workers) == 2 and all(_alive(p) for p in workers)
