@@ -122,16 +122,20 @@ class Committer:
     """Runs finished tasks' last steps (sync the shards, mark the task done, release its lock) on a thread of
     its own, in order, while the next task reads and writes: the waits for the disk and for the shards'
     digests overlap that work. One commit is pending at most, so a slow disk holds the reading back instead of
-    letting unsynced shards pile up. `submit` and `close` raise a commit's failure; use as a context manager."""
+    letting unsynced shards pile up. `submit` and `wait` raise a commit's failure; use as a context manager."""
 
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsreg-commit")
         self._pending: Future[None] | None = None
 
     def submit(self, commit: Callable[[], None]) -> None:
-        """Run `commit` after the one pending (waited for first, and its failure raised)."""
-        self.wait()
+        """Run `commit` once the one pending has ended, then raise that one's failure, if any (the task handed
+        over now is committed all the same: its lock is released, and a rerun reuses it)."""
+        previous, self._pending = self._pending, None
+        failure = None if previous is None else previous.exception()
         self._pending = self._pool.submit(commit)
+        if failure is not None:
+            raise failure
 
     def wait(self) -> None:
         """Wait for the pending commit, raising its failure."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import random
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -71,3 +72,17 @@ def test_a_following_hasher_stays_within_its_window_until_advanced(
     assert sum(read) == len(DATA)  # each byte once
     stopped = FollowingHasher(path, window=1 << 20)
     stopped.stop()  # the readers failed: it ends without reading on
+
+
+def test_each_algorithm_runs_on_a_thread_of_its_own_and_a_failure_ends_them_all() -> None:
+    digests = Digests(threaded=True)
+    digests.update(memoryview(DATA)[: 2 << 20])
+    running = [t.name for t in threading.enumerate() if t.name.startswith("dsreg-hash-")]
+    assert sorted(running) == ["dsreg-hash-md5", "dsreg-hash-sha256"]
+    digests.update("not bytes" * 200_000)  # hashlib refuses it on the threads
+    with pytest.raises(TypeError):
+        digests.hexdigests()
+    deadline = time.monotonic() + 5
+    while any(t.name.startswith("dsreg-hash-") for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not [t for t in threading.enumerate() if t.name.startswith("dsreg-hash-")]

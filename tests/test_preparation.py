@@ -465,3 +465,39 @@ def test_workers_list_a_source_against_the_largest_splits_bound(fake_recipe, tmp
     monkeypatch.setenv("DSREG_RECIPES", str(tmp_path / "recipes"))
     manifest = prepare("cifar100/binary", workers=2)
     assert {s: manifest.splits[s].rows for s in manifest.splits} == rows
+
+
+def test_a_task_whose_shards_cannot_be_synced_fails_the_prepare_and_the_rerun_resumes_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task's shards are synced and the task marked done on a thread while the next task runs: a failure
+    there (the disk full when the delayed writes land) still fails the prepare with the shard named, keeps
+    the other tasks finished (the one handed over meanwhile included), leaves no lock held and publishes
+    nothing."""
+    from dsreg.storage import base
+
+    source = _unpacked(tmp_path, cifar.make_cifar10_python, train_rows=600, test_rows=100)
+    root = tmp_path / "root"
+    real_fsync, shards_synced = os.fsync, []
+
+    def full_at_the_third_shard(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".arrow.tmp"):
+            shards_synced.append(fd)
+            if len(shards_synced) == 3:
+                raise OSError(28, os.strerror(28))
+        real_fsync(fd)
+
+    monkeypatch.setattr(base.os, "fsync", full_at_the_third_shard)
+    with pytest.raises(DsregError, match="cannot write shard: No space left on device") as err:
+        prepare("cifar10", source=source, root=root, check_counts=False)
+    assert err.value.path and err.value.path.endswith("part-00000.arrow.tmp")
+    tasks = next((root / "cifar10" / "python").glob("1.0.0.incomplete-*")) / "_tasks" / "train"
+    assert sorted(p.parent.name for p in tasks.glob("*/done.json")) == ["00000", "00001", "00003"]
+    assert not list(tasks.parent.rglob("*.lock")) and not (root / "cifar10" / "python" / "1.0.0").exists()
+    monkeypatch.setattr(base.os, "fsync", real_fsync)
+    report = Progress()
+    resumed = prepare("cifar10", source=source, root=root, check_counts=False, report=report)
+    assert report.tasks_reused == 3 and report.tasks_run == 3
+    clean = prepare("cifar10", source=source, root=tmp_path / "clean", check_counts=False)
+    assert resumed.to_json()["splits"] == clean.to_json()["splits"]
+    assert verify_manifest(resumed, deep=True) == []

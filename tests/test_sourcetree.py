@@ -413,18 +413,20 @@ def test_a_plain_tar_member_is_a_seekable_file_of_its_own(tmp_path: Path) -> Non
         assert g.read() == members[0][1][5:]
 
 
-def test_closing_a_tree_ends_the_thread_hashing_its_reads(tmp_path: Path) -> None:
+def test_closing_a_tree_ends_the_threads_hashing_its_reads(tmp_path: Path) -> None:
     import threading
+
+    def hashing() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.startswith("dsreg-hash-")]
 
     path = tmp_path / "big.tar"
     members = _big_tar(path, [600_000] * 4)
     tree = SourceTree.open(path)
     tree.hash_reads()
     for name, content in members[:3]:
-        assert tree.read_bytes(name) == content  # more than the 1 MiB handed to the hashing thread at once
-    assert any(t.name == "dsreg-hash" for t in threading.enumerate())
+        assert tree.read_bytes(name) == content  # more than the 1 MiB handed to the hashing threads at once
+    assert sorted(t.name for t in hashing()) == ["dsreg-hash-md5", "dsreg-hash-sha256"]
     tree.close()  # a failed pass: the digests are abandoned
-    for thread in threading.enumerate():
-        if thread.name == "dsreg-hash":
-            thread.join(5)
-    assert not any(t.name == "dsreg-hash" and t.is_alive() for t in threading.enumerate())
+    for thread in hashing():
+        thread.join(5)
+    assert not any(t.is_alive() for t in hashing())

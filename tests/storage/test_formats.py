@@ -216,3 +216,54 @@ def test_the_cli_names_exactly_the_registered_formats() -> None:
     from dsreg.storage.export import EXPORT_FORMATS
 
     assert set(cli.STORAGE_FORMATS) == set(FORMATS) and cli.EXPORT_FORMATS == EXPORT_FORMATS
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_deferred_syncing_gives_the_same_shards_named_only_once_synced(
+    tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `defer_sync` a shard stays under its temporary name, unsynced, until `close` syncs and renames it."""
+    monkeypatch.setattr(base, "ROWS_PER_ENCODE", 100)
+    synced: list[str] = []
+    real_fsync = base.os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(base.os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    now = get_format(fmt).writer(tmp_path / "now", "part", FEATURES, 30_000)
+    later = get_format(fmt).writer(tmp_path / "later", "part", FEATURES, 30_000, defer_sync=True)
+    for example in _examples(300):
+        now.write(example)
+    for example in _examples(300):
+        later.write(example)
+    later.flush()
+    monkeypatch.setattr(base.os, "fsync", fsync)
+    assert sorted(p.name for p in (tmp_path / "later").iterdir()) == [
+        f"part-{i:05d}{get_format(fmt).suffix}.tmp" for i in range(len(now.close()))
+    ]
+    assert not synced and not later.shards
+    shards = later.close()
+    assert [(s.path.name, s.rows, s.bytes, s.sha256) for s in shards] == [
+        (s.path.name, s.rows, s.bytes, s.sha256) for s in now.shards
+    ]
+    assert all(any(path.startswith(str(s.path) + ".tmp") for path in synced) for s in shards)
+    assert sorted(p.name for p in (tmp_path / "later").iterdir()) == sorted(s.path.name for s in shards)
+
+
+def test_a_deferred_sync_that_finds_the_disk_full_names_the_shard_and_frees_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = get_format("arrow").writer(tmp_path, "part", FEATURES, 1 << 30, defer_sync=True)
+    for example in _examples(50):
+        writer.write(example)
+    writer.flush()
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(base.os, "fsync", full)
+    with pytest.raises(DsregError, match="cannot write shard: No space left on device") as err:
+        writer.close()
+    assert err.value.path and err.value.path.endswith("part-00000.arrow.tmp")
+    assert not list(tmp_path.iterdir())
