@@ -229,3 +229,11 @@ def test_global_pax_headers_and_other_types_are_passed_over(tmp_path: Path) -> N
         b"abc".ljust(512, b"\0"),
     )
     assert _walked(tmp_path, inner) == [("a.JPEG", b"abc")]
+
+
+def test_a_zeroed_header_in_the_middle_is_an_error_not_the_end(tmp_path: Path) -> None:
+    """A block of zeros where a header should be looks like the end of the archive: what follows must be zeros."""
+    first = [_header(b"a.JPEG", _octal(3)), b"abc".ljust(512, b"\0")]
+    hidden = [bytes(512), b"def".ljust(512, b"\0"), _header(b"c.JPEG", _octal(3)), b"ghi".ljust(512, b"\0")]
+    _refused(tmp_path, _tar_of(*first, *hidden), "it ends at byte 1024 .* yet data follows")
+    assert _walked(tmp_path, _tar_of(*first) + bytes(8192)) == [("a.JPEG", b"abc")]  # record padding: zeros
