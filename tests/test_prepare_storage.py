@@ -152,11 +152,11 @@ def test_a_crashed_zarr_prepare_resumes(archive: Path, tmp_path: Path, prepared,
     real = prepare_module._run_task_locked
     calls = []
 
-    def crash_on_third(spec, out, trees) -> None:
+    def crash_on_third(spec, out, trees, **kw):
         calls.append(spec.task)
         if len(calls) == 3:
-            raise KeyboardInterrupt("injected crash")
-        real(spec, out, trees)
+            raise KeyboardInterrupt("injected crash")  # the second task's commit, on its thread, still ends
+        return real(spec, out, trees, **kw)
 
     monkeypatch.setattr(prepare_module, "_run_task_locked", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
