@@ -24,6 +24,7 @@ from dsreg.features import ClassLabel, Features, Tensor
 from dsreg.readers import Arg, Output, Reader
 from dsreg.safe_pickle import safe_loads
 from dsreg.sourcetree import SourceTree
+from dsreg.vendorlines import vendor_lines
 
 _SIDE = 32
 _PIXELS = _SIDE * _SIDE * 3
@@ -257,7 +258,7 @@ class CifarBinary(_CifarReader):
         for column, file in self.variant.names_files.items():
             member = tree.find(file)
             text = tree.read_bytes(member).decode("utf-8", "replace")
-            out[column] = ([line.strip() for line in text.splitlines() if line.strip()], tree.location(member))
+            out[column] = ([line.strip() for line in vendor_lines(text) if line.strip()], tree.location(member))
         return out
 
     def _parse(self, data: bytes | bytearray, where: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:

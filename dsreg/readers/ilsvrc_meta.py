@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dsreg.errors import DsregError
+from dsreg.vendorlines import vendor_lines
 
 CLASSES = 1000
 _WNID = re.compile(r"^n\d{8}$")
@@ -85,7 +86,7 @@ def _classes(pairs: list[tuple[str, str]], where: str, wnid_of_id: dict[int, str
 def parse_ground_truth(text: str, where: str) -> list[int]:
     """`ILSVRC2012_validation_ground_truth.txt`: one ILSVRC2012_ID per line, for val images 1, 2, 3, ..."""
     ids: list[int] = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(vendor_lines(text), 1):
         value = line.strip()
         if not value.isdigit() or not 1 <= int(value) <= CLASSES:
             raise _bad(where, f"line {number} is {line!r}, not an ILSVRC2012_ID in 1..{CLASSES}")
@@ -96,7 +97,7 @@ def parse_ground_truth(text: str, where: str) -> list[int]:
 def parse_synset_mapping(text: str, where: str) -> Classes:
     """Kaggle's `LOC_synset_mapping.txt`: `<wnid> <words>` per line, already in sorted-WNID (class index) order."""
     pairs = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(vendor_lines(text), 1):
         if not line.strip():
             continue
         wnid, _, words = line.strip().partition(" ")

@@ -25,6 +25,7 @@ from dsreg.readers import Arg, Output, Reader
 from dsreg.readers.imagefix import ImageFixes
 from dsreg.readers.tar_of_tars import iter_class_tar
 from dsreg.sourcetree import SourceTree
+from dsreg.vendorlines import vendor_lines
 
 COLUMNS = ("image", "label", "wnid", "file_name", "height", "width")
 _WNID_TAR = re.compile(r"(?:^|/)(n\d{8})\.tar$")
@@ -86,7 +87,7 @@ def _words(tree: SourceTree) -> dict[str, str]:
     """The `words.txt` table: `<wnid>\\t<words>` per line."""
     member = tree.find("words.txt")
     out = {}
-    for line in tree.read_bytes(member).decode("utf-8").splitlines():
+    for line in vendor_lines(tree.read_bytes(member).decode("utf-8")):
         wnid, _, words = line.partition("\t")
         if wnid.strip():
             out[wnid.strip()] = words.strip()

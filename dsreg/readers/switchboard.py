@@ -27,6 +27,7 @@ from dsreg.features import Features
 from dsreg.readers import Arg, Output, Reader
 from dsreg.sourcetree import SourceTree
 from dsreg.speech.conversations import Conversation, check_features, source
+from dsreg.vendorlines import vendor_lines
 
 _TRANSCRIPT = re.compile(r"(?:^|/)sw(\d{4})([ab])-ms98-a-trans\.text$", re.I)
 _AUDIO = re.compile(r"(?:^|/)sw0?(\d{4})\.sph$", re.I)
@@ -75,7 +76,7 @@ def _parse(data: bytes, where: str, conversation: int, side: str) -> list[Segmen
     except UnicodeDecodeError as err:
         raise DsregError(f"not ASCII text at byte {err.start}", path=where, fix=_FIX) from None
     out = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(vendor_lines(text), 1):
         parts = line.split()
         if not parts:
             continue

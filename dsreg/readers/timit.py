@@ -23,6 +23,7 @@ from dsreg.features import Audio, Features
 from dsreg.readers import Arg, Output, Reader
 from dsreg.sourcetree import SourceTree
 from dsreg.speech.phones import PHONES_61, fold_phone
+from dsreg.vendorlines import vendor_lines
 
 _FILE = re.compile(r"(?:^|/)(train|test)/dr([1-8])/([fm][a-z]{3}[0-9])/(s[aix][0-9]+)\.(wav|phn|wrd|txt)$", re.I)
 _EXTENSIONS = ("wav", "phn", "wrd", "txt")
@@ -85,7 +86,7 @@ def _lines(tree: SourceTree, member: str) -> list[tuple[int, int, str, int]]:
     except UnicodeDecodeError as err:
         raise DsregError(f"not ASCII text at byte {err.start}", path=where, fix=_FIX) from None
     out = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(vendor_lines(text), 1):
         if not line.strip():
             continue
         parts = line.split(None, 2)

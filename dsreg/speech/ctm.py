@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dsreg.errors import DsregError
+from dsreg.vendorlines import vendor_lines
 
 FIX = "write one '<file> <channel> <begin> <duration> <word> [<confidence>]' per line (NIST CTM)"
 
@@ -34,7 +35,7 @@ class CtmWord:
 def parse_ctm(text: str, where: str | Path) -> list[CtmWord]:
     """The words of a CTM file in file order."""
     words = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(vendor_lines(text), 1):
         if not line.strip() or line.lstrip().startswith(";;"):
             continue
         parts = line.split()

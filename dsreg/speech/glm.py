@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dsreg.errors import DsregError
+from dsreg.vendorlines import vendor_lines
 
 _SECTION = re.compile(r'^;;\s+INPUT_DEPENDENT_APPLICATION\s*=\s*"([^"]*)"', re.I)
 _HEADER = re.compile(r"""^\*\s*(\w+)\s*[=:]?\s*["']([^"']*)["']""")
@@ -153,7 +154,7 @@ def parse_glm(text: str, where: str = "GLM", *, name: str = "glm") -> Glm:
     rules: list[Rule] = []
     kinds: str | None = None
     copy_no_hit = True
-    for number, raw in enumerate(text.splitlines(), 1):
+    for number, raw in enumerate(vendor_lines(text), 1):
         section = _SECTION.match(raw.strip())
         if section:
             kinds = section.group(1).lower()

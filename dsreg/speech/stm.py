@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from dsreg.errors import DsregError
+from dsreg.vendorlines import vendor_lines
 
 IGNORE = "IGNORE_TIME_SEGMENT_IN_SCORING"
 _TAGS = re.compile(r"^<[^>]*>$")
@@ -44,7 +45,7 @@ class StmSegment:
 def parse_stm(text: str, where: str, *, keep_ignored: bool = False) -> list[StmSegment]:
     """The segments of an STM file in file order: the scored ones, and with `keep_ignored` the ignored regions."""
     out = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(vendor_lines(text), 1):
         if not line.strip() or line.startswith(";;"):
             continue
         parts = line.split()

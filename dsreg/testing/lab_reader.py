@@ -15,6 +15,7 @@ from dsreg.errors import DsregError
 from dsreg.features import Features
 from dsreg.readers import Arg, Output, Reader
 from dsreg.sourcetree import SourceTree
+from dsreg.vendorlines import vendor_lines
 
 BUGS = ("none", "nondeterministic", "running_id", "drop_row", "overlap", "lenient", "unpicklable", "extra_column")
 _next_id: dict[str, int] = {}  # split → the next running id, for the "running_id" defect
@@ -40,7 +41,7 @@ class LabLines(Reader):
         (tree,) = sources.values()
         name = "train.txt" if self.bug == "overlap" and split == "test" else split_args["file"]
         member = tree.find(name)
-        return tree.read_bytes(member).decode("utf-8").splitlines(), tree.location(member)
+        return vendor_lines(tree.read_bytes(member).decode("utf-8")), tree.location(member)
 
     def tasks(self, sources: Mapping[str, SourceTree], split: str, split_args: Mapping[str, Any]) -> list[str]:
         lines, _ = self._lines(sources, split, split_args)
