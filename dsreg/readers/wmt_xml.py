@@ -1,14 +1,19 @@
 """`wmt_xml`: the WMT 2021+ test sets, real XML with every reference and system output of a pair in one file.
 
 `dataset > collection? > doc[@id,@origlang,@domain?,@testsuite?] > src[@lang] | ref[@lang,@translator?] |
-hyp[@system]`, segments `p > seg[@id]`. One row per source segment that has at least one reference:
-the source under its language code, the first reference under the target code, every reference in
-translator order (first appearance in the file) under `<target>_refs`, and `doc_id`, `collection`,
-`domain`, `origlang`. A reference without a translator name is still a reference; system outputs
-(`<hyp>`), test-suite documents and collections without references are skipped, as sacrebleu does.
-What a mapping by segment id would silently lose is an error naming the document: a repeated segment id,
-two references by one translator (or two without a name), a reference segment its source lacks, a second
-`<src>`.
+hyp[@system]`, segments `p > seg[@id]`. One row per source segment that has at least one non-empty reference,
+as sacrebleu keeps them (`sacrebleu/dataset/wmt_xml.py`): the source under its language code, the first
+non-empty reference under the target code, and under `<target>_refs` one entry per translator of the file, in
+translator order (first appearance in the file), `""` where that translator has no (or an empty) segment —
+sacrebleu's `ref:<translator>` fields, which it scores as real empty references, so BLEU and chrF against
+`<target>_refs` equal sacrebleu's against every reference of the file — then `doc_id`, `collection`, `domain`,
+`origlang`. Inside a document, rows follow the numeric segment id (sacrebleu sorts by `int(id)`), not the
+order of the file; an id that is not an integer is an error (sacrebleu cannot order it either). A reference
+without a translator name is still a reference; system outputs (`<hyp>`), test-suite documents and
+collections without references are skipped, as sacrebleu does.
+What a mapping by segment id would silently lose is an error naming the document: a repeated segment id
+(`1` and `01` are one id, as for sacrebleu), two references by one translator (or two without a name), a
+reference segment its source lacks, a second `<src>`.
 sacrebleu's own parser is not used: it keeps neither collections nor translator order and fails with a
 bare assertion on unexpected languages.
 """
@@ -27,16 +32,31 @@ from dsreg.sourcetree import SourceTree
 METADATA = ("doc_id", "collection", "domain", "origlang")
 
 
-def _segments(element: Any, where: str, doc_id: str) -> dict[str, str]:
-    """Segment id → text of the `<seg>`s under `element`, in document order; a repeated id is an error (a dict
-    would keep only the last of them)."""
-    out: dict[str, str] = {}
+def _segment_id(seg: Any, element: Any, where: str, doc_id: str) -> int:
+    """A `<seg>`'s id as the integer sacrebleu orders and matches segments by."""
+    ident = seg.get("id")
+    try:
+        return int(ident)
+    except (TypeError, ValueError):
+        what = "a <seg> without an id" if ident is None else f"<seg id={ident!r}>, not an integer id"
+        raise DsregError(
+            f"document {doc_id!r} has {what} in its <{element.tag}> (line {seg.sourceline}): the segments' order "
+            "is their numeric id (as sacrebleu reads them), which this one does not have",
+            path=where,
+            fix="use the test set as released",
+        ) from None
+
+
+def _segments(element: Any, where: str, doc_id: str) -> dict[int, str]:
+    """Segment id → text of the `<seg>`s under `element`; a repeated id is an error (a dict would keep only
+    the last of them)."""
+    out: dict[int, str] = {}
     for seg in element.iter("seg"):
-        ident = seg.get("id")
-        if ident is None or ident in out:
-            what = "a <seg> without an id" if ident is None else f"two <seg id={ident!r}>"
+        ident = _segment_id(seg, element, where, doc_id)
+        if ident in out:
             raise DsregError(
-                f"document {doc_id!r} has {what} in its <{element.tag}> (line {seg.sourceline})",
+                f"document {doc_id!r} has two <seg id={seg.get('id')!r}> in its <{element.tag}> (line "
+                f"{seg.sourceline})",
                 path=where,
                 fix="use the test set as released",
             )
@@ -87,7 +107,7 @@ def parse_wmt_xml(data: bytes, where: str, source_lang: str, target_lang: str) -
                     fix="prepare the config of this file's language pair",
                 )
         doc_id = doc.get("id", "")
-        refs: dict[str, dict[str, str]] = {}
+        refs: dict[str, dict[int, str]] = {}
         for ref in doc.findall("ref"):
             translator = ref.get("translator") or ""
             if translator in refs:
@@ -100,7 +120,7 @@ def parse_wmt_xml(data: bytes, where: str, source_lang: str, target_lang: str) -
             refs[translator] = _segments(ref, where, doc_id)
         source = _segments(src, where, doc_id)
         for translator, segments in refs.items():
-            orphans = [i for i in segments if i not in source]
+            orphans = [str(i) for i in segments if i not in source]
             if orphans:
                 raise DsregError(
                     f"document {doc_id!r}: the reference by translator {translator!r} has segments {orphans[:5]} "
@@ -108,14 +128,14 @@ def parse_wmt_xml(data: bytes, where: str, source_lang: str, target_lang: str) -
                     path=where,
                     fix="use the test set as released",
                 )
-        for seg_id, text in source.items():
-            texts = [refs[t][seg_id] for t in order if t in refs and refs[t].get(seg_id)]
-            if not texts:
+        for seg_id in sorted(source):
+            texts = [refs.get(t, {}).get(seg_id, "") for t in order]
+            if not any(texts):
                 continue
             rows += 1
             yield {
-                source_lang: text,
-                target_lang: texts[0],
+                source_lang: source[seg_id],
+                target_lang: next(t for t in texts if t),
                 f"{target_lang}_refs": texts,
                 "doc_id": doc_id,
                 "collection": collection,

@@ -4,7 +4,8 @@
   (not valid XML), `<doc docid genre origlang>`, some segments wrapped in `<p>`, one with spaces around.
 - `write_wmt_xml`: a 2021+ `wmttest20NN.<pair>.all.xml`: a collection with two translators (A, B) whose
   order differs between documents, a translator-less reference, a segment without any reference, system
-  outputs (`<hyp>`), a test-suite document, an empty collection, a document outside any collection.
+  outputs (`<hyp>`), a test-suite document, an empty collection, a document outside any collection. Its rows
+  hold one reference per translator of the file (A, B, the nameless one), `""` where one has none.
 - `make_wmt14_archives`: the vendor archives of the WMT14 recipe for one pair, tiny, in the exact layouts
   (`training-parallel-europarl-v7.tgz` → `training/europarl-v7.de-en.de` …), with the rows they hold.
 - `write_tmx`, `write_tsv`: the other formats parallel corpora come in.
@@ -88,14 +89,14 @@ def write_wmt_xml(path: Path, src: str, tgt: str, extra: int = 0) -> list[dict[s
             body += f'<ref lang="{tgt}"{who}>{_p(segs)}</ref>'
         body += f'<hyp lang="{tgt}" system="sys1">{_p({i: "hyp " + t for i, t in source.items()})}</hyp>'
         if not testsuite:
-            order = ["A", "B", None]
+            by_translator = dict(refs)
             for i in range(1, n + 1):
-                texts = [segs[i] for t in order for translator, segs in refs if translator == t and segs.get(i)]
-                if texts:
+                texts = [by_translator.get(t, {}).get(i, "") for t in ("A", "B", None)]  # the file's translators
+                if any(texts):
                     rows.append(
                         {
                             src: source[i],
-                            tgt: texts[0],
+                            tgt: next(t for t in texts if t),
                             f"{tgt}_refs": texts,
                             "doc_id": doc_id,
                             "collection": collection,

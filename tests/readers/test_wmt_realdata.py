@@ -52,3 +52,16 @@ def test_the_official_xml_samples_parse() -> None:
     hyp_only = (SAMPLES / "sample-hyp.xml").read_bytes()
     with pytest.raises(DsregError, match="no segment with a reference"):
         list(parse_wmt_xml(hyp_only, "sample-hyp.xml", "en", "ha"))
+
+
+def test_the_official_xml_sample_reads_as_sacrebleu_reads_it() -> None:
+    """Row order, sources and references equal sacrebleu's own parser's fields on the real sample."""
+    _need(SAMPLES)
+    from sacrebleu.dataset.wmt_xml import WMTXMLDataset
+
+    path = SAMPLES / "sample-src-ref.xml"
+    rows = list(parse_wmt_xml(path.read_bytes(), path.name, "en", "ha"))
+    fields = WMTXMLDataset._unwrap_wmt21_or_later(str(path))
+    refs = sorted(k for k in fields if k == "ref" or k.startswith("ref:"))
+    assert [r["en"] for r in rows] == fields["src"] and [r["doc_id"] for r in rows] == fields["docid"]
+    assert [r["ha_refs"] for r in rows] == [list(t) for t in zip(*(fields[k] for k in refs), strict=True)]
