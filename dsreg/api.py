@@ -123,7 +123,12 @@ def info(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, Any
             supervised_keys=list(config.supervised_keys) if config.supervised_keys else None,
             evaluation=config.evaluation,
             splits={
-                s.name: {"rows": s.rows, **({"optional": True} if s.optional else {})} for s in config.splits.values()
+                s.name: {
+                    "rows": s.rows,
+                    **({"optional": True} if s.optional else {}),
+                    **({"direction": list(s.direction)} if s.direction else {}),
+                }
+                for s in config.splits.values()
             },
             sources=[{**s.to_json(), "manual": s.manual} for s in config.sources.values()],
             reader=config.reader,

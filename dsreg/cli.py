@@ -156,6 +156,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             if have
             else ""
         )
+        direction = splits.get(name, {}).get("direction")
+        got += f", {direction[0]}→{direction[1]} only" if direction else ""
         lines.append(f"  {name}: {expected:,} rows{got}" if expected is not None else f"  {name}:{unknown}{got}")
     for src in data.get("sources", []):
         where = ", ".join(src["urls"]) or "manual"

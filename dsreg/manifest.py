@@ -64,9 +64,13 @@ class ShardInfo:
 
 @dataclass(frozen=True)
 class SplitInfo:
+    """A published split: its shards, their storage format, and the one translation direction (source, target)
+    it is, when its recipe declares one (a test set made for one direction only)."""
+
     name: str
     shards: tuple[ShardInfo, ...]
     format: str = DEFAULT_FORMAT
+    direction: tuple[str, str] | None = None
 
     @property
     def rows(self) -> int:
@@ -81,6 +85,7 @@ class SplitInfo:
             "rows": self.rows,
             "bytes": self.bytes,
             "format": self.format,
+            **({"direction": list(self.direction)} if self.direction else {}),
             "shards": [s.to_json() for s in self.shards],
         }
 
@@ -327,6 +332,7 @@ def manifest_from_json(data: Any, manifest_path: Path) -> Manifest:
             split_name,
             tuple(ShardInfo(s["path"], s["rows"], s["bytes"], s["sha256"]) for s in split["shards"]),
             split.get("format", DEFAULT_FORMAT),
+            (split["direction"][0], split["direction"][1]) if "direction" in split else None,
         )
         for split_name, split in data["splits"].items()
     }
@@ -344,6 +350,12 @@ def manifest_from_json(data: Any, manifest_path: Path) -> Manifest:
     for key in keys or ():
         if key not in features:
             raise DamagedManifest(f"supervised key {key!r} is not a feature", path=manifest_path)
+    for split in splits.values():
+        for lang in split.direction or ():
+            if lang not in features:
+                raise DamagedManifest(
+                    f"split {split.name!r}: direction names {lang!r}, not a feature", path=manifest_path
+                )
     return Manifest(
         name=data["name"],
         config=data["config"],

@@ -19,7 +19,7 @@ import stat
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +30,11 @@ from dsreg.errors import DsregError, reports_os_errors
 from dsreg.features import Features
 from dsreg.hashing import FollowingHasher
 from dsreg.lock import FileLock
-from dsreg.manifest import MANIFEST_NAME, AssetInfo, Manifest, read_manifest
+from dsreg.manifest import MANIFEST_NAME, AssetInfo, Manifest, SplitInfo, read_manifest
 from dsreg.progress import bar
 from dsreg.publish import VersionBuild, created_stamp, wait_message
 from dsreg.readers import Reader, get_reader
-from dsreg.recipe import RecipeConfig
+from dsreg.recipe import RecipeConfig, SplitSpec
 from dsreg.registry import get_recipe, parse_ref
 from dsreg.roots import STAGING_MARKER, downloads_dir, search_roots, writable_root
 from dsreg.sources import ResolvedSource, confirm_read, resolve_sources
@@ -501,7 +501,7 @@ def prepare(
             config=config.config,
             version=config.version,
             features=run.features,
-            splits=build.finalize_shards(run.parts, config.storage),
+            splits=_with_directions(build.finalize_shards(run.parts, config.storage), config.splits),
             recipe_digest=config.digest,
             dsreg_version=__version__,
             created=created_stamp(),
@@ -521,6 +521,11 @@ def prepare(
         published = build.publish(manifest, scratch=[TASKS_DIR, STATE_NAME])
         say(f"published {config.full_name} at {build.final}")
         return published
+
+
+def _with_directions(splits: dict[str, SplitInfo], specs: Mapping[str, SplitSpec]) -> dict[str, SplitInfo]:
+    """The published splits with the translation direction their recipe declares (checked when loading)."""
+    return {name: replace(info, direction=specs[name].direction) for name, info in splits.items()}
 
 
 @reports_os_errors("prepare (array element)")

@@ -21,7 +21,7 @@ import jsonschema
 import yaml
 
 from dsreg.errors import DsregError
-from dsreg.features import Features
+from dsreg.features import Features, Text
 from dsreg.sizes import parse_size
 from dsreg.storage import DEFAULT_FORMAT, get_format
 
@@ -100,8 +100,10 @@ class SourceSpec:
 
 @dataclass(frozen=True)
 class SplitSpec:
-    """One split: its official row count (None: not checked), reader arguments, file patterns, and whether
-    the source may lack it (`optional`: left out of the manifest when the reader finds nothing for it).
+    """One split: its official row count (None: not checked), reader arguments, file patterns, whether
+    the source may lack it (`optional`: left out of the manifest when the reader finds nothing for it), and
+    the one translation `direction` (source, target) it is, if it is one (the manifest records it; loading it
+    the other way round is refused).
 
     `files` are glob patterns matched in the source named `source` (or the recipe's only source);
     preparation resolves them to sorted member names and gives them to the reader as `args.files`.
@@ -113,6 +115,7 @@ class SplitSpec:
     files: tuple[str, ...] = ()
     source: str | None = None
     optional: bool = False
+    direction: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -268,6 +271,8 @@ def _resolve(path: Path, config: str, data: dict[str, Any]) -> RecipeConfig:
         reader_cls = get_reader(reader["name"])
         reader_args = reader_cls.check_args(reader.get("args") or {}, reader["name"])
         splits = {k: _split_spec(k, v, data["sources"], reader_cls, reader["name"]) for k, v in data["splits"].items()}
+        for spec in splits.values():
+            _check_direction(spec, features)
         steps = tuple((s["name"], dict(s.get("args") or {})) for s in data.get("steps") or ())
         for step_name, step_args in steps:
             get_step(step_name)
@@ -369,7 +374,30 @@ def _split_spec(
     args = reader.check_split_args(name, given, reader_name)
     if patterns:
         args["files"] = None
-    return SplitSpec(name, None if rows is None else int(rows), args, patterns, source, bool(spec.get("optional")))
+    direction = spec.get("direction")
+    return SplitSpec(
+        name,
+        None if rows is None else int(rows),
+        args,
+        patterns,
+        source,
+        bool(spec.get("optional")),
+        None if direction is None else (direction[0], direction[1]),
+    )
+
+
+def _check_direction(spec: SplitSpec, features: Features) -> None:
+    """A split's direction names two different text columns (the languages), else loading could not honour it."""
+    if spec.direction is None:
+        return
+    texts = [n for n in features.names() if isinstance(features[n], Text)]
+    wrong = [lang for lang in spec.direction if lang not in texts]
+    if wrong or spec.direction[0] == spec.direction[1]:
+        raise DsregError(
+            f"splits.{spec.name}.direction is {list(spec.direction)}: "
+            + (f"{wrong[0]!r} is not a text column" if wrong else "source and target are one language"),
+            fix=f"give [source, target], two of the text columns: {', '.join(texts)}",
+        )
 
 
 def _schema_error(path: Path, err: jsonschema.ValidationError) -> DsregError:

@@ -90,6 +90,14 @@ def test_info_tells_features_splits_sources_license_and_citation(capsys) -> None
     assert data["features"]["label"]["names"][0] == "airplane"
 
 
+def test_info_says_which_splits_hold_one_translation_direction_only(capsys) -> None:
+    code, out, _ = run(capsys, "info", "wmt14/de-en")
+    assert code == EXIT_OK
+    assert "test_filtered_en_de: size not known, en→de only" in out and "test: 3,003 rows\n" in out
+    code, out, _ = run(capsys, "info", "wmt14/de-en", "--json")
+    assert json.loads(out)["splits"]["test_filtered_de_en"] == {"rows": None, "direction": ["de", "en"]}
+
+
 def test_prepare_reports_in_both_forms(capsys, tmp_path, prepared) -> None:
     code, out, _ = run(
         capsys, "prepare", "cifar10", "--source", str(tmp_path / "unpacked"), "--no-check-counts", "--json"

@@ -78,3 +78,31 @@ def test_written_manifest_validates_against_the_shipped_schema(root: Path) -> No
     m = _dataset(root)
     jsonschema.validate(json.loads((m.directory / "manifest.json").read_text()), manifest_schema())
     assert np.isclose(m.splits["train"].bytes, sum(os.path.getsize(m.shard_path(s)) for s in m.splits["train"].shards))
+
+
+def test_a_splits_direction_is_recorded_read_back_and_checked(root: Path) -> None:
+    """A one-direction split keeps its direction through the manifest; one naming no column is damage."""
+    from dsreg.features import Text
+    from dsreg.manifest import DIGEST_KEY, manifest_digest
+
+    features = Features({"de": Text(), "en": Text()})
+    m = dsreg.write_dataset("par", {"test": [{"de": "a", "en": "b"}]}, features, root=root)
+    assert m.splits["test"].direction is None and "direction" not in m.splits["test"].to_json()
+
+    def direction(value: list[str]):
+        def edit(data: dict) -> None:
+            data["splits"]["test"]["direction"] = value
+            data[DIGEST_KEY] = manifest_digest(data)
+
+        return edit
+
+    _rewrite(m.directory, direction(["en", "de"]))
+    read = read_manifest(m.directory)
+    assert read.splits["test"].direction == ("en", "de")
+    assert read.splits["test"].to_json()["direction"] == ["en", "de"]
+    _rewrite(m.directory, direction(["en", "xx"]))
+    with pytest.raises(DsregError, match="split 'test': direction names 'xx', not a feature"):
+        read_manifest(m.directory)
+    _rewrite(m.directory, direction(["en"]))
+    with pytest.raises(DsregError, match="manifest is invalid at splits/test/direction"):
+        read_manifest(m.directory)

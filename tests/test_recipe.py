@@ -83,6 +83,12 @@ def test_a_typo_names_the_file_the_key_path_and_the_likely_key(tmp_path: Path) -
             lambda d: d.update(steps=[{"name": "sentencepiece", "args": {"columns": ["a"], "split": "tarin"}}]),
             r"\['tarin'\], which the recipe does not have",
         ),
+        # a direction loading could not honour: not text columns, not a pair
+        (
+            lambda d: d["configs"]["binary"]["splits"]["test"].update(direction=["label", "image"]),
+            r"splits.test.direction is \['label', 'image'\]: 'label' is not a text column",
+        ),
+        (lambda d: d["configs"]["binary"]["splits"]["test"].update(direction=["de"]), "direction"),
     ],
 )
 def test_invalid_recipes_fail_with_a_useful_message(tmp_path: Path, edit, expected: str) -> None:

@@ -20,6 +20,7 @@ from dsreg.evaluation.predictions import align, read_predictions
 from dsreg.evaluation.records import new_record, write_record
 from dsreg.evaluation.spec import bind_metric
 from dsreg.loading.dataset import Dataset
+from dsreg.loading.translation import check_reference_direction
 from dsreg.manifest import MANIFEST_NAME, Manifest
 from dsreg.metrics import Score
 from dsreg.registry import find_prepared
@@ -108,6 +109,7 @@ def evaluate(
             bound = bind_metric(chosen, manifest.features, manifest.supervised_keys)
     except DsregError as err:
         raise DsregError(f"{manifest.full_name}: {err.problem}", path=manifest.directory, fix=err.fix) from None
+    check_reference_direction(manifest, split, bound.reference_columns)
     what = f"{manifest.full_name} split {split!r}"
     columns = [*((bound.id_column,) if bound.id_column else ()), *bound.reference_columns]
     dataset = Dataset(manifest, split, list(dict.fromkeys(columns)))

@@ -14,7 +14,7 @@ from dsreg.loading import arguments
 from dsreg.loading.dataset import open_dataset
 from dsreg.loading.imagedecode import DecodeFn, ImageDecode
 from dsreg.loading.loader import Loader, Transform
-from dsreg.loading.translation import SIDES, pair_columns, pair_transform
+from dsreg.loading.translation import SIDES, check_direction, pair_columns, pair_transform
 
 
 def load(
@@ -73,7 +73,9 @@ def load(
     if source is not None or target is not None:
         if columns is not None:
             raise DsregError("columns= and source=/target= cannot be combined", fix="give one of them")
-        pair = pair_columns(open_dataset(name, split, version=version, root=root).features, source, target)
+        probe = open_dataset(name, split, version=version, root=root)
+        pair = pair_columns(probe.features, source, target)
+        check_direction(probe.manifest, split, str(source), str(target))
         length_column = list(SIDES) if length_column is None else length_column
         transform = pair_transform(module, transform)
     dataset = open_dataset(name, split, version=version, root=root, columns=pair if pair is not None else columns)

@@ -7,7 +7,9 @@
   outputs (`<hyp>`), a test-suite document, an empty collection, a document outside any collection. Its rows
   hold one reference per translator of the file (A, B, the nameless one), `""` where one has none.
 - `make_wmt14_archives`: the vendor archives of the WMT14 recipe for one pair, tiny, in the exact layouts
-  (`training-parallel-europarl-v7.tgz` → `training/europarl-v7.de-en.de` …), with the rows they hold.
+  (`training-parallel-europarl-v7.tgz` → `training/europarl-v7.de-en.de` …), with the rows they hold;
+  `test-filtered.tgz` holds both directions' files (`-src.de.sgm` + `-ref.en.sgm`, `-src.en.sgm` +
+  `-ref.de.sgm`), each a different selection, as the vendor ships them.
 - `write_tmx`, `write_tsv`: the other formats parallel corpora come in.
 """
 
@@ -178,7 +180,8 @@ def _lines(rows: list[dict[str, str]], lang: str) -> bytes:
 
 def make_wmt14_archives(dest: str | os.PathLike[str], pair: str, rows: int = 4) -> dict[str, list[dict[str, str]]]:
     """Write the WMT14 vendor archives of `pair` (`de-en`, `fr-en`, `cs-en`) under `dest`; return split → rows
-    (train as the readers give it, before cleaning; one train line pair has an empty side)."""
+    (train as the readers give it, before cleaning; one train line pair has an empty side; the filtered test sets
+    under `test_filtered_<xx>_en` and `test_filtered_en_<xx>`)."""
     root = Path(dest)
     root.mkdir(parents=True, exist_ok=True)
     xx = pair.split("-")[0]
@@ -213,17 +216,20 @@ def make_wmt14_archives(dest: str | os.PathLike[str], pair: str, rows: int = 4) 
             f"test-full/newstest2014-{tag}-src.{{x}}.sgm",
             f"test-full/newstest2014-{tag}-ref.en.sgm",
         ),
-        "test_filtered": (
-            "test-filtered.tgz",
-            f"test/newstest2014-{tag}-src.{{x}}.sgm",
-            f"test/newstest2014-{tag}-ref.en.sgm",
-        ),
     }
     for split, (archive, src, ref) in sets.items():
         src = src.format(x=xx)
-        docs = 2 if split == "test_filtered" else 3
-        out[split] = write_sgml_pair(staging / split, src, ref, langs, docs=docs)
+        out[split] = write_sgml_pair(staging / split, src, ref, langs, docs=3)
         _tgz(root / archive, {name: (staging / split / name).read_bytes() for name in (src, ref)})
+    # the filtered release: one pair of files per direction, each its own selection of segments (as the real
+    # de-en keeps 3,003 and en-de 2,737): X->en is 2 documents of 4, en->X 3 documents of 3
+    filtered: dict[str, bytes] = {}
+    for (src_lang, ref_lang), (docs, segs) in {(xx, "en"): (2, 4), ("en", xx): (3, 3)}.items():
+        src, ref = f"test/newstest2014-{tag}-src.{src_lang}.sgm", f"test/newstest2014-{tag}-ref.{ref_lang}.sgm"
+        split = f"test_filtered_{src_lang}_{ref_lang}"
+        out[split] = write_sgml_pair(staging / split, src, ref, (src_lang, ref_lang), docs=docs, segs=segs)
+        filtered.update({name: (staging / split / name).read_bytes() for name in (src, ref)})
+    _tgz(root / "test-filtered.tgz", filtered)
     for path in sorted(staging.rglob("*"), reverse=True):
         path.rmdir() if path.is_dir() else path.unlink()
     staging.rmdir()

@@ -41,7 +41,13 @@ class TestWmt14DeEnContract(ReaderContract):
     reader = "wmt"
     recipe = "wmt14/de-en"
     # 3 corpora × 4 pairs, one with an empty side dropped by the recipe's clean_parallel step
-    rows: ClassVar[dict[str, int]] = {"train": 11, "validation": 12, "test": 12, "test_filtered": 8}
+    rows: ClassVar[dict[str, int]] = {
+        "train": 11,
+        "validation": 12,
+        "test": 12,
+        "test_filtered_de_en": 8,
+        "test_filtered_en_de": 9,
+    }
     sources: ClassVar[dict[str, Any]] = {name: {"manual": "generated", "filename": ARCHIVES[name]} for name in SOURCES}
 
     def make_source(self, dest: Path) -> Path:
@@ -83,9 +89,17 @@ def test_wmt14_rows_keep_raw_ampersands_and_document_metadata(tmp_path: Path, mo
     assert manifest.metadata["dropped"] == {
         "train": {"clean_parallel: empty": 1},
         "test": {},
-        "test_filtered": {},
+        "test_filtered_de_en": {},
+        "test_filtered_en_de": {},
         "validation": {},
     }
+    # the filtered release's two directions: their own files, their own segments
+    assert rows("w14", "test_filtered_de_en") == want["test_filtered_de_en"]
+    assert rows("w14", "test_filtered_en_de") == want["test_filtered_en_de"]
+    assert len(want["test_filtered_de_en"]) != len(want["test_filtered_en_de"])
+    assert manifest.splits["test_filtered_de_en"].direction == ("de", "en")
+    assert manifest.splits["test_filtered_en_de"].direction == ("en", "de")
+    assert manifest.splits["test"].direction is None
 
 
 def _parts_recipe(tmp_path: Path, monkeypatch, part: dict[str, Any], langs: tuple[str, str] = ("cs", "en")) -> None:

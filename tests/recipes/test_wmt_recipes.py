@@ -62,7 +62,8 @@ def test_wmt14_fr_en_downloads_verifies_and_loads_in_either_direction(
     kept = [r for r in want["train"] if r["fr"] and r["en"]]
     assert manifest.splits["train"].rows == len(kept) == 19
     assert manifest.metadata["dropped"]["train"] == {"clean_parallel: empty": 1}
-    assert manifest.splits["test"].rows == 12 and manifest.splits["test_filtered"].rows == 8
+    assert manifest.splits["test"].rows == 12
+    assert (manifest.splits["test_filtered_fr_en"].rows, manifest.splits["test_filtered_en_fr"].rows) == (8, 9)
     ds = dsreg.open("wmt14/fr-en", "train")
     assert list(ds.take(np.arange(3))["fr"]) == [r["fr"] for r in kept[:3]]
 
@@ -72,6 +73,79 @@ def test_wmt14_fr_en_downloads_verifies_and_loads_in_either_direction(
     backward = next(iter(dsreg.load("wmt14/fr-en", "test", "torch", batch_size=4, source="en", target="fr")))
     assert forward["source"] == backward["target"] == [r["fr"] for r in want["test"][:4]]
     assert forward["target"] == backward["source"] == [r["en"] for r in want["test"][:4]]
+
+
+def test_each_filtered_newstest2014_is_read_in_its_own_direction_only(
+    archives, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root: Path
+) -> None:
+    """The filtered release holds other segments for fr→en and en→fr: each direction is its own split, and
+    reading one in the other direction (which gave the fr→en selection as the en→fr test set) is refused."""
+    from dsreg.evaluation.run import evaluate
+
+    raw, want = archives
+    with LocalHTTPServer(raw) as server:
+        _served_recipe(tmp_path / "recipes", raw, server, "fr-en")
+        monkeypatch.setenv("DSREG_RECIPES", str(tmp_path / "recipes"))
+        prepare("wmt14/fr-en", check_counts=False)
+    for split, (src, tgt) in {"test_filtered_fr_en": ("fr", "en"), "test_filtered_en_fr": ("en", "fr")}.items():
+        batch = next(iter(dsreg.load("wmt14/fr-en", split, "numpy", batch_size=100, source=src, target=tgt)))
+        assert list(batch["source"]) == [r[src] for r in want[split]]
+        assert list(batch["target"]) == [r[tgt] for r in want[split]]
+    with pytest.raises(DsregError, match="holds the fr→en direction only") as err:
+        dsreg.load("wmt14/fr-en", "test_filtered_fr_en", "numpy", source="en", target="fr")
+    assert "use split 'test_filtered_en_fr'" in str(err.value)
+    with pytest.raises(DsregError, match="use split 'test_filtered_fr_en'"):
+        dsreg.load("wmt14/fr-en", "test_filtered_en_fr[:50%]", "numpy", source="fr", target="en")
+    with pytest.raises(DsregError, match="holds the"):  # every split of an expression is checked
+        dsreg.load("wmt14/fr-en", "all", "numpy", source="fr", target="en")
+    assert dsreg.load("wmt14/fr-en", "test+test_filtered_en_fr", "numpy", source="en", target="fr") is not None
+    # scoring: the references of a one-direction split are its target's
+    hyps = [r["fr"] for r in want["test_filtered_en_fr"]]
+    scored = evaluate("wmt14/fr-en", "test_filtered_en_fr", hyps, reference="fr")
+    assert scored.score.values["bleu"] == pytest.approx(100)
+    with pytest.raises(DsregError, match="its references are 'fr', not 'en'") as err:
+        evaluate("wmt14/fr-en", "test_filtered_en_fr", hyps)  # the recipe's default reference is en
+    assert "pass reference='fr'" in str(err.value)
+    with pytest.raises(DsregError, match="use split 'test_filtered_en_fr'"):
+        evaluate("wmt14/fr-en", "test_filtered_fr_en", hyps, reference="fr")
+
+
+def test_wmt14_filtered_splits_read_sacrebleus_files_for_each_direction() -> None:
+    sacrebleu = pytest.importorskip("sacrebleu.dataset")
+    langpairs = sacrebleu.DATASETS["wmt14"].langpairs
+    recipe = get_recipe("wmt14")
+    for name in recipe.config_names:
+        config, xx = recipe.config(name), name[:2]
+        assert [s for s in config.splits if s.startswith("test")] == [
+            "test",
+            f"test_filtered_{xx}_en",
+            f"test_filtered_en_{xx}",
+        ]
+        assert config.splits["test"].direction is None  # the full set serves both directions
+        for src, tgt in ((xx, "en"), ("en", xx)):
+            split = config.splits[f"test_filtered_{src}_{tgt}"]
+            (part,) = split.args["parts"]
+            assert split.direction == (src, tgt) and part["source"] == "test_filtered"
+            assert [part["files"][src], part["files"][tgt]] == langpairs[f"{src}-{tgt}"]
+
+
+def test_a_recent_test_set_is_read_in_its_direction_only(tmp_path: Path, root: Path) -> None:
+    """A 2021+ config's target column is a reference: read as a source, it would be translationese posing as
+    the source of the reverse pair's test set."""
+    prepare("wmt22/de-fr", source=_xml(tmp_path / "de-fr", "wmttest2022.de-fr.all.xml"), root=root)
+    assert dsreg.load("wmt22/de-fr", "test", "numpy", source="de", target="fr", root=root) is not None
+    with pytest.raises(DsregError, match="holds the de→fr direction only") as err:
+        dsreg.load("wmt22/de-fr", "test", "numpy", source="fr", target="de", root=root)
+    assert "prepare the fr-de config of wmt22" in str(err.value)
+
+
+def test_every_recent_test_split_declares_its_pairs_direction() -> None:
+    for name in ("wmt21", "wmt22", "wmt23", "wmt24"):
+        recipe = get_recipe(name)
+        for config in recipe.config_names:
+            resolved = recipe.config(config)
+            direction = (resolved.reader_args["source_language"], resolved.reader_args["target_language"])
+            assert resolved.splits["test"].direction == direction == tuple(config.split("-")), (name, config)
 
 
 def test_a_direction_needs_two_language_columns(archives, tmp_path: Path, monkeypatch, root: Path) -> None:
