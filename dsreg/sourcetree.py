@@ -3,7 +3,8 @@
 Readers never extract archives to disk: they list, find and read members through a `SourceTree`.
 Every member is checked as it is listed or streamed, and an archive that could write or read outside
 its own tree (absolute paths, `..`, links leaving the tree, devices) is refused as unsafe. A truncated
-or corrupt archive fails with a `DsregError` naming it, never with a bare decompression traceback.
+or corrupt archive fails with a `DsregError` naming it, never with a bare decompression traceback; a tar's
+listing must end at its end-of-archive blocks (`dsreg.tarend`), not at a damaged header or a cut.
 
 A tree hashes the file it reads as it reads it (`digests`), so a source is verified in the same pass
 that parses it, and compressed streams are read to their end so their own CRCs are checked too. A
@@ -38,6 +39,7 @@ from typing import IO, Any, BinaryIO, cast
 from dsreg.errors import DsregError
 from dsreg.hashing import CHUNK, HashingReader
 from dsreg.rawio import ReadOnlyRaw
+from dsreg.tarend import BLOCK, check_end, missing_end
 
 Predicate = Callable[[str], bool]
 
@@ -399,6 +401,39 @@ class DirectoryTree(SourceTree):
         return None  # many files, none of them the vendor's archive: nothing to compare with a checksum
 
 
+class _Header(tarfile.TarInfo):
+    """A TarInfo that tells its `_Tar` why a header could not be read: `tarfile` ends the listing there
+    without a word (a zero block, a bad checksum, a cut), and only the reason tells the end from damage."""
+
+    @classmethod
+    def fromtarfile(cls, archive: tarfile.TarFile) -> _Header:
+        try:
+            return super().fromtarfile(archive)
+        except tarfile.HeaderError as err:
+            if isinstance(archive, _Tar):
+                archive.stop = err
+            raise
+
+
+class _Tar(tarfile.TarFile):
+    """A TarFile that remembers why its walk over the headers stopped, for `TarTree._check_stop`."""
+
+    tarinfo = _Header
+    stop: tarfile.HeaderError | None = None
+
+
+def _zero_block_error() -> type[tarfile.HeaderError]:
+    """The kind of error `tarfile` reads a zero block with (where an archive ends); its typing does not name it."""
+    try:
+        tarfile.TarInfo.frombuf(bytes(BLOCK), "utf-8", "surrogateescape")
+    except tarfile.HeaderError as err:
+        return type(err)
+    raise AssertionError("tarfile read a zero block as a header")  # pragma: no cover - tarfile never does
+
+
+_AT_ZERO_BLOCK = _zero_block_error()
+
+
 class TarTree(SourceTree):
     """A tar archive, plain or gz/bz2/xz compressed. Random access lists it once; `iter_members` streams.
 
@@ -439,12 +474,12 @@ class TarTree(SourceTree):
             self._data = None
         super().close()
 
-    def _tar(self) -> tarfile.TarFile:
+    def _tar(self) -> _Tar:
         if self._handle is None:
             with _reading(self.path):
                 self._raw = HashingReader(open(self.path, "rb"))  # noqa: SIM115 - kept open, closed by close()
-                self._handle = tarfile.open(fileobj=self._raw, mode="r:*")  # noqa: SIM115 - likewise
-        return cast(tarfile.TarFile, self._handle)
+                self._handle = _Tar.open(fileobj=self._raw, mode="r:*")
+        return cast(_Tar, self._handle)
 
     def _data_file(self) -> BinaryIO | HashingReader:
         """The file members' byte ranges are read from: hashing them in file order after `hash_reads`."""
@@ -471,7 +506,7 @@ class TarTree(SourceTree):
                 with open(self.path, "rb", buffering=0) as f:
                     if hasattr(os, "posix_fadvise"):  # headers only: no read-ahead of the data between them
                         os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_RANDOM)
-                    with tarfile.open(fileobj=f, mode="r:") as tar:
+                    with _Tar.open(fileobj=f, mode="r:") as tar:
                         self._index_members(tar, index)
                 return index
             tar = self._tar()
@@ -479,12 +514,28 @@ class TarTree(SourceTree):
             self._digests = _drain(tar, cast(HashingReader, self._raw))
         return index
 
-    def _index_members(self, tar: tarfile.TarFile, index: dict[str, Any]) -> None:
+    def _index_members(self, tar: _Tar, index: dict[str, Any]) -> None:
         for info in tar:
             name = self._checked(info)
             if name is not None:
                 self._check_budget(name, info.size)
                 index[name] = info
+        self._check_stop(tar)
+
+    def _check_stop(self, tar: _Tar) -> None:
+        """`tarfile` ended the walk over the headers: refuse unless it ended at the end-of-archive blocks. The
+        tail it checks is read from where the walk stopped (no seek: a compressed stream reads on to its end)."""
+
+        def fail(problem: str) -> DsregError:
+            return DsregError(f"the archive is truncated or corrupt: {problem}", path=self.path, fix=_REDOWNLOAD)
+
+        stream = cast(IO[bytes], tar.fileobj)
+        if type(tar.stop) is _AT_ZERO_BLOCK:
+            check_end(stream.read, tar.offset, fail)
+        elif stream.tell() - tar.offset < BLOCK:  # nothing, or part of a block, where a header should be
+            raise fail(missing_end(stream.tell()))
+        else:  # a bad checksum or number field, a malformed pax record
+            raise fail(f"the header at byte {tar.offset} is damaged ({tar.stop})")
 
     def member_size(self, name: str) -> int:
         return int(self._lookup(name).size)
@@ -519,7 +570,7 @@ class TarTree(SourceTree):
         with (
             _reading(self.path),
             HashingReader(open(self.path, "rb")) as raw,
-            tarfile.open(fileobj=raw, mode="r|*") as tar,
+            _Tar.open(fileobj=raw, mode="r|*") as tar,
         ):
             for info in tar:
                 name = self._checked(info)
@@ -528,6 +579,7 @@ class TarTree(SourceTree):
                 if name is not None and (predicate is None or predicate(name)):
                     with _GuardedReader(cast(IO[bytes], tar.extractfile(info)), self.path, name) as f:
                         yield name, cast(BinaryIO, f)
+            self._check_stop(tar)
             digests = _drain(tar, raw)
             if self._digests is None:
                 self._digests = digests

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import bz2
 import contextlib
+import gzip
 import hashlib
 import io
+import lzma
 import os
 import pickle
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
@@ -430,3 +434,106 @@ def test_closing_a_tree_ends_the_threads_hashing_its_reads(tmp_path: Path) -> No
     for thread in hashing():
         thread.join(5)
     assert not any(t.is_alive() for t in hashing())
+
+
+# ------------------------------------------------- a tar's listing ends at its end blocks, not at damage
+
+
+COMPRESS = {
+    "tar": lambda data: data,
+    "tar.gz": lambda data: gzip.compress(data, mtime=0),
+    "tar.bz2": bz2.compress,
+    "tar.xz": lzma.compress,
+}
+MIDDLE = [(f"m/{n}.bin", bytes([n]) * 700) for n in range(3)]  # headers at 0, 1536, 3072; end blocks at 4608
+
+
+def _tar_bytes(members: list[tuple[str, bytes]], fmt: int = tarfile.GNU_FORMAT, **extra: str) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=fmt, pax_headers=extra) as tar:  # record size 10240
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _both_ways(path: Path) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
+    """The members through the listing (by range for a plain tar) and through the streaming pass."""
+    with SourceTree.open(path) as tree:
+        listed = [(name, tree.read_bytes(name)) for name in tree.names()]
+    with SourceTree.open(path) as tree:
+        streamed = [(name, f.read()) for name, f in tree.iter_members()]
+    return listed, streamed
+
+
+def _refused_both_ways(path: Path, match: str) -> None:
+    for use in (SourceTree.names, lambda tree: [f.read() for _, f in tree.iter_members()]):
+        with pytest.raises(DsregError, match=match) as err, SourceTree.open(path) as tree:
+            use(tree)
+        assert err.value.path == str(path) and "download it again" in (err.value.fix or "")
+
+
+def _damaged(blob: bytes, at: int, block: bytes) -> bytes:
+    return blob[:at] + block + blob[at + 512 :]
+
+
+@pytest.mark.parametrize("kind", sorted(COMPRESS))
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda header: bytes(512), r"it ends at byte 1536 \(a damaged header\?\) yet data follows"),
+        (lambda header: header[:100] + b"\xff" * 412, r"the header at byte 1536 is damaged \(bad checksum\)"),
+        (lambda header: header.replace(b"m/1.bin", b"m/X.bin"), r"the header at byte 1536 is damaged \(bad checksum\)"),
+    ],
+    ids=["zeroed", "garbled", "one-byte"],
+)
+def test_a_damaged_header_in_the_middle_is_an_error_not_the_end(
+    tmp_path: Path, kind: str, damage: Callable[[bytes], bytes], problem: str
+) -> None:
+    """`tarfile` stops at such a header as if the archive ended there, dropping every member after it."""
+    blob = _tar_bytes(MIDDLE)
+    path = tmp_path / f"a.{kind}"
+    path.write_bytes(COMPRESS[kind](_damaged(blob, 1536, damage(blob[1536:2048]))))
+    _refused_both_ways(path, problem)
+
+
+@pytest.mark.parametrize("kind", sorted(COMPRESS))
+def test_a_tar_cut_at_a_member_boundary_or_inside_a_header_is_truncated(tmp_path: Path, kind: str) -> None:
+    blob = _tar_bytes(MIDDLE)
+    for size, problem in [(3072, 3072), (3300, 3300), (4608, 4608), (5120, 5120)]:  # 5120: one zero block
+        path = tmp_path / f"cut{size}.{kind}"
+        path.write_bytes(COMPRESS[kind](blob[:size]))
+        _refused_both_ways(path, rf"truncated or corrupt: it ends after {problem} bytes without the end-of-archive")
+
+
+@pytest.mark.parametrize("kind", sorted(COMPRESS))
+def test_a_malformed_pax_record_in_the_middle_is_an_error_not_the_end(tmp_path: Path, kind: str) -> None:
+    blob = _tar_bytes([*MIDDLE[:1], ("m/" + "long" * 40, b"x"), *MIDDLE[1:]], tarfile.PAX_FORMAT)
+    at = blob.index(b" path=m/long")
+    bad = blob[: at - 3] + b"000" + blob[at:]  # the record's length, 172, made 0
+    assert blob[at - 3 : at] == b"172"
+    path = tmp_path / f"a.{kind}"
+    path.write_bytes(COMPRESS[kind](bad))
+    _refused_both_ways(path, r"the header at byte 1536 is damaged \(invalid header\)")
+
+
+@pytest.mark.parametrize("kind", sorted(COMPRESS))
+def test_end_padding_and_gnu_and_pax_extensions_still_read(tmp_path: Path, kind: str) -> None:
+    members = [*MIDDLE, ("deep/" + "long-name/" * 20 + "x.bin", b"long"), ("é/ü.bin", b"utf8")]
+    for fmt in (tarfile.GNU_FORMAT, tarfile.PAX_FORMAT):
+        blob = _tar_bytes(members, fmt, comment="a global pax header")
+        assert len(blob) % 10240 == 0
+        end = len(blob.rstrip(b"\0")) + 511 & ~511
+        for tail in (blob, blob[: end + 1024], blob + bytes(30_000)):  # record padding, none, more than a record
+            path = tmp_path / f"ok.{kind}"
+            path.write_bytes(COMPRESS[kind](tail))
+            assert _both_ways(path) == (members, members)
+
+
+def test_an_empty_tar_reads_as_empty(tmp_path: Path) -> None:
+    path = tmp_path / "empty.tar"
+    path.write_bytes(_tar_bytes([]))
+    assert _both_ways(path) == ([], [])
+    path.write_bytes(bytes(512))  # one zero block: not an archive that ended where it should
+    _refused_both_ways(path, "it ends after 512 bytes without the end-of-archive blocks")

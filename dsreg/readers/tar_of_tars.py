@@ -7,7 +7,7 @@ checked: its checksum and number fields, a declared size running past the end of
 a size bomb: refused before anything is allocated), links and devices and sparse members (refused: image
 tars hold plain files). A truncated inner tar fails with an error naming it: cut inside a member the
 member comes up short, cut at a member boundary the end-of-archive blocks every tar ends with are missing;
-after the first of those only zeros may follow (a zeroed header would otherwise end the walk early, silently).
+after the first of those only zeros may follow (`dsreg.tarend`, the rule the outer archives' listing applies too).
 `iter_class_tar` adds the checks of a tar holding one class's images.
 """
 
@@ -20,8 +20,8 @@ from typing import BinaryIO
 
 from dsreg.errors import DsregError
 from dsreg.sourcetree import SourceTree
+from dsreg.tarend import BLOCK, check_end, missing_end
 
-BLOCK = 512
 READ_SIZE = 4 << 20  # bytes asked of the source per read
 _FIX = "the archive is damaged (truncated or altered): copy or download it again"
 _REGULAR = (b"0", b"\0", b"7")  # file, old-style file, contiguous file: what `tarfile` reads as files
@@ -156,11 +156,9 @@ def _walk(blocks: _Blocks, where: str) -> Iterator[tuple[str, bytes]]:
         at = blocks.offset
         header = blocks.take(BLOCK)
         if len(header) < BLOCK:
-            raise _corrupt(where, f"it ends after {blocks.size} bytes without the end-of-archive blocks")
+            raise _corrupt(where, missing_end(at + len(header)))
         if header == _EMPTY:
-            if blocks.size - at < 2 * BLOCK:
-                raise _corrupt(where, f"it ends after {blocks.size} bytes without the end-of-archive blocks")
-            _check_end(blocks, where, at)
+            check_end(blocks.take, at, lambda problem: _corrupt(where, problem))
             return
         if not _checksum_ok(header):
             raise _corrupt(where, f"the header at byte {at} has a bad checksum")
@@ -209,14 +207,6 @@ def _walk(blocks: _Blocks, where: str) -> Iterator[tuple[str, bytes]]:
             raise _corrupt(where, f"member {name!r} ends after {len(data)} of {size} bytes")
         blocks.skip(_padded(size) - size)
         yield name, data
-
-
-def _check_end(blocks: _Blocks, where: str, at: int) -> None:
-    """Everything after the first end-of-archive block must be zeros too (the second block, record padding): a
-    zeroed block where a header should be would otherwise end the walk early, dropping every member after it."""
-    while chunk := blocks.take(min(READ_SIZE, blocks.size - blocks.offset)):
-        if chunk.strip(b"\0"):
-            raise _corrupt(where, f"it ends at byte {at} (a damaged header?) yet data follows")
 
 
 def _check_room(blocks: _Blocks, where: str, at: int, name: str, size: int) -> None:
