@@ -27,7 +27,7 @@ from dsreg.readers.ilsvrc_meta import (
     parse_val_solution,
 )
 from dsreg.readers.imagefix import ImageFixes
-from dsreg.readers.tar_of_tars import iter_class_tar
+from dsreg.readers.tar_of_tars import check_synset_image, iter_class_tar
 from dsreg.sourcetree import DirectoryTree, SourceTree
 
 COLUMNS = ("image", "label", "file_name", "height", "width")
@@ -71,7 +71,8 @@ class _Layout(ABC):
 
     @abstractmethod
     def train_images(self, wnid: str) -> Iterator[tuple[str, bytes, str]]:
-        """(file name, bytes, location for messages) of one class's train images."""
+        """(file name, bytes, location for messages) of one class's train images, each checked to be named after
+        the class (`check_synset_image`): one of another class would be labelled wrong."""
 
     @abstractmethod
     def flat_names(self, part: str) -> list[str]:
@@ -122,7 +123,7 @@ class _Official(_Layout):
     def train_images(self, wnid: str) -> Iterator[tuple[str, bytes, str]]:
         tree = self._tree("train")
         member = tree.find(f"{wnid}.tar")
-        for name, data in iter_class_tar(tree, member):
+        for name, data in iter_class_tar(tree, member, wnid):
             yield name, data, f"{tree.location(member)}::{name}"
 
     def flat_names(self, part: str) -> list[str]:
@@ -184,7 +185,9 @@ class _Kaggle(_Layout):
         tree = DirectoryTree(self._dir("train") / wnid)
         for name in tree.names():
             if _is_image(name):
-                yield name.rsplit("/", 1)[-1], tree.read_bytes(name), tree.location(name)
+                base = name.rsplit("/", 1)[-1]
+                check_synset_image(wnid, base, f"the class folder {tree.path}", tree.path)
+                yield base, tree.read_bytes(name), tree.location(name)
 
     def flat_names(self, part: str) -> list[str]:
         tree = DirectoryTree(self._dir(part))
@@ -290,13 +293,7 @@ class Ilsvrc2012(Reader):
         part = split_args["set"]
         if part == "train":
             index = self.label.str2int(task)
-            for name, data, where in layout.train_images(task):
-                if not name.startswith(f"{task}_"):
-                    raise DsregError(
-                        f"{where} is in the folder of class {task} but is not named {task}_<n>.JPEG",
-                        path=where.split("::")[0],
-                        fix="the train data is not the vendor's: use the vendor's files",
-                    )
+            for name, data, where in layout.train_images(task):  # each named after its class (`check_synset_image`)
                 yield self._row(data, index, name, where)
             return
         indices = {wnid: i for i, wnid in enumerate(self.label.names)}

@@ -2,8 +2,9 @@
 
 One task per group of `synsets_per_task` inner tars (in WNID order), so `--workers` and `--array` split the
 21,841 / 19,167 synsets into independent tasks; each inner tar is streamed one image at a time (bounded
-memory). Labels index the sorted WNIDs of the archive; the WNIDs and their words (from the `words.txt`
-synset → words table, a declared source) are in the manifest (`metadata.reader`).
+memory), each image checked to be named `<wnid>_<number>.JPEG` after its tar (`iter_class_tar`: one of
+another synset would be labelled wrong). Labels index the sorted WNIDs of the archive; the WNIDs and their
+words (from the `words.txt` synset → words table, a declared source) are in the manifest (`metadata.reader`).
 
 Held-out validation: ImageNet-21k has no official split. Each synset with n images holds out the
 min(`val_per_class`, n // 2) images whose file names have the smallest SHA-256, so the choice depends only
@@ -158,7 +159,7 @@ class ImageNet21k(Reader):
         validation = split_args["set"] == "validation"
         for label, wnid in enumerate(wnids[start : start + int(count)], start):
             member = tars[wnid]
-            for held, name, data in split_stream(iter_class_tar(tree, member), int(self.args["val_per_class"])):
+            for held, name, data in split_stream(iter_class_tar(tree, member, wnid), int(self.args["val_per_class"])):
                 if held != validation:
                     continue
                 image = self._fixes.columns(data, f"{tree.location(member)}::{name}", name)

@@ -8,7 +8,7 @@ a size bomb: refused before anything is allocated), links and devices and sparse
 tars hold plain files). A truncated inner tar fails with an error naming it: cut inside a member the
 member comes up short, cut at a member boundary the end-of-archive blocks every tar ends with are missing;
 after the first of those only zeros may follow (`dsreg.tarend`, the rule the outer archives' listing applies too).
-`iter_class_tar` adds the checks of a tar holding one class's images.
+`iter_class_tar` adds the checks of a tar holding one synset's images, named `<wnid>_<number>.JPEG`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 from dsreg.errors import DsregError
@@ -228,13 +229,28 @@ def _member_name(header: bytes, pending: _Pending, pax: dict[str, bytes]) -> str
     return f"{prefix}/{name}" if prefix else name
 
 
-def iter_class_tar(tree: SourceTree, member: str) -> Iterator[tuple[str, bytes]]:
-    """`iter_inner_tar` for a tar holding one class's images: refused when a base name repeats (a tar's later
-    member replaces an earlier one of the same name; reading both would give two rows of one file) or when it
-    holds no image at all (every class of the vendor's archives has some)."""
+def check_synset_image(wnid: str, name: str, holder: str, path: str | Path) -> None:
+    """Refuse an image of synset `wnid`'s tar or folder (`holder`, under `path`) not named `<wnid>_<number>.JPEG`,
+    as the vendor names every one (FORMATS.md): an image of another synset there would be labelled `wnid`."""
+    number = name[len(wnid) + 1 : -len(".JPEG")]
+    if not (name.startswith(f"{wnid}_") and name.endswith(".JPEG") and number.isascii() and number.isdigit()):
+        raise DsregError(
+            f"{holder} holds {name!r}, but every image of synset {wnid} is named {wnid}_<number>.JPEG: "
+            f"the archive is mis-packed, and the image (of another synset?) would be labelled {wnid}",
+            path=path,
+            fix="the archive is not the vendor's: use the vendor's file, whose synset tars hold only their own images",
+        )
+
+
+def iter_class_tar(tree: SourceTree, member: str, wnid: str) -> Iterator[tuple[str, bytes]]:
+    """`iter_inner_tar` for the tar of synset `wnid`: refused when a member is not named `<wnid>_<number>.JPEG`
+    (`check_synset_image`), when a base name repeats (a tar's later member replaces an earlier one of the same
+    name; reading both would give two rows of one file) or when it holds no image at all (every class of the
+    vendor's archives has some)."""
     where = tree.location(member)
     seen: set[str] = set()
     for name, data in iter_inner_tar(tree, member):
+        check_synset_image(wnid, name, f"the inner tar {where}", tree.path)
         if name in seen:
             raise DsregError(f"the inner tar {where} holds two members named {name!r}", path=tree.path, fix=_FIX)
         seen.add(name)

@@ -104,6 +104,10 @@ class TestOfficialLayout(_ImageNetContract):
         linked = fakes.official_files(FAKE, dest / "linked")  # a link would read as an empty or foreign file
         _rewrite_inner(linked["train"], inner, lambda members: [*members, ("LINK:" + members[0][0], b"")])
         yield Damaged("an inner tar holding a hard link", dest / "linked", "holds a link or device 'n01440764_9.JPEG'")
+        misfiled = fakes.official_files(FAKE, dest / "misfiled")  # it would be labelled as the tar's class
+        other = f"{FAKE.train[fakes.CMYK_NAME]}_77.JPEG"
+        _rewrite_inner(misfiled["train"], inner, lambda members: [*members, (other, members[0][1])])
+        yield Damaged("an inner tar holding an image of another synset", dest / "misfiled", f"{inner} holds {other!r}")
         val = fakes.official_files(FAKE, dest / "val-twice")
         first = "ILSVRC2012_val_00000001.JPEG"
         members = [(n, FAKE.images[n]) for n in sorted(FAKE.val)]
@@ -175,6 +179,11 @@ class TestKaggleLayout(_ImageNetContract):
         other = next(w for w in FAKE.wnids if w != FAKE.val["ILSVRC2012_val_00000001.JPEG"])
         csv.write_text(csv.read_text() + f"ILSVRC2012_val_00000001,{other} 1 2 3 4\n")
         yield Damaged("a validation image listed twice", twice, "lists ILSVRC2012_val_00000001 again")
+        misfiled = dest / "misfiled"  # it would be labelled as the folder's class
+        shutil.copytree(source, misfiled)
+        folder = misfiled / "ILSVRC/Data/CLS-LOC/train" / FAKE.train[fakes.GRAY_NAME]
+        (folder / fakes.CMYK_NAME).write_bytes(FAKE.images[fakes.CMYK_NAME])
+        yield Damaged("a class folder holding an image of another synset", misfiled, f"holds {fakes.CMYK_NAME!r}")
 
 
 def test_kaggle_val_solution_labels_an_image_by_the_class_all_its_boxes_name() -> None:

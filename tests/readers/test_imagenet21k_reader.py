@@ -84,6 +84,14 @@ class TestImageNet21k(ReaderContract):
         twice, wnid = fakes.fake_21k(), sorted(FAKE.synsets)[3]
         twice.synsets[wnid].append(twice.synsets[wnid][0])  # a tar appended to: both copies would become rows
         yield Damaged("a synset tar holding a name twice", fakes.make_21k(dest / "twice", twice), "two members named")
+        misfiled = fakes.fake_21k()  # an image of another synset in a synset tar would be labelled as that synset
+        stray = misfiled.synsets[sorted(FAKE.synsets)[0]][0]
+        misfiled.synsets[wnid].insert(1, stray)
+        yield Damaged(
+            "a synset tar holding an image of another synset",
+            fakes.make_21k(dest / "misfiled", misfiled),
+            f"{wnid}.tar holds {stray!r}",
+        )
         empty = fakes.fake_21k()
         empty.synsets[wnid] = []
         yield Damaged("an empty synset tar", fakes.make_21k(dest / "empty", empty), f"{wnid}.tar holds no images")

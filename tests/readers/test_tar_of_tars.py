@@ -14,7 +14,7 @@ import pytest
 
 from dsreg.errors import DsregError
 from dsreg.readers import tar_of_tars
-from dsreg.readers.tar_of_tars import iter_inner_tar
+from dsreg.readers.tar_of_tars import check_synset_image, iter_inner_tar
 from dsreg.sourcetree import SourceTree
 from dsreg.testing.imagenet import tar_bytes
 
@@ -237,3 +237,29 @@ def test_a_zeroed_header_in_the_middle_is_an_error_not_the_end(tmp_path: Path) -
     hidden = [bytes(512), b"def".ljust(512, b"\0"), _header(b"c.JPEG", _octal(3)), b"ghi".ljust(512, b"\0")]
     _refused(tmp_path, _tar_of(*first, *hidden), "it ends at byte 1024 .* yet data follows")
     assert _walked(tmp_path, _tar_of(*first) + bytes(8192)) == [("a.JPEG", b"abc")]  # record padding: zeros
+
+
+@pytest.mark.parametrize("name", ["n01440764_10026.JPEG", "n01440764_0.JPEG"])
+def test_a_synset_image_is_named_after_its_synset(name: str) -> None:
+    check_synset_image("n01440764", name, "the inner tar t.tar::n01440764.tar", "t.tar")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "n01443537_10026.JPEG",  # another synset's image: it would be labelled n01440764
+        "n014407640_1.JPEG",
+        "n01440764_.JPEG",
+        "n01440764_12a.JPEG",
+        "n01440764_١٢.JPEG",  # digits, but not ASCII ones
+        "n01440764_10026.jpg",
+        "n01440764_10026.JPEG.png",
+        "n01440764.JPEG",
+        "ILSVRC2012_val_00000001.JPEG",
+    ],
+)
+def test_an_image_not_named_after_its_synset_is_refused(name: str) -> None:
+    with pytest.raises(DsregError, match="mis-packed") as err:
+        check_synset_image("n01440764", name, "the inner tar t.tar::n01440764.tar", "t.tar")
+    assert f"the inner tar t.tar::n01440764.tar holds {name!r}" in err.value.problem
+    assert err.value.path == "t.tar" and "vendor" in (err.value.fix or "")
