@@ -20,6 +20,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import pyarrow as pa
 
 _MAX_BYTES = 1 << 62  # numpy refuses arrays whose items span more bytes than an intp holds
 
@@ -81,10 +82,12 @@ class JoinedColumn:
 class JoinedRagged:
     """A column of text, encoded images or sequences of numbers over several record batches as one gather
     source: each row's first and last value offsets are gathered for the whole batch by two `JoinedColumn`s over
-    the record batches' offsets, and each row is then cut from its batch's values — its numbers, its bytes, or
-    its bytes decoded as UTF-8 (`kind` ``"elements"``, ``"bytes"`` or ``"text"``), as one record batch's
-    column converts. Numbers are copied (a batch's rows are views of one fresh array), never views of the
-    mapped values: those are read-only, and a tensor made from one would crash the process when written."""
+    the record batches' offsets, then every row's values are gathered by one fancy index over all the batches'
+    values and cut into its numbers, its bytes, or its bytes decoded as UTF-8 (`kind` ``"elements"``,
+    ``"bytes"`` or ``"text"``; bytes and text through one Arrow array), as one record batch's column converts;
+    values that cannot be spanned are cut row by row from their own batch. Numbers are copied (a batch's rows
+    are views of one fresh array), never views of the mapped values: those are read-only, and a tensor made
+    from one would crash the process when written."""
 
     KINDS = ("elements", "bytes", "text")
 
@@ -94,7 +97,7 @@ class JoinedRagged:
         """Use `join`."""
         self._kind, self._begins, self._ends, self._values, self._starts = kind, begins, ends, values, starts
         self._sizes = np.asarray([len(v) for v in values], dtype=np.int64)
-        self._elements = _elements(values) if kind == "elements" else None
+        self._elements = _elements(values)
 
     @classmethod
     def join(
@@ -118,12 +121,19 @@ class JoinedRagged:
         begins, ends = self._begins.take(rows), self._ends.take(rows)
         pieces = np.searchsorted(self._starts, rows, side="right") - 1
         out = np.empty(len(rows), dtype=object)
-        if self._kind == "elements" and self._elements is not None:
+        if self._elements is not None:
             flat, stops = self._gather_elements(pieces, begins, ends)
-            start = 0
-            for i, stop in enumerate(stops):  # one by one: numpy would stack a list of equal-length rows
-                out[i] = flat[start:stop]
-                start = stop
+            if self._kind == "elements":
+                start = 0
+                for i, stop in enumerate(stops.tolist()):  # one by one: numpy would stack equal-length rows
+                    out[i] = flat[start:stop]
+                    start = stop
+            else:  # the batch's bytes as one Arrow array: its rows become bytes or str (UTF-8 checked) in C
+                offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+                offsets[1:] = stops
+                kind = pa.large_string() if self._kind == "text" else pa.large_binary()
+                joined = pa.Array.from_buffers(kind, len(rows), [None, pa.py_buffer(offsets), pa.py_buffer(flat)])
+                out[:] = joined.to_pylist()
             return out
         values = self._values
         cuts = zip(pieces.tolist(), begins.tolist(), ends.tolist(), strict=True)
@@ -138,8 +148,8 @@ class JoinedRagged:
 
     def _gather_elements(
         self, pieces: np.ndarray, begins: np.ndarray, ends: np.ndarray
-    ) -> tuple[np.ndarray, list[int]]:
-        """The rows' numbers as one fresh array (one fancy index over every batch's values) and where each row
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The rows' values as one fresh array (one fancy index over every batch's values) and where each row
         ends in it; offsets are clipped to their batch's values, so a wrong one gives a short row."""
         assert self._elements is not None
         span, first = self._elements
@@ -149,7 +159,7 @@ class JoinedRagged:
         stops = np.cumsum(lengths)
         total = int(stops[-1]) if stops.size else 0
         positions = np.repeat(first[pieces] + begins - (stops - lengths), lengths) + np.arange(total, dtype=np.int64)
-        return span[positions], stops.tolist()
+        return span[positions], stops
 
 
 def _elements(values: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:

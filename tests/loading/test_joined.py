@@ -152,3 +152,20 @@ def test_sequence_values_that_cannot_be_spanned_are_copied_row_by_row() -> None:
     got = sequences.take(np.array([2, 0, 1]))
     assert [g.tolist() for g in got] == [list(range(100, 110)), [0, 2, 4], list(range(6, 40, 2))]
     assert all(g.flags.writeable and not np.shares_memory(g, strided) for g in got)
+
+
+def test_text_rows_are_checked_as_utf8_on_both_paths() -> None:
+    """Bytes that are not UTF-8 fail a text read whether the batch is gathered at once (contiguous values) or
+    cut row by row (strided values), never turning into other characters."""
+    good, bad = "ok é".encode(), b"\xff\xfe"
+    offsets = [np.array([0, len(good), len(good) + len(bad)], dtype=np.int64)]
+    contiguous = np.frombuffer(good + bad, dtype=np.uint8)
+    strided = np.repeat(contiguous, 2)[::2]  # the same bytes, not contiguous
+    for values in (contiguous, strided):
+        text = JoinedRagged.join("text", offsets, [values], [0])
+        blobs = JoinedRagged.join("bytes", offsets, [values], [0])
+        assert text is not None and blobs is not None
+        assert text.take(np.array([0, 0])).tolist() == ["ok é", "ok é"]
+        assert blobs.take(np.array([1, 0])).tolist() == [bad, good]
+        with pytest.raises(UnicodeDecodeError):
+            text.take(np.array([0, 1]))
