@@ -7,8 +7,11 @@ folders around it (a Transkribus export keeps `page/x.xml` next to `x.jpg`, READ
 
 A line's image is the page's pixels inside the bounding box of its `Coords` polygon (clipped to the page),
 cut exactly — no resampling — and stored as a PNG; with `reader.args.crop: mask` the pixels of the box
-outside the polygon are set to `reader.args.fill` (white by default). Pixel orientation is the stored
-one (EXIF rotation is not applied: PAGE coordinates refer to the stored pixels).
+outside the polygon are set to `reader.args.fill` (white by default; scaled to 16 bits for 16-bit images).
+The image must have the size the XML declares (`imageWidth` × `imageHeight`): another scan or a resized
+copy is an error, not lines cut from the wrong places. Pixels are used as stored unless only the image's
+EXIF orientation (a quarter turn) makes it the declared size: the coordinates are then the turned image's.
+16-bit greyscale pages (TIFF or PNG, either byte order) keep their 16-bit values.
 
 Columns (declare those wanted): `image` (encoded_image, PNG), `text` (the line's own transcription),
 `file_name` (the XML's path in the source), `line_id`, `region_id` (text), `polygon` and `baseline`
@@ -109,7 +112,8 @@ class PageXmlReader(Reader):
         if not lines:
             return
         image_name = find_image(tree, task, page.image_filename)
-        pixels = _decode(tree.read_bytes(image_name), tree.location(image_name))
+        pixels, orientation = _decode(tree.read_bytes(image_name), tree.location(image_name))
+        pixels = _as_declared(pixels, orientation, page, tree.location(task), image_name)
         for line in lines:
             box = line_box(line.polygon, pixels.width, pixels.height)
             if box[0] >= box[2] or box[1] >= box[3]:
@@ -131,14 +135,17 @@ class PageXmlReader(Reader):
             yield {name: row[name] for name in self.features.names()}
 
     def _crop(self, pixels: Any, line: Line, box: tuple[int, int, int, int]) -> bytes:
+        import numpy as np
         from PIL import Image, ImageDraw
 
         crop = pixels.crop(box)
         if self.args["crop"] == "mask":
             mask = Image.new("L", crop.size, 0)
             ImageDraw.Draw(mask).polygon([(x - box[0], y - box[1]) for x, y in line.polygon], fill=255, outline=255)
-            background = Image.new(crop.mode, crop.size, (self.args["fill"],) * len(crop.getbands()))
-            crop = Image.composite(crop, background, mask)
+            # in numpy: Pillow's Image.composite garbles 16-bit (I;16) pixels
+            values = np.array(crop)
+            values[np.asarray(mask) == 0] = self.args["fill"] * (257 if crop.mode == "I;16" else 1)  # white is white
+            crop = Image.fromarray(values)  # the mode follows from the array: L, RGB, RGBA or I;16
         out = io.BytesIO()
         crop.save(out, format="PNG")
         return out.getvalue()
@@ -177,8 +184,10 @@ def find_image(tree: SourceTree, xml_name: str, image_filename: str) -> str:
     return candidates[0]
 
 
-def _decode(data: bytes, where: str) -> Any:
-    """The decoded page image (Pillow), in its own mode; 1-bit and palette images become greyscale / RGB."""
+def _decode(data: bytes, where: str) -> tuple[Any, int]:
+    """The decoded page image (Pillow) and its EXIF orientation (1 when none), its values kept: 1-bit becomes
+    greyscale, palette and other 8-bit modes RGB, every 16/32-bit integer mode `I;16` (Pillow's own conversion
+    of big-endian `I;16B`, as TIFFs from big-endian writers open, clips each value to 255: a white page)."""
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
@@ -186,12 +195,60 @@ def _decode(data: bytes, where: str) -> Any:
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
+            orientation = int(image.getexif().get(_ORIENTATION, 1))
             if image.mode == "1":
-                return image.convert("L")
-            if image.mode not in ("L", "RGB", "RGBA", "I;16", "I"):
-                return image.convert("RGB")
-            return image.copy()
+                return image.convert("L"), orientation
+            if image.mode.startswith("I") or image.mode == "F":
+                return _grey16(image, where), orientation
+            if image.mode not in ("L", "RGB", "RGBA"):
+                return image.convert("RGB"), orientation
+            return image.copy(), orientation
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise DsregError(
             f"the page image does not decode: {err}", path=where, fix="replace it with a readable copy"
         ) from None
+
+
+_ORIENTATION = 0x0112  # the EXIF tag
+
+
+def _as_declared(pixels: Any, orientation: int, page: Page, xml_where: str, image_name: str) -> Any:
+    """The page image in the pixels the XML's coordinates refer to: as stored when it has the declared size
+    (or none is declared), turned by its EXIF orientation when only that gives the declared size (5–8 are the
+    quarter turns, as Pillow's ImageOps.exif_transpose maps them); any other size is an error."""
+    from PIL import Image
+
+    declared = (page.width, page.height)
+    if None in declared or pixels.size == declared:
+        return pixels
+    turns = {
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }
+    if orientation in turns and pixels.size[::-1] == declared:
+        return pixels.transpose(turns[orientation])
+    raise DsregError(
+        f"the XML describes a {page.width}×{page.height} page image, but {image_name!r} is "
+        f"{pixels.width}×{pixels.height}" + (f" (EXIF orientation {orientation})" if orientation != 1 else ""),
+        path=xml_where,
+        fix="use the page image the XML was made for (its coordinates are in that image's pixels)",
+    )
+
+
+def _grey16(image: Any, where: str) -> Any:
+    """A 16/32-bit integer or float greyscale image as 16-bit `I;16`, values unchanged; values that do not fit
+    16 bits (or are not whole numbers) are an error rather than clipped."""
+    import numpy as np
+    from PIL import Image
+
+    values = np.asarray(image)
+    if values.size and (values.min() < 0 or values.max() > 65535 or not np.array_equal(values, np.round(values))):
+        raise DsregError(
+            f"the page image is {image.mode} with values {values.min()}..{values.max()}, which 16-bit PNG line "
+            "images cannot hold unchanged",
+            path=where,
+            fix="convert the page image to 8- or 16-bit greyscale or RGB",
+        )
+    return Image.fromarray(values.astype("<u2"))

@@ -204,3 +204,86 @@ def test_the_page_image_is_found_next_to_above_or_beside_the_xml(tmp_path: Path)
         find_image(SourceTree.open(tmp_path), "set/page/p.xml", "q.JPG")
     with pytest.raises(DsregError, match=r"the page image 'z.jpg' \(Page@imageFilename\) is not in the source"):
         find_image(tree, "set/page/p.xml", "z.jpg")
+
+
+TEST_PAGE = "Test-ICFHR-2016/Seite0003.JPG"  # the test page of make_read2016(pages=(1, 1, 1)), 48×36
+
+
+def _with_test_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, image: bytes, **args: Any) -> str:
+    """One page a split, the test page's image replaced by `image` (its XML unchanged); the recipe's name."""
+    page_xml.make_read2016(tmp_path / "raw", pages=(1, 1, 1))
+    _retar(tmp_path / "raw" / TEST, {TEST_PAGE: image})
+    return _recipe(tmp_path, monkeypatch, **args)
+
+
+def _box(line: dict[str, Any], width: int, height: int) -> tuple[int, int, int, int]:
+    xs, ys = [x for x, _ in line["polygon"]], [y for _, y in line["polygon"]]
+    return max(min(xs), 0), max(min(ys), 0), min(max(xs) + 1, width), min(max(ys) + 1, height)
+
+
+def test_a_page_image_of_another_size_than_the_xml_declares_is_an_error(tmp_path: Path, monkeypatch, root) -> None:
+    # a downscaled copy: its lines would be cut from the wrong places (clipped at the smaller edge), silently
+    smaller = page_xml.encode(page_xml.page_pixels(3, (40, 30)), "PNG")
+    name = _with_test_image(tmp_path, monkeypatch, smaller)
+    with pytest.raises(DsregError, match=r"describes a 48×36 page image, but 'Test-ICFHR-2016/Seite0003.JPG' is 40×30"):
+        prepare(name, source=tmp_path / "raw")
+
+
+def test_an_image_turned_by_its_exif_orientation_is_cut_as_displayed(tmp_path: Path, monkeypatch, root) -> None:
+    # stored a quarter turn counter-clockwise with EXIF orientation 6 ("turn clockwise to display"): the XML's
+    # 48×36 coordinates are the displayed image's
+    shown = page_xml.page_pixels(3, (48, 36))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(np.rot90(shown, k=1))).save(out, format="PNG", exif=exif.tobytes())
+    name = _with_test_image(tmp_path, monkeypatch, out.getvalue(), empty="keep")
+    want = page_xml.make_read2016(tmp_path / "other", pages=(1, 1, 1))["test"]
+    prepare(name, source=tmp_path / "raw")
+    got = rows(name, "test")
+    assert [r["line_id"] for r in got] == [w["line_id"] for w in want]
+    for row, line in zip(got, want, strict=True):
+        x0, y0, x1, y1 = _box(line, 48, 36)
+        assert np.array_equal(_pixels(row["image"]), shown[y0:y1, x0:x1]), line["line_id"]
+
+
+def _tiff16(values: np.ndarray, byte_order: str) -> bytes:
+    """A 16-bit greyscale TIFF written in the given byte order ('<' little-endian II, '>' big-endian MM)."""
+    mode = "I;16B" if byte_order == ">" else "I;16"
+    image = Image.frombytes(mode, (values.shape[1], values.shape[0]), values.astype(f"{byte_order}u2").tobytes())
+    out = io.BytesIO()
+    image.save(out, format="TIFF")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("byte_order", ["<", ">"])
+def test_16_bit_page_images_keep_their_values_in_either_byte_order(
+    tmp_path: Path, monkeypatch, root, byte_order: str
+) -> None:
+    # Pillow's own conversion of a big-endian I;16B page clipped every value above 255: a white line image
+    values = np.random.default_rng(5).integers(0, 65536, size=(36, 48), dtype=np.uint16)
+    name = _with_test_image(tmp_path, monkeypatch, _tiff16(values, byte_order), empty="keep")
+    want = page_xml.make_read2016(tmp_path / "other", pages=(1, 1, 1))["test"]
+    prepare(name, source=tmp_path / "raw")
+    for row, line in zip(rows(name, "test"), want, strict=True):
+        x0, y0, x1, y1 = _box(line, 48, 36)
+        crop = Image.open(io.BytesIO(row["image"]))
+        assert crop.mode == "I;16"
+        assert np.array_equal(np.asarray(crop).astype(np.uint16), values[y0:y1, x0:x1]), line["line_id"]
+
+
+def test_a_masked_16_bit_line_is_filled_with_the_16_bit_grey_level(tmp_path: Path, monkeypatch, root) -> None:
+    values = np.full((36, 48), 1000, dtype=np.uint16)
+    name = _with_test_image(tmp_path, monkeypatch, _tiff16(values, ">"), crop="mask")
+    prepare(name, source=tmp_path / "raw")
+    triangle = next(r for r in rows(name, "test") if r["line_id"] == "p3l5")  # (35,2) (45,2) (45,9)
+    crop = np.asarray(Image.open(io.BytesIO(triangle["image"]))).astype(np.uint16)
+    assert crop[0, -1] == 1000 and crop[-1, 0] == 255 * 257  # inside; outside, white as in 8 bits
+
+
+def test_a_32_bit_page_image_beyond_16_bits_is_refused(tmp_path: Path, monkeypatch, root) -> None:
+    out = io.BytesIO()
+    Image.fromarray(np.full((36, 48), 70000, dtype=np.int32)).save(out, format="TIFF")
+    name = _with_test_image(tmp_path, monkeypatch, out.getvalue())
+    with pytest.raises(DsregError, match=r"is I with values 70000\.\.70000"):
+        prepare(name, source=tmp_path / "raw")
