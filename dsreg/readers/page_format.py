@@ -1,7 +1,8 @@
 """PAGE XML (PRImA's page content format, every namespace year 2009–2019): text lines in reading order.
 
-A document is `PcGts/Page@imageFilename` with `TextRegion`s (nested ones too) holding `TextLine`s, each with
-a `Coords` polygon (`points="x,y x,y …"`, or `Point` children in the 2009/2010 schemas), an optional
+A document is `PcGts/Page@imageFilename` with `TextRegion`s (also nested in any region: table cells,
+captions) holding `TextLine`s, each with a `Coords` polygon (`points="x,y x,y …"`, or `Point` children in
+the 2009/2010 schemas), an optional
 `Baseline` and `TextEquiv/Unicode`. Elements are matched by local name, so any namespace (2013, 2019,
 http or https) reads the same. A line's text is its own `TextEquiv` (the lowest `index` when there are
 several), never its words' concatenation; a line without one has no text (None).
@@ -72,12 +73,23 @@ def _points(element: ET.Element, where: str, what: str) -> tuple[Point, ...]:
         ) from None
 
 
-def _text(element: ET.Element) -> str | None:
+def _index(element: ET.Element, where: str) -> int:
+    """An element's integer `index` attribute (0 when absent)."""
+    value = element.get("index", "0") or "0"
+    try:
+        return int(value)
+    except ValueError:
+        raise DsregError(
+            f"<{_local(element.tag)}> has the index {value!r}, not an integer", path=where, fix=_FIX
+        ) from None
+
+
+def _text(element: ET.Element, where: str) -> str | None:
     """The element's own TextEquiv/Unicode text (the lowest-indexed TextEquiv), or None."""
     equivs = _children(element, "TextEquiv")
     if not equivs:
         return None
-    first = min(enumerate(equivs), key=lambda pair: (int(pair[1].get("index", "0") or 0), pair[0]))[1]
+    first = min(enumerate(equivs), key=lambda pair: (_index(pair[1], where), pair[0]))[1]
     unicode = _children(first, "Unicode")
     if not unicode:
         return None
@@ -90,28 +102,30 @@ def _custom_index(element: ET.Element) -> int | None:
 
 
 def _regions(element: ET.Element) -> Iterator[ET.Element]:
-    """Every TextRegion under `element`, nested ones after their parent, in document order."""
+    """Every TextRegion under `element`, nested ones after their parent, in document order. Any region type
+    may hold regions (PAGE 2019's RegionType): a caption's TextRegion inside an ImageRegion, a table's cells
+    inside a TableRegion, text inside a CustomRegion are all read."""
     for child in element:
         if _local(child.tag) == "TextRegion":
             yield child
-        if _local(child.tag) in ("TextRegion", "TableRegion", "TableCell"):
+        if _local(child.tag).endswith("Region"):
             yield from _regions(child)
 
 
-def _ordered_refs(group: ET.Element) -> Iterator[str]:
+def _ordered_refs(group: ET.Element, where: str) -> Iterator[str]:
     """Region ids of a reading-order group, in its order (indexed children by `index`, others as written)."""
     if group.get("regionRef"):
         yield str(group.get("regionRef"))
     children = [c for c in group if _local(c.tag) not in ("Labels", "UserDefined")]
     if _local(group.tag).startswith("OrderedGroup"):
-        children.sort(key=lambda c: int(c.get("index", "0") or 0))
+        children.sort(key=lambda c: _index(c, where))
     for child in children:
         if _local(child.tag).startswith(("RegionRef",)):
             ref = child.get("regionRef")
             if ref:
                 yield ref
         else:
-            yield from _ordered_refs(child)
+            yield from _ordered_refs(child, where)
 
 
 def parse_page(data: bytes, where: str) -> Page:
@@ -140,7 +154,7 @@ def parse_page(data: bytes, where: str) -> Page:
     order: list[ET.Element] = []
     for reading in _children(page, "ReadingOrder"):
         for group in reading:
-            for ref in _ordered_refs(group):
+            for ref in _ordered_refs(group, where):
                 region = by_id.get(ref)
                 if region is not None and all(region is not r for r in order):
                     order.append(region)
@@ -175,5 +189,5 @@ def _region_lines(region: ET.Element, where: str) -> list[Line]:
             raise DsregError(f"{what} has no Coords polygon", path=where, fix=_FIX)
         baselines = _children(element, "Baseline")
         baseline = _points(baselines[0], where, f"{what}'s Baseline") if baselines else ()
-        lines.append(Line(line_id, region_id, polygon, baseline, _text(element)))
+        lines.append(Line(line_id, region_id, polygon, baseline, _text(element, where)))
     return lines

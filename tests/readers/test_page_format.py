@@ -78,3 +78,33 @@ def test_malformed_documents_name_the_file(data: bytes, message: str) -> None:
     with pytest.raises(DsregError, match=r"x\.xml") as caught:
         parse_page(data, "x.xml")
     assert message in str(caught.value)
+
+
+def test_text_regions_nested_in_any_region_type_are_read() -> None:
+    # PAGE 2019 lets every region type hold regions; a caption inside an ImageRegion was dropped silently
+    body = (
+        _region("a", "A")
+        + f'<ImageRegion id="img"><Coords points="0,0 8,8"/>{_region("b", "B")}</ImageRegion>'
+        + f'<CustomRegion id="c"><GraphicRegion id="g">{_region("d", "D")}</GraphicRegion></CustomRegion>'
+        + f'<TableRegion id="t">{_region("e", "E")}</TableRegion>'
+    )
+    page = parse_page(_doc(body), "x.xml")
+    assert [(ln.region_id, ln.text) for ln in page.lines] == [("a", "A"), ("b", "B"), ("d", "D"), ("e", "E")]
+    order = (
+        '<ReadingOrder><OrderedGroup id="g0"><RegionRefIndexed index="0" regionRef="d"/></OrderedGroup></ReadingOrder>'
+    )
+    assert [ln.region_id for ln in parse_page(_doc(body, order), "x.xml").lines] == ["d", "a", "b", "e"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<TextRegion id="r"><TextLine id="l"><Coords points="0,0 1,1"/>'
+        '<TextEquiv index="first"><Unicode>x</Unicode></TextEquiv></TextLine></TextRegion>',
+        '<ReadingOrder><OrderedGroup id="g"><RegionRefIndexed index="1.5" regionRef="r"/>'
+        "</OrderedGroup></ReadingOrder>",
+    ],
+)
+def test_a_non_integer_index_is_an_error_naming_the_file(body: str) -> None:
+    with pytest.raises(DsregError, match=r"x\.xml.*not an integer"):
+        parse_page(_doc(body), "x.xml")
