@@ -101,7 +101,7 @@ NORMALIZATION = Arg(
 class CharacterErrorRate(_TextMetric):
     """Character error rate: total edit distance over total reference characters (corpus-level, lower is better)."""
 
-    version = "1"
+    version = "2"  # 2: casefolded text is normalised again
     arguments = (
         NORMALIZATION,
         Arg("ignore_case", "bool", "compare case-folded text (str.casefold)", default=False),
@@ -112,7 +112,8 @@ class CharacterErrorRate(_TextMetric):
         text = self.normalize(text)
         if self.args["collapse_whitespace"]:
             text = " ".join(text.split())
-        return text.casefold() if self.args["ignore_case"] else text
+        # casefolding can leave text unnormalised ('ΐ' folds to three code points): normalise again
+        return self.normalize(text.casefold()) if self.args["ignore_case"] else text
 
     def compute(self, references: Sequence[Any] | np.ndarray, predictions: Sequence[Any]) -> Score:
         refs = [self._prepare(str(r)) for r in references]
@@ -150,7 +151,7 @@ class WordAccuracy(_TextMetric):
         if not pairs:
             raise DsregError("the split has no rows to evaluate")
         exact = sum(r == p for r, p in pairs) / len(pairs)
-        folded = sum(r.casefold() == p.casefold() for r, p in pairs) / len(pairs)
+        folded = sum(self.normalize(r.casefold()) == self.normalize(p.casefold()) for r, p in pairs) / len(pairs)
         values = {"word_accuracy": exact, "word_accuracy_ci": folded}
         primary = "word_accuracy_ci" if self.args["rank_by"] == "case_insensitive" else "word_accuracy"
         signature = f"word_accuracy|v{self.version}|{self.args['normalization']}|casefold"

@@ -33,7 +33,7 @@ def test_best_first_with_ties_to_the_earlier_submission(toy, truth) -> None:
 
 def test_lower_is_better_metrics_rank_ascending(root: Path) -> None:
     dataset = {"name": "ocr", "config": "default", "version": "1.0.0", "manifest_sha256": "0" * 64}
-    metric = {"name": "cer", "version": "1", "signature": "s", "primary": "cer", "higher_is_better": False}
+    metric = {"name": "cer", "version": "2", "signature": "s", "primary": "cer", "higher_is_better": False}
     for model, cer in [("x", 0.3), ("y", 0.1), ("z", 0.2)]:
         write_record(new_record(model=model, dataset=dataset, split="test", metric=metric, values={"cer": cer}))
     assert [e.record["model"] for e in ranked()] == ["y", "z", "x"]

@@ -46,7 +46,7 @@ def test_cer_hand_computed_cases() -> None:
         _cer(["", ""], ["a", ""])
     score = CharacterErrorRate("cer", {}, Text()).compute(["kitten"], ["sitting"])
     assert score.primary == "cer" and not score.higher_is_better
-    assert score.signature == "cer|v1|NFC|case:sensitive|space:kept" and score.details["edits"] == 3
+    assert score.signature == "cer|v2|NFC|case:sensitive|space:kept" and score.details["edits"] == 3
 
 
 def test_cer_normalisation_case_and_whitespace() -> None:
@@ -56,6 +56,8 @@ def test_cer_normalisation_case_and_whitespace() -> None:
     assert _cer(["\ufb01ne"], ["fine"], normalization="NFKC") == 0.0 and _cer(["\ufb01ne"], ["fine"]) == 2 / 3
     assert _cer(["ABC"], ["abc"]) == 1.0 and _cer(["ABC"], ["abc"], ignore_case=True) == 0.0
     assert _cer(["Straße"], ["STRASSE"], ignore_case=True) == 0.0  # casefold, not lower
+    # 'ΐ' casefolds to ι + two combining marks: normalised again, it is one character, not three
+    assert _cer(["\u0390a"], ["\u0390b"], ignore_case=True) == 1 / 2 == _cer(["\u0390a"], ["\u0390b"])
     assert _cer(["a  b "], ["a b"]) == 2 / 5 and _cer(["a  b "], ["a b"], collapse_whitespace=True) == 0.0
 
 
