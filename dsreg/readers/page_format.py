@@ -1,16 +1,17 @@
 """PAGE XML (PRImA's page content format, every namespace year 2009–2019): text lines in reading order.
 
-A document is `PcGts/Page@imageFilename` with `TextRegion`s (also nested in any region: table cells,
-captions) holding `TextLine`s, each with a `Coords` polygon (`points="x,y x,y …"`, or `Point` children in
-the 2009/2010 schemas), an optional
-`Baseline` and `TextEquiv/Unicode`. Elements are matched by local name, so any namespace (2013, 2019,
-http or https) reads the same. A line's text is its own `TextEquiv` (the lowest `index` when there are
-several), never its words' concatenation; a line without one has no text (None).
+A document is `PcGts/Page@imageFilename` with `TextRegion`s (also nested in any region type: captions in an
+ImageRegion, cells in a TableRegion) and Transkribus `TableCell`s holding `TextLine`s, each with a `Coords`
+polygon (`points="x,y x,y …"`, or `Point` children in the 2009/2010 schemas), an optional `Baseline` and
+`TextEquiv/Unicode`. Elements are matched by local name, so any namespace (2013, 2019, http or https) reads
+the same. A line's text is its own `TextEquiv` (the lowest `index` when there are several), never its
+words' concatenation; a line without one has no text (None).
 
 Reading order: the regions as `ReadingOrder` lists them (ordered groups by `index`, nested groups in
-place, unordered groups in document order), then any region it leaves out, in document order; with no
-`ReadingOrder`, document order. Lines keep document order within their region unless every line of the
-region carries a Transkribus `custom="readingOrder {index:N;}"`, which then orders them. Documents
+place, unordered groups in document order), each followed by the regions nested in it that the order does
+not list itself (a table's cells, an image's caption), then any region it leaves out, in document order;
+with no `ReadingOrder`, document order. Lines keep document order within their region unless every line of
+the region carries a Transkribus `custom="readingOrder {index:N;}"`, which then orders them. Documents
 with a DOCTYPE are refused (PAGE has none, and entity expansion is an attack); parsing is defusedxml's.
 """
 
@@ -101,15 +102,23 @@ def _custom_index(element: ET.Element) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _regions(element: ET.Element) -> Iterator[ET.Element]:
-    """Every TextRegion under `element`, nested ones after their parent, in document order. Any region type
-    may hold regions (PAGE 2019's RegionType): a caption's TextRegion inside an ImageRegion, a table's cells
-    inside a TableRegion, text inside a CustomRegion are all read."""
+# what holds TextLines: PAGE's TextRegion, and the TableCell of Transkribus' tables (inside a TableRegion)
+_LINE_HOLDERS = ("TextRegion", "TableCell")
+
+
+def _is_region(element: ET.Element) -> bool:
+    return _local(element.tag).endswith("Region") or _local(element.tag) == "TableCell"
+
+
+def _regions(element: ET.Element, holders: bool = True) -> Iterator[ET.Element]:
+    """Every region under `element` (only those holding lines when `holders`), nested ones after their parent,
+    in document order. Any region type may hold regions (PAGE 2019's RegionType): a caption's TextRegion
+    inside an ImageRegion, a table's cells inside a TableRegion, text inside a CustomRegion are all read."""
     for child in element:
-        if _local(child.tag) == "TextRegion":
-            yield child
-        if _local(child.tag).endswith("Region"):
-            yield from _regions(child)
+        if _is_region(child):
+            if not holders or _local(child.tag) in _LINE_HOLDERS:
+                yield child
+            yield from _regions(child, holders)
 
 
 def _ordered_refs(group: ET.Element, where: str) -> Iterator[str]:
@@ -149,17 +158,7 @@ def parse_page(data: bytes, where: str) -> Page:
     if len(pages) != 1 or not pages[0].get("imageFilename"):
         raise DsregError("the document has no single <Page imageFilename=…>", path=where, fix=_FIX)
     page = pages[0]
-    regions = list(_regions(page))
-    by_id = {r.get("id"): r for r in regions}
-    order: list[ET.Element] = []
-    for reading in _children(page, "ReadingOrder"):
-        for group in reading:
-            for ref in _ordered_refs(group, where):
-                region = by_id.get(ref)
-                if region is not None and all(region is not r for r in order):
-                    order.append(region)
-    order.extend(r for r in regions if all(r is not o for o in order))
-    lines = [line for region in order for line in _region_lines(region, where)]
+    lines = [line for region in _reading_order(page, where) for line in _region_lines(region, where)]
     seen: set[str] = set()
     for line in lines:
         if line.id in seen:
@@ -171,6 +170,34 @@ def parse_page(data: bytes, where: str) -> Page:
         return int(value) if value and value.isdigit() else None
 
     return Page(str(page.get("imageFilename")), size("imageWidth"), size("imageHeight"), tuple(lines))
+
+
+def _reading_order(page: ET.Element, where: str) -> list[ET.Element]:
+    """The page's line-holding regions in reading order. A region the ReadingOrder names comes with the
+    regions nested in it that it does not name itself (a TableRegion with its cells, an ImageRegion with its
+    caption); regions it leaves out follow in document order."""
+    every = {r.get("id"): r for r in _regions(page, holders=False) if r.get("id")}
+    refs = [
+        ref for reading in _children(page, "ReadingOrder") for group in reading for ref in _ordered_refs(group, where)
+    ]
+    named = {id(every[ref]) for ref in refs if ref in every}
+    order: list[ET.Element] = []
+    placed: set[int] = set()
+
+    def place(region: ET.Element) -> None:
+        if id(region) not in placed and _local(region.tag) in _LINE_HOLDERS:
+            placed.add(id(region))
+            order.append(region)
+
+    for ref in refs:
+        if ref in every:
+            place(every[ref])
+            for inner in _regions(every[ref]):
+                if id(inner) not in named:
+                    place(inner)
+    for region in _regions(page):
+        place(region)
+    return order
 
 
 def _region_lines(region: ET.Element, where: str) -> list[Line]:

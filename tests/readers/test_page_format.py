@@ -108,3 +108,48 @@ def test_text_regions_nested_in_any_region_type_are_read() -> None:
 def test_a_non_integer_index_is_an_error_naming_the_file(body: str) -> None:
     with pytest.raises(DsregError, match=r"x\.xml.*not an integer"):
         parse_page(_doc(body), "x.xml")
+
+
+def _cell(cid: str, row: int, text: str) -> str:
+    """A Transkribus table cell: TextLines straight in the cell, no TextRegion."""
+    return (
+        f'<TableCell id="{cid}" row="{row}" col="0"><Coords points="0,0 8,8"/>'
+        f'<TextLine id="{cid}l"><Coords points="0,0 1,1"/><TextEquiv><Unicode>{text}</Unicode></TextEquiv>'
+        "</TextLine><CornerPts>0 1 2 3</CornerPts></TableCell>"
+    )
+
+
+def test_lines_of_transkribus_table_cells_are_read_where_the_table_is_read() -> None:
+    # a Transkribus table's cells hold their TextLines directly; they were dropped silently
+    body = _region("a", "A") + f'<TableRegion id="t">{_cell("c1", 0, "C1")}{_cell("c2", 1, "C2")}</TableRegion>'
+    page = parse_page(_doc(body + _region("b", "B")), "x.xml")
+    assert [(ln.region_id, ln.text) for ln in page.lines] == [("a", "A"), ("c1", "C1"), ("c2", "C2"), ("b", "B")]
+    order = (
+        '<ReadingOrder><OrderedGroup id="g"><RegionRefIndexed index="0" regionRef="b"/>'
+        '<RegionRefIndexed index="1" regionRef="t"/><RegionRefIndexed index="2" regionRef="a"/>'
+        "</OrderedGroup></ReadingOrder>"
+    )
+    assert [ln.text for ln in parse_page(_doc(body + _region("b", "B"), order), "x.xml").lines] == [
+        "B",
+        "C1",
+        "C2",
+        "A",
+    ]
+
+
+def test_a_region_named_in_the_reading_order_brings_the_regions_nested_in_it() -> None:
+    # the caption of an image read second is read second, not after every region the order names
+    body = (
+        _region("a", "A")
+        + f'<ImageRegion id="img"><Coords points="0,0 8,8"/>{_region("cap", "caption")}</ImageRegion>'
+        + '<TextRegion id="p"><TextLine id="pl"><Coords points="0,0 1,1"/><TextEquiv><Unicode>P</Unicode>'
+        + f"</TextEquiv></TextLine>{_region('q', 'Q')}{_region('r', 'R')}</TextRegion>"
+    )
+    order = (
+        '<ReadingOrder><OrderedGroup id="g"><RegionRefIndexed index="0" regionRef="p"/>'
+        '<RegionRefIndexed index="1" regionRef="img"/><RegionRefIndexed index="2" regionRef="a"/>'
+        '<RegionRefIndexed index="3" regionRef="q"/></OrderedGroup></ReadingOrder>'
+    )
+    page = parse_page(_doc(body, order), "x.xml")
+    # r (unnamed) follows its parent p; q is named itself, so it keeps its own place
+    assert [ln.text for ln in page.lines] == ["P", "R", "caption", "A", "Q"]
