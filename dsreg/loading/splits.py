@@ -11,9 +11,11 @@ Examples: ``train``, ``train[:10%]``, ``train[1000:2000]``, ``train[-10%:]``, ``
 ``all``, ``all[:1%]`` (slices the concatenation of every split).
 
 Bounds follow Python slicing: negative bounds count from the end, an empty bound means the start or the
-end. Rounding (as TFDS does it): a percent bound ``k%`` of a split of ``n`` rows is the row
-``round(k * n / 100)``, rounded to the nearest row with ties to even (Python's ``round``). The same rounding
-on both sides means ``train[:k%]`` and ``train[k%:]`` are exact complements. Absolute bounds outside the
+end. Rounding: a percent bound ``k%`` of a split of ``n`` rows is the row ``round(k * n / 100)``, rounded to
+the nearest row with ties to even (Python's ``round``); a negative one, ``-k%``, is the row of ``(100 - k)%``,
+so ``train[-1%:]`` is never the whole split (``round(-0.4)`` would be row 0, the start) and ``train[:-k%]``
+equals ``train[:(100-k)%]``. The same rounding on both sides means ``train[:k%]`` and ``train[k%:]`` are exact
+complements. Absolute bounds outside the
 split are an error rather than silently clamped, and a reversed range is empty.
 """
 
@@ -54,7 +56,9 @@ def _bound(text: str, n: int, expr: str) -> int | None:
         pct = Decimal(text[:-1])
         if abs(pct) > 100:
             raise DsregError(f"percent bound {text} in split {expr!r} is outside -100%..100%", fix=_SYNTAX)
-        row = round(pct * n / 100)
+        if pct < 0:  # counted from the end and rounded there, never turned into row 0 by rounding
+            return round((100 + pct) * n / 100)
+        return round(pct * n / 100)
     else:
         if "." in text:
             raise DsregError(f"absolute bound {text} in split {expr!r} must be a whole row number", fix=_SYNTAX)

@@ -49,6 +49,20 @@ def test_percent_slices_are_exact_complements(n: int) -> None:
         assert (head[-1].stop if head else 0) == (tail[0].start if tail else n)
 
 
+@pytest.mark.parametrize("n", [1, 5, 7, 10, 38, 999])
+def test_negative_percent_bounds_are_the_positive_ones_counted_from_the_end(n: int) -> None:
+    sizes = {"train": n}
+    for k in range(1, 100):
+        assert parse_split(f"train[-{k}%:]", sizes) == parse_split(f"train[{100 - k}%:]", sizes), (n, k)
+        assert parse_split(f"train[:-{k}%]", sizes) == parse_split(f"train[:{100 - k}%]", sizes), (n, k)
+
+
+def test_a_small_negative_percent_never_rounds_to_the_start() -> None:
+    # -1% of 38 rows is -0.38 rows: rounded to row 0 it would make the last 1% the whole split
+    assert parse_split("train[-1%:]", {"train": 38}) == []
+    assert parse_split("train[:-1%]", {"train": 38}) == [Segment("train", 0, 38)]
+
+
 def test_unknown_split_lists_the_valid_ones() -> None:
     with pytest.raises(DsregError, match="no split 'valid'") as err:
         parse_split("train+valid", SIZES)
