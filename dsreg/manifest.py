@@ -301,8 +301,22 @@ def _check_structure(splits: dict[str, Any], manifest_path: Path) -> None:
                 )
 
 
+def _check_not_newer(data: Any, manifest_path: Path) -> None:
+    """Refuse a manifest whose integer `format_version` is above this dsreg's, naming the upgrade (not "invalid")."""
+    version = data.get("format_version") if isinstance(data, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        raise DsregError(
+            f"manifest format {version} is newer than this dsreg understands ({FORMAT_VERSION})",
+            path=manifest_path,
+            fix="upgrade dsreg to read it (the dataset is not damaged for that; do not re-prepare or remove it)",
+        )
+
+
 def manifest_from_json(data: Any, manifest_path: Path) -> Manifest:
-    """Validate a manifest's JSON against the schema, the path rules, its own digest and its structure."""
+    """Validate a manifest's JSON against the schema, the path rules, its own digest and its structure.
+
+    A newer format is refused before the schema is applied: fields a later dsreg added are not damage."""
+    _check_not_newer(data, manifest_path)
     try:
         best = jsonschema.exceptions.best_match(_validator().iter_errors(data))
         if best is not None:
@@ -314,12 +328,6 @@ def manifest_from_json(data: Any, manifest_path: Path) -> Manifest:
             path=manifest_path,
             fix="re-prepare the dataset; do not edit manifests by hand",
         ) from None
-    if data["format_version"] > FORMAT_VERSION:
-        raise DsregError(
-            f"manifest format {data['format_version']} is newer than this dsreg understands ({FORMAT_VERSION})",
-            path=manifest_path,
-            fix="upgrade dsreg",
-        )
     for split in data["splits"].values():
         for shard in split["shards"]:
             _check_relative(shard["path"], manifest_path)

@@ -9,7 +9,7 @@ import pytest
 
 import dsreg
 from dsreg import DsregError, Features, Scalar
-from dsreg.manifest import read_manifest, verify_manifest
+from dsreg.manifest import DamagedManifest, read_manifest, verify_manifest
 from dsreg.publish import make_writable
 
 
@@ -68,6 +68,24 @@ def test_schema_violations_and_future_formats_are_clear_errors(root: Path) -> No
     (m.directory / "manifest.json").write_text("{not json")
     with pytest.raises(DsregError, match="not valid JSON"):
         read_manifest(m.directory)
+
+
+def test_a_manifest_of_a_newer_format_with_new_fields_asks_for_an_upgrade(root: Path) -> None:
+    from dsreg.manifest import DIGEST_KEY, manifest_digest
+
+    m = _dataset(root)
+
+    def edit(data: dict) -> None:
+        data.update(format_version=2, new_field={"added": "by a later dsreg"})
+        data.pop(DIGEST_KEY)
+        data[DIGEST_KEY] = manifest_digest(data)
+
+    _rewrite(m.directory, edit)
+    with pytest.raises(DsregError, match="newer than this dsreg understands") as err:
+        read_manifest(m.directory)
+    assert not isinstance(err.value, DamagedManifest) and "upgrade dsreg" in str(err.value)
+    with pytest.raises(DsregError, match="newer than this dsreg understands"):
+        dsreg.verify(m.directory)  # an error (exit 3), not a damaged manifest reported as a problem (exit 1)
 
 
 def test_written_manifest_validates_against_the_shipped_schema(root: Path) -> None:
