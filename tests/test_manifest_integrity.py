@@ -225,6 +225,31 @@ def test_a_shard_with_labels_outside_the_class_names_is_refused(root: Path) -> N
     assert reader.problems(feats, 9) == []
 
 
+@pytest.mark.parametrize("storage", ["arrow", "zarr", "hdf5"])
+def test_class_labels_inside_sequences_and_structs_are_range_checked_too(root: Path, storage: str) -> None:
+    """Token tags and struct fields are class labels as much as a top-level label column: published under fewer
+    names than they were written with, the range check names them rather than serving index 2 of two names."""
+    from dsreg import Sequence, Struct
+    from dsreg.storage import get_format
+
+    def feats(names: tuple[str, ...]) -> Features:
+        label = ClassLabel(names=names)
+        return Features(
+            {"tags": Sequence(label), "spans": Sequence(Struct({"start": ClassLabel(names=("x",)), "tag": label}))}
+        )
+
+    rows = [
+        {"tags": [i % 3] * (i % 4), "spans": [{"start": 0, "tag": (i + k) % 3} for k in range(i % 3)]} for i in range(9)
+    ]
+    m = dsreg.write_dataset("nested-labels", {"train": rows}, feats(("a", "b", "c")), root=root, storage=storage)
+    reader = get_format(storage).reader(m.shard_location(m.splits["train"].shards[0]), m.features)
+    assert reader._label_problems(m.features) == []
+    assert reader._label_problems(feats(("a", "b"))) == [
+        "label 2 in column 'tags' is outside its 2 class names",
+        "label 2 in column 'spans' (field tag) is outside its 2 class names",
+    ]
+
+
 def test_a_shard_whose_footer_disagrees_on_rows_or_size_is_refused(tiny: Manifest) -> None:
     shard = tiny.splits["train"].shards[0]
     reader = arrow_shards.ShardReader(tiny.shard_path(shard), FEATURES)

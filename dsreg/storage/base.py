@@ -13,16 +13,17 @@ import json
 import os
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dsreg.errors import DsregError, os_error
-from dsreg.features import ClassLabel, Features
+from dsreg.features import ClassLabel, Feature, Features, Sequence, Struct
 from dsreg.hashing import Digests
 
 ROWS_PER_ENCODE = 1024
@@ -119,6 +120,30 @@ def remove_shard(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)
+
+
+def class_labels(feature: Feature, fields: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], ClassLabel]]:
+    """Every class label a feature holds, at any depth of sequences and structs, with the struct fields that
+    lead to it (``()`` for the feature itself or its sequences' elements)."""
+    if isinstance(feature, ClassLabel):
+        yield fields, feature
+    elif isinstance(feature, Struct):
+        for field_name, child in feature.fields.items():
+            yield from class_labels(child, (*fields, field_name))
+    elif isinstance(feature, Sequence):
+        yield from class_labels(feature.feature, fields)
+
+
+def nested_values(array: pa.Array, fields: tuple[str, ...]) -> pa.Array:
+    """The leaf values of `array` below its lists and along the struct `fields` (offsets and slices honoured)."""
+    while True:
+        if pa.types.is_struct(array.type) and fields:
+            array = array.flatten()[array.type.get_field_index(fields[0])]
+            fields = fields[1:]
+        elif pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
+            array = array.flatten()
+        else:
+            return array
 
 
 def _normalised(stored: Any) -> Any:
@@ -346,16 +371,32 @@ class ShardReaderBase(ABC):
     def _label_problems(self, features: Features) -> list[str]:
         found = []
         for name, feature in features.items():
-            if not isinstance(feature, ClassLabel) or not feature.names:
-                continue
-            for batch in range(len(self.batch_offsets) - 1):
-                labels = self.column(name, batch)
-                # -1 marks an unlabelled row (ClassLabel's encoding, as in HF): the ImageNet test split has only -1
-                if labels.size and (int(labels.min()) < -1 or int(labels.max()) >= feature.num_classes):
-                    bad = int(labels.min()) if int(labels.min()) < -1 else int(labels.max())
-                    found.append(f"label {bad} in column {name!r} is outside its {feature.num_classes} class names")
-                    break
+            for fields, label in class_labels(feature):
+                if not label.names:
+                    continue
+                for batch in range(len(self.batch_offsets) - 1):
+                    low, high = self._label_range(name, batch, fields, nested=feature is not label)
+                    # -1 marks an unlabelled row (ClassLabel's encoding, as in HF): the ImageNet test split has only -1
+                    if low is not None and high is not None and (low < -1 or high >= label.num_classes):
+                        where = f"column {name!r}" + (f" (field {'.'.join(fields)})" if fields else "")
+                        bad = low if low < -1 else high
+                        found.append(f"label {bad} in {where} is outside its {label.num_classes} class names")
+                        break
         return found
+
+    def _label_range(
+        self, name: str, batch: int, fields: tuple[str, ...], *, nested: bool
+    ) -> tuple[int | None, int | None]:
+        """The smallest and largest class index of one batch of a label column, or of the labels nested in a
+        column's sequences and struct `fields` (None, None when there are none)."""
+        if not nested:
+            labels = self.column(name, batch)
+            return (int(labels.min()), int(labels.max())) if labels.size else (None, None)
+        values = nested_values(self.arrow(name, batch, 0, int(np.diff(self.batch_offsets)[batch])), fields)
+        if len(values) == 0:
+            return None, None
+        bounds = pc.min_max(values)
+        return bounds["min"].as_py(), bounds["max"].as_py()
 
     @abstractmethod
     def take(self, name: str, batch: int, rows: np.ndarray) -> np.ndarray:
