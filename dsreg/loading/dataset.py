@@ -255,6 +255,10 @@ class Dataset:
             return np.zeros(0, dtype=np.int64)
         if idx.ndim != 1 or idx.dtype.kind not in "iu":
             raise DsregError(f"indices must be a 1-D sequence of integers, got {idx.dtype} of shape {idx.shape}")
+        if idx.dtype.kind == "u" and int(idx.max()) > np.iinfo(np.int64).max:  # would wrap to a negative row
+            raise RowIndexError(
+                f"row {int(idx.max())} is out of range for {self!r}", fix=f"use indices below {len(self)}"
+            )
         idx = idx.astype(np.int64, copy=False)
         n = len(self)
         lo, hi = int(idx.min()), int(idx.max())

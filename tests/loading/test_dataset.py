@@ -46,6 +46,16 @@ def test_indexing_slicing_and_iteration(cifar: Manifest) -> None:
         ds.take([0.5])
 
 
+def test_an_unsigned_index_past_int64_is_out_of_range_not_a_row_from_the_end(cifar: Manifest) -> None:
+    ds = open_dataset(cifar.directory, "test")
+    wrapped = np.uint64(2**64 - 1)  # what an index computed in uint64 holds after going below zero
+    with pytest.raises(RowIndexError, match="out of range"):
+        ds.take(np.array([0, wrapped], dtype=np.uint64))  # was read as row -1, the last one
+    with pytest.raises(RowIndexError, match="out of range"):
+        ds[wrapped]
+    assert ds.take(np.array([1, 499], dtype=np.uint64))["id"].tolist() == [10001, 10499]
+
+
 def test_columns_select_and_unknown_columns_are_named(cifar: Manifest) -> None:
     ds = open_dataset(cifar.directory, "train", columns=["label", "id"])
     assert ds.column_names == ["label", "id"] and list(ds.features) == ["label", "id"]
