@@ -310,6 +310,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
     broken: list[DsregError] = []
     manifests = list_prepared(args.path or args.root, broken)
+    opened: dict[str, Any] = {}  # full name -> the copy `open` resolves to: the first root holding it
+    for m in manifests:
+        opened.setdefault(m.full_name, m)
+    shadowed = [(m, opened[m.full_name]) for m in manifests if opened[m.full_name] is not m]
     data: list[dict[str, Any]] = [
         {
             "name": m.name,
@@ -322,6 +326,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
             "created": m.created.get("time"),
             "provenance": of_manifest(m),
             "path": str(m.directory),
+            "shadowed_by": None if opened[m.full_name] is m else str(opened[m.full_name].directory),
         }
         for m in manifests
     ]
@@ -342,8 +347,26 @@ def cmd_ls(args: argparse.Namespace) -> int:
         if rows
         else f"nothing prepared under {where}"
     )
-    _emit(args, data + _broken_json(broken), text + _broken_text(broken))
+    _emit(args, data + _broken_json(broken), text + _shadowed_text(shadowed) + _broken_text(broken))
     return EXIT_OK
+
+
+def _shadowed_text(shadowed: list[tuple[Any, Any]]) -> str:
+    """One `SHADOWED` line per copy of a version that an earlier root also holds: that earlier copy is what
+    every `open`/`load` reads, so say where each is and whether their contents (features and shard digests)
+    agree."""
+
+    def content(m: Any) -> Any:
+        return m.features.to_json(), [(s.name, [x.to_json() for x in s.shards]) for s in m.splits.values()]
+
+    lines = []
+    for hidden, used in shadowed:
+        same = content(hidden) == content(used)
+        lines.append(
+            f"\nSHADOWED {hidden.full_name} at {hidden.directory}: opens as {used.directory} (an earlier root), "
+            + ("the same content" if same else "whose content DIFFERS")
+        )
+    return "".join(lines)
 
 
 def cmd_rm(args: argparse.Namespace) -> int:

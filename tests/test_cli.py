@@ -141,6 +141,30 @@ def test_ls_browses_a_root(capsys, prepared, root) -> None:
     assert entry["rows"] == 60 and entry["splits"] == {"train": 50, "test": 10}
 
 
+def test_ls_says_which_copy_of_a_version_in_two_roots_opens(capsys, tmp_path, monkeypatch) -> None:
+    """The first root of DSREG_ROOT holding a version is the one opened; ls names the other copy as shadowed
+    and says whether the two hold the same content."""
+    first, second = tmp_path / "scratch", tmp_path / "shared"
+    feats = {"x": {"type": "scalar", "dtype": "int64"}}
+    for where, value in ((first, 1), (second, 2)):
+        dsreg.write_dataset("twice", {"train": [{"x": value}]}, feats, root=where)
+    dsreg.write_dataset("same", {"train": [{"x": 0}]}, feats, root=first)
+    dsreg.write_dataset("same", {"train": [{"x": 0}]}, feats, root=second)
+    monkeypatch.setenv("DSREG_ROOT", f"{first}:{second}")
+    assert dsreg.open("twice", "train")[:]["x"].tolist() == [1]
+    code, out, _ = run(capsys, "ls")
+    assert code == EXIT_OK
+    assert (
+        f"SHADOWED twice/default:1.0.0 at {second / 'twice/default/1.0.0'}: "
+        f"opens as {first / 'twice/default/1.0.0'} (an earlier root), whose content DIFFERS"
+    ) in out
+    assert f"SHADOWED same/default:1.0.0 at {second / 'same/default/1.0.0'}" in out and "the same content" in out
+    code, out, _ = run(capsys, "ls", "--json")
+    shadowed = {(e["name"], e["path"]): e["shadowed_by"] for e in json.loads(out)}
+    assert shadowed[("twice", str(second / "twice/default/1.0.0"))] == str(first / "twice/default/1.0.0")
+    assert shadowed[("twice", str(first / "twice/default/1.0.0"))] is None
+
+
 def test_usage_errors_exit_2(capsys) -> None:
     assert run(capsys, "prepare")[0] == EXIT_USAGE
     assert run(capsys, "frobnicate")[0] == EXIT_USAGE
