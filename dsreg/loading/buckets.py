@@ -54,7 +54,8 @@ class BucketSampler(PlanSampler):
             raise DsregError(f"within_buckets={within!r}", fix=f"use one of: {', '.join(WITHIN)}")
         self.within = within
         columns = np.asarray(lengths, dtype=np.int64)
-        self._columns = columns.reshape(columns.shape[0], -1) if columns.ndim else columns.reshape(0, 1)
+        width = int(np.prod(columns.shape[1:])) if columns.ndim > 1 else 1  # (n,) or (n, sides); not -1: n may be 0
+        self._columns = columns.reshape(columns.shape[0], width) if columns.ndim else columns.reshape(0, 1)
         lengths = self._columns.max(axis=1) if self._columns.size else np.zeros(len(self._columns), np.int64)
         self._lengths = lengths
         fits = lengths[lengths <= max_tokens]

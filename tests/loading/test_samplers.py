@@ -101,6 +101,13 @@ def test_bucketed_batches_respect_the_budget_and_cover_the_epoch_once() -> None:
     assert sorted(i for b in unsorted for i in b) == list(range(3000))
 
 
+@pytest.mark.parametrize("lengths", [np.zeros(0, np.int64), np.zeros((0, 2), np.int64)])
+def test_an_empty_split_has_no_bucketed_batches(lengths: np.ndarray) -> None:
+    for last_batch in ("drop", "partial", "pad"):
+        sampler = BucketSampler(lengths, 64, rank=1, world_size=2, last_batch=last_batch)
+        assert len(sampler) == 0 and sampler.global_batches == 0
+
+
 def test_rows_over_budget_get_a_batch_of_their_own() -> None:
     lengths = np.array([5, 50, 7, 500, 9, 3, 600])
     with pytest.warns(UserWarning, match="2 row"):
