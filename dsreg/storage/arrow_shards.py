@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from dsreg.errors import DsregError
-from dsreg.features import EncodedImage, Features, Scalar, Sequence, Text, values_view
+from dsreg.features import EncodedImage, Feature, Features, Scalar, Sequence, Struct, Text, values_view
 from dsreg.storage.base import BatchingWriter, HashingSink, ShardReaderBase
 
 MAX_BATCH_BYTES = 256 << 20
@@ -40,6 +40,24 @@ class ShardWriter(BatchingWriter):
                 hashed.abandon()
                 raise
         return hashed
+
+
+def _stored_order(feature: Feature, t: pa.DataType) -> Feature:
+    """`feature` with its structs' fields in the order of the stored Arrow type `t` (as far as they match)."""
+    if isinstance(feature, Struct) and pa.types.is_struct(t) and {f.name for f in t} == set(feature.fields):
+        return Struct({f.name: _stored_order(feature.fields[f.name], f.type) for f in t})
+    if type(feature) is Sequence and (pa.types.is_list(t) or pa.types.is_large_list(t)):
+        return Sequence(_stored_order(feature.feature, t.value_type))
+    return feature
+
+
+def in_stored_order(features: Features, schema: pa.Schema) -> Features:
+    """Features read from a shard's metadata, their struct fields in the shard's own column order.
+
+    Struct values are matched to their fields by position, and shards written before the metadata kept the
+    fields' order carry them sorted by name: ``{start, end}`` would read each one's values as the other's."""
+    names = set(schema.names)
+    return Features({n: _stored_order(f, schema.field(n).type) if n in names else f for n, f in features.items()})
 
 
 def _schema_text(schema: pa.Schema) -> str:
@@ -79,7 +97,7 @@ class ShardReader(ShardReaderBase):
             raw = meta.get(b"dsreg.features")
             if raw is None:
                 raise DsregError("shard carries no dsreg features metadata", path=self.path)
-            features = Features.from_json(json.loads(raw))
+            features = in_stored_order(Features.from_json(json.loads(raw)), self._reader.schema)
         self.features = features
         self.batches = [self._reader.get_batch(i) for i in range(self._reader.num_record_batches)]
         sizes = np.fromiter((b.num_rows for b in self.batches), dtype=np.int64, count=len(self.batches))

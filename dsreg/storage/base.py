@@ -157,8 +157,9 @@ def _normalised(stored: Any) -> Any:
 
 
 def features_json(features: Features) -> str:
-    """The features as canonical JSON, as every format stores them in its shard metadata."""
-    return json.dumps(features.to_json(), sort_keys=True)
+    """The features as JSON, as every format stores them in its shard metadata: in their own order (never with
+    sorted keys, which would reorder a struct's fields, whose order is part of its Arrow type)."""
+    return json.dumps(features.to_json())
 
 
 @dataclass(frozen=True)
