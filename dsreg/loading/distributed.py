@@ -1,9 +1,11 @@
 """Which rank this process is and how many there are, without importing torch to find out.
 
 Order: explicit arguments; an initialised ``torch.distributed`` process group (only if torch is already
-imported — if it is not, no group can exist); ``SLURM_PROCID``/``SLURM_NTASKS``; ``RANK``/``WORLD_SIZE``;
-else a single process. One exception to that order: a SLURM allocation of one task that runs ``torchrun``
-inside it has ``SLURM_NTASKS=1`` but ``WORLD_SIZE>1``, and there ``RANK``/``WORLD_SIZE`` are the truth.
+imported — if it is not, no group can exist); ``RANK``/``WORLD_SIZE``; ``SLURM_PROCID``/``SLURM_NTASKS``;
+else a single process. ``RANK``/``WORLD_SIZE`` come before SLURM's because a launcher that sets them
+(``torchrun``, accelerate, deepspeed) runs inside a SLURM task and starts several processes per task: the
+usual multi-node recipe, ``srun --ntasks-per-node=1 torchrun --nproc-per-node=8``, gives every process of a
+node the same ``SLURM_PROCID``, so SLURM's pair would have all of them read the same part of the data.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def _torch_pair() -> tuple[int, int] | None:
 
 
 def detect_rank(rank: int | None = None, world_size: int | None = None) -> tuple[int, int]:
-    """``(rank, world_size)`` from the arguments, torch.distributed, SLURM, or RANK/WORLD_SIZE, in that order."""
+    """``(rank, world_size)`` from the arguments, torch.distributed, RANK/WORLD_SIZE, or SLURM, in that order."""
     if (rank is None) != (world_size is None):
         raise DsregError("give rank and world_size together, or neither (to detect them)")
     pair = None
@@ -44,8 +46,7 @@ def detect_rank(rank: int | None = None, world_size: int | None = None) -> tuple
     if pair is None:
         pair = _torch_pair()
     if pair is None:
-        slurm, env = _env_pair("SLURM_PROCID", "SLURM_NTASKS"), _env_pair("RANK", "WORLD_SIZE")
-        pair = env if slurm is None or (slurm[1] == 1 and env is not None and env[1] > 1) else slurm
+        pair = _env_pair("RANK", "WORLD_SIZE") or _env_pair("SLURM_PROCID", "SLURM_NTASKS")
     r, w = pair or (0, 1)
     if w < 1 or not 0 <= r < w:
         raise DsregError(f"rank {r} is not within a world of size {w}", fix="use 0 <= rank < world_size")

@@ -101,10 +101,16 @@ def test_rank_detection_order(monkeypatch: pytest.MonkeyPatch) -> None:
     assert detect_rank() == (3, 4)
     monkeypatch.setenv("SLURM_PROCID", "1")
     monkeypatch.setenv("SLURM_NTASKS", "2")
-    assert detect_rank() == (1, 2)  # SLURM before RANK/WORLD_SIZE
+    # torchrun started by srun (one task per node, 2 processes per task): SLURM_PROCID is the node, the same for
+    # both processes of a node, so RANK/WORLD_SIZE (this process's own) win, or both would read one part
+    assert detect_rank() == (3, 4)
     assert detect_rank(0, 8) == (0, 8)  # explicit arguments first
     monkeypatch.setenv("SLURM_NTASKS", "1")
     assert detect_rank() == (3, 4)  # torchrun inside a one-task allocation
+    monkeypatch.delenv("RANK")
+    monkeypatch.delenv("WORLD_SIZE")
+    monkeypatch.setenv("SLURM_NTASKS", "2")
+    assert detect_rank() == (1, 2)  # srun's tasks alone: SLURM's pair
     with pytest.raises(DsregError, match="together"):
         detect_rank(rank=1)
     with pytest.raises(DsregError, match="not within a world"):
