@@ -29,6 +29,7 @@ from dsreg.loading.imagedecode import DecodeFn, ImageDecode, decode_column, reso
 from dsreg.loading.sampler import RangeSampler, Sampler, check_last_batch
 
 STATE_FORMAT = 1
+_CURSOR = ("format", "epoch", "batches")  # a state's position; every other key is the loader it belongs to
 Transform = Callable[[Batch], Batch]
 
 
@@ -245,7 +246,11 @@ class Loader:
         if state.get("format") != STATE_FORMAT:
             raise DsregError(f"loader state format {state.get('format')!r} is not {STATE_FORMAT}")
         expected = self._identity()
-        diffs = [f"{k}: saved {state.get(k)!r}, now {v!r}" for k, v in expected.items() if state.get(k) != v]
+        # every setting either side records: one a loader leaves out at its default is a difference too
+        keys = [*expected, *(k for k in state if k not in expected and k not in _CURSOR)]
+        diffs = [
+            f"{k}: saved {state.get(k)!r}, now {expected.get(k)!r}" for k in keys if state.get(k) != expected.get(k)
+        ]
         if diffs:
             raise DsregError(
                 "the saved loader state belongs to a different loader (" + "; ".join(diffs) + ")",

@@ -58,6 +58,19 @@ def test_bucketed_loader_resumes_and_budgets(tokens: Manifest) -> None:
         Loader(open_dataset(tokens.directory), max_tokens=512)
 
 
+def test_a_bucketed_state_is_refused_by_a_loader_that_orders_buckets_otherwise(tokens: Manifest) -> None:
+    """A setting one loader's state records and the other's leaves out (within_buckets' default is not
+    written) is a difference too: a sorted-bucket position resumed into shuffled buckets skips and repeats rows."""
+    ds = open_dataset(tokens.directory, columns=["tokens", "id"])
+    opts = {"max_tokens": 512, "shuffle": True, "seed": 1}
+    sorted_state = {**Loader(ds, within_buckets="sorted", **opts).state_dict(), "batches": 9}
+    with pytest.raises(DsregError, match="within: saved 'sorted', now None"):
+        Loader(ds, **opts).load_state_dict(sorted_state)
+    shuffled_state = Loader(ds, **opts).state_dict()
+    with pytest.raises(DsregError, match="within: saved None, now 'sorted'"):
+        Loader(ds, within_buckets="sorted", **opts).load_state_dict(shuffled_state)
+
+
 def test_epochs_roll_over_and_set_epoch_keeps_a_restored_position(cifar: Manifest) -> None:
     ds = open_dataset(cifar.directory, "test", columns=["id"])
     loader = Loader(ds, 50, shuffle=True)
