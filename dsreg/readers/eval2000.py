@@ -3,7 +3,8 @@
 Two sources: ``audio`` (``hub5e_00/english/<file>.sph``, two-channel 8 kHz SPHERE) and ``transcripts`` (the
 reference ``hub5e00.english.000405.stm``, found anywhere, any case). Each STM line ``<file> <channel>
 <speaker> <begin> <end> [<tags>] <text>`` is one row, cut from its channel (A = channel 1, B = channel 2)
-at samples ``floor(t·8000 + ½)``, clamped; lines marked ``IGNORE_TIME_SEGMENT_IN_SCORING`` are not scored
+at samples ``floor(t·8000 + ½)`` (an end less than 0.5 s past the audio is cut there, a segment further past it
+refused); lines marked ``IGNORE_TIME_SEGMENT_IN_SCORING`` are not scored
 and not kept. Each row is tagged ``swbd`` (files ``sw_*``: the 20 Switchboard-2 conversations) or
 ``callhome`` (files ``en_*``: the 20 CallHome conversations), the halves WER is reported on. The text is the
 STM's, markup included (``(%HESITATION)``, ``{A / AN}``): scoring applies the GLM. One task per file. The STM

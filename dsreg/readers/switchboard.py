@@ -3,8 +3,9 @@
 Two sources: ``audio`` (the ``sw0NNNN.sph`` conversations, two-channel 8 kHz µ-law with embedded shorten)
 and ``transcripts`` (``swb_ms98_transcriptions/<NN>/<NNNN>/sw<NNNN><A|B>-ms98-a-trans.text``), each found
 anywhere in its source, in any letter case. Side A is channel 1, side B channel 2; a segment
-``<start> <end>`` in seconds covers samples ``floor(start·8000 + ½) … floor(end·8000 + ½)`` (clamped to the
-audio). Tokens: ``[silence]`` and ``<b_aside>``/``<e_aside>`` are dropped, ``[noise]``, ``[laughter]`` and
+``<start> <end>`` in seconds covers samples ``floor(start·8000 + ½) … floor(end·8000 + ½)`` (an end less
+than 0.5 s past the audio is cut there; a segment further past it, whose words are not in the audio, is
+refused). Tokens: ``[silence]`` and ``<b_aside>``/``<e_aside>`` are dropped, ``[noise]``, ``[laughter]`` and
 ``[vocalized-noise]`` kept, ``[laughter-WORD]`` becomes ``WORD``, partial words keep their spoken part
 (``WOR[D]-`` → ``WOR-``, ``-[W]ORD`` → ``-ORD``); a segment left empty is skipped. Utterances are ordered by
 Kaldi's id ``sw0NNNN-S_<start cs>-<end cs>``; the first ``hold_out`` (4,000, as Kaldi's ``train_dev``) form

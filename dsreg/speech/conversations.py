@@ -14,10 +14,11 @@ from dsreg.features import Audio, Features
 from dsreg.sourcetree import SourceTree
 
 RATE = 8000
+OVERSHOOT = RATE // 2  # samples a segment may end past its side's audio, cut there (Kaldi's max_overshoot 0.5 s)
 
 
 def cut(seconds: float, frames: int) -> int:
-    """The sample a segment time falls on (rounded half up, as Kaldi cuts), clamped to the side's length."""
+    """The sample a segment time falls on (rounded half up), clamped to the side's length."""
     return min(math.floor(seconds * RATE + 0.5), frames)
 
 
@@ -34,11 +35,22 @@ class Conversation:
                 fix="this is not a conversation file of the LDC release: give the release's own .sph files",
             )
         self._samples = samples
+        self._where = where
 
     def segment(self, side: str, start: float, end: float) -> np.ndarray:
-        """The samples of side `side` ("A" or "B") from `start` to `end` seconds, cut as `cut` says."""
+        """The samples of side `side` ("A" or "B") from `start` to `end` seconds, cut as `cut` says.
+
+        A segment that starts at or after the end of the audio, or ends `OVERSHOOT` samples or more past it (the
+        segments Kaldi's extract-segments drops), is refused: its words are not in the audio, which is cut short
+        or of another conversation. A smaller overshoot is cut at the end, as Kaldi cuts it."""
         channel = self._samples[0 if side == "A" else 1]
         frames = len(channel)
+        if math.floor(start * RATE + 0.5) >= frames or math.floor(end * RATE + 0.5) >= frames + OVERSHOOT:
+            raise DsregError(
+                f"the segment {start}–{end} s of side {side} is past the end of the audio ({frames / RATE:.3f} s)",
+                path=self._where,
+                fix="the conversation's audio is truncated or not this conversation's: copy it again from the release",
+            )
         return channel[cut(start, frames) : cut(end, frames)]
 
 
