@@ -68,7 +68,8 @@ class Segment:
 
     @property
     def id(self) -> str:
-        return f"sw0{self.conversation}-{self.side}_{round(self.start * 100):06d}-{round(self.end * 100):06d}"
+        """Kaldi's ``swbd1_data_prep.sh`` id: centiseconds as awk's ``int(100*t+0.5)`` (a tie rounds up, not even)."""
+        return f"sw0{self.conversation}-{self.side}_{int(100 * self.start + 0.5):06d}-{int(100 * self.end + 0.5):06d}"
 
 
 def _parse(data: bytes, where: str, conversation: int, side: str) -> list[Segment]:

@@ -95,6 +95,14 @@ def test_the_hold_out_is_the_first_utterances_in_kaldi_order(prepared: tuple[Pat
     assert held[-1].startswith("sw02001-B_") and rest[0].startswith("sw02001-B_")  # a side split across both
 
 
+def test_ids_are_kaldis_with_ties_rounded_up() -> None:
+    """swbd1_data_prep.sh names a segment with awk's int(100*t+0.5): 0.125 s is 13 cs and 1.125 s 113 cs (Python's
+    round() gave 12 and 112, ids Kaldi's train_dev and its hypotheses do not have)."""
+    assert Segment(2001, "A", 0.125, 1.125, "x").id == "sw02001-A_000013-000113"
+    assert Segment(2001, "B", 0.51, 2.317875, "x").id == "sw02001-B_000051-000232"
+    assert Segment(4940, "A", 12.344999, 12.355, "x").id == "sw04940-A_001234-001236"
+
+
 def test_train_nodup_keeps_the_first_of_each_transcript(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Kaldi's train_nodup (remove_dup_utts.sh): at most N utterances per transcript in train, first in id
     order; validation (train_dev) untouched. Every generated side says the same four things."""
