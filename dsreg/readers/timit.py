@@ -3,7 +3,8 @@
 The tree ``{TRAIN,TEST}/DR<n>/<sex><id>/<utt>.{WAV,PHN,WRD,TXT}`` is found wherever it sits in the source
 (``TIMIT/``, ``timit/``, ``data/`` or nothing above it) and in any letter case. A split takes one part and,
 optionally, a speaker list: the recipe's Kaldi protocol lists the 50 dev and 24 core-test speakers. Sample
-offsets are clamped to the audio (a real file ends one sample past it). Phones come at 61 labels with their
+offsets are clamped to the audio (a real file ends one sample past it); a line ending more than 10 ms
+past the audio is refused (a truncated .WAV). Phones come at 61 labels with their
 48- and 39-label folds (``q`` deleted there). One task per dialect region.
 """
 
@@ -29,6 +30,7 @@ _FILE = re.compile(r"(?:^|/)(train|test)/dr([1-8])/([fm][a-z]{3}[0-9])/(s[aix][0
 _EXTENSIONS = ("wav", "phn", "wrd", "txt")
 _COLUMNS = ("id", "audio", "speaker", "dialect_region", "sex", "text", "words", "phones", "phones_48", "phones_39")
 _FIX = "copy the file again from the TIMIT distribution (LDC93S1)"
+LATE = 160  # samples (10 ms) a .TXT/.WRD/.PHN line may end past the audio; the real MRVG0/SA1.TXT ends 1 past
 
 
 @dataclass
@@ -178,6 +180,8 @@ class Timit(Reader):
             raise DsregError("a .TXT file holds one '<begin> <end> <prompt>' line", path=tree.location(files["txt"]))
         words = _lines(tree, files["wrd"])
         phones = _lines(tree, files["phn"])
+        for ext, lines in (("txt", prompt), ("wrd", words), ("phn", phones)):
+            _check_ends(lines, frames, tree.location(files[ext]))
         for _, _, label, number in phones:
             if label not in PHONES_61:
                 raise DsregError(
@@ -199,6 +203,18 @@ class Timit(Reader):
             folded = [(b, e, fold_phone(p, level), n) for b, e, p, n in phones]
             row[f"phones_{level}"] = _aligned([(b, e, p, n) for b, e, p, n in folded if p is not None], frames, "phone")
         return row
+
+
+def _check_ends(lines: list[tuple[int, int, str, int]], frames: int, where: str) -> None:
+    """Refuse a line ending more than `LATE` samples past the audio: the .WAV is cut short or another
+    utterance's, and clamping would pair the words and phones with audio that does not hold them."""
+    for _, end, _, number in lines:
+        if end > frames + LATE:
+            raise DsregError(
+                f"line {number} ends at sample {end}, {end - frames} past the end of the audio ({frames} samples)",
+                path=where,
+                fix="the utterance's .WAV is truncated or not its own: " + _FIX,
+            )
 
 
 def _aligned(lines: list[tuple[int, int, Any, int]], frames: int, key: str) -> dict[str, Any]:

@@ -157,6 +157,20 @@ def test_a_missing_listed_speaker_is_named(tmp_path: Path, monkeypatch: pytest.M
     assert not list((tmp_path / "root").rglob("manifest.json"))
 
 
+def test_alignments_far_past_a_truncated_wav_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A .WAV cut short (its header still counting the full length: read_sphere only warns) must not give rows
+    whose phones and words are clamped onto audio that does not hold them."""
+    recipes = tmp_path / "recipes"
+    monkeypatch.setenv("DSREG_RECIPES", str(recipes))
+    source = make_timit(tmp_path / "src", speakers=SMALL)
+    wav = next(source.rglob("SX*.WAV"))
+    data = wav.read_bytes()
+    wav.write_bytes(data[: 1024 + (len(data) - 1024) // 2 // 2 * 2])  # half of the samples
+    with pytest.warns(UserWarning, match="SPHERE header says"), pytest.raises(DsregError, match="past the end of the"):
+        dsreg.prepare(_small_recipe(recipes), source=source, root=tmp_path / "root")
+    assert not list((tmp_path / "root").rglob("manifest.json"))
+
+
 REAL = realdata("timit", "data")
 
 
