@@ -204,6 +204,15 @@ def _decode_plain(data: bytes, header: SphereHeader, where: str) -> tuple[np.nda
     return _bytes_to_linear(codes, header.coding).reshape(-1, header.channels).T, codes
 
 
+def _checksum(values: np.ndarray) -> int:
+    """NIST's sample_checksum: the stored µ-law bytes, or the 16-bit samples (as unsigned shorts, in the
+    machine's byte order: sp_compute_short_checksum), summed modulo 65536. A pcm header's wrong byte order
+    shows here."""
+    if values.dtype == np.int16:
+        return int(values.view(np.uint16).sum(dtype=np.int64)) % 65536
+    return int(values.sum(dtype=np.int64)) % 65536
+
+
 def read_sphere(path_or_bytes: str | os.PathLike[str] | bytes, *, where: str | None = None) -> tuple[np.ndarray, int]:
     """Decode a NIST SPHERE file (a path or its bytes) to ``(samples, sample_rate)``, samples int16 (channels, frames).
 
@@ -218,7 +227,7 @@ def read_sphere(path_or_bytes: str | os.PathLike[str] | bytes, *, where: str | N
     else:
         samples, codes = _decode_plain(data, header, where)
     checksum = header.fields.get("sample_checksum")
-    if codes is not None and isinstance(checksum, int) and int(codes.sum(dtype=np.int64)) % 65536 != checksum:
+    if isinstance(checksum, int) and _checksum(samples if codes is None else codes) != checksum:
         raise DsregError(
             f"the SPHERE samples do not match the header's sample_checksum {checksum} (corrupt data)",
             path=where,

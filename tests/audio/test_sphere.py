@@ -13,7 +13,7 @@ from dsreg.audio import parse_header, read_sphere
 from dsreg.audio.ulaw import bit_reversed, linear_to_ulaw, ulaw_to_linear
 from dsreg.errors import DsregError
 from dsreg.testing.realdata import realdata
-from dsreg.testing.sphere import write_sphere
+from dsreg.testing.sphere import sphere_bytes, write_sphere
 
 REAL = realdata("sphere") or Path("absent")
 needs_real = pytest.mark.skipif(
@@ -126,6 +126,23 @@ def test_damaged_files_are_refused(tmp_path: Path) -> None:
         read_sphere(flipped)
     with pytest.raises(DsregError, match="cannot read the SPHERE file"):
         read_sphere(tmp_path / "missing.sph")
+
+
+def test_a_pcm_checksum_catches_a_wrong_byte_order() -> None:
+    """sp_compute_short_checksum: the 16-bit samples as unsigned shorts summed modulo 65536. A header that
+    declares the wrong byte order decodes to loud noise that no other check notices; its checksum does."""
+    samples = _signal(2)
+    checksum = int(samples.astype(np.int64).sum()) % 65536
+    assert checksum == int(samples.view(np.uint16).astype(np.int64).sum()) % 65536
+    extra = [("sample_checksum", "-i", str(checksum))]
+    for order in ("01", "10"):
+        good = sphere_bytes(samples, 8000, byte_format=order, extra=extra)
+        np.testing.assert_array_equal(read_sphere(good)[0], samples)
+        compressed = sphere_bytes(samples, 8000, byte_format=order, extra=extra, shorten=True)
+        np.testing.assert_array_equal(read_sphere(compressed)[0], samples)
+        lying = good.replace(f"-s2 {order}".encode(), b"-s2 " + order[::-1].encode())
+        with pytest.raises(DsregError, match="sample_checksum"):
+            read_sphere(lying)
 
 
 @needs_real
