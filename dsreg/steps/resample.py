@@ -4,7 +4,8 @@ Arguments: `sample_rate` (the target, required) and `column` (default `audio`). 
 picked by benchmark (benchmarks/speech_audio.py): about 15× faster than torchaudio's Kaiser-windowed sinc
 (its "kaiser_best" settings) and as clean (no aliasing above the new Nyquist, a flat passband). The
 resampling runs in float32; int16 audio is rounded back to int16 (clipped at full scale, no dither, so the
-output is the same on every run). A row of ``n`` frames becomes ``ceil(n · target / source)`` frames. The
+output is the same on every run). A row of ``n`` frames becomes ``floor(n · target / source + ½)`` frames
+(soxr's length: the nearest whole number, a half rounded up; torchaudio's ``resample`` gives the ceiling). The
 feature's `sample_rate` becomes the target, and the manifest records the rates and the method under
 `metadata.steps`. Rows are converted on all cores.
 """

@@ -1,4 +1,4 @@
-"""`resample`: rows at the target rate (length ceil(n·target/source)), a tone kept and nothing aliased, int16
+"""`resample`: rows at the target rate (length floor(n·target/source + ½)), a tone kept and nothing aliased, int16
 rounded without dither (the same twice), the feature's sample rate and the method in the manifest, and
 resampling before fbank giving features at the new rate."""
 
@@ -36,10 +36,19 @@ def _rms(x: np.ndarray) -> float:
 def test_lengths_and_a_kept_tone(source: int, target: int) -> None:
     tone = _tone(source, 440)
     out = resample(tone, source, target)
-    assert out.dtype == np.int16 and len(out) == math.ceil(len(tone) * target / source)
+    assert out.dtype == np.int16 and len(out) == math.floor(len(tone) * target / source + 0.5)
     expected = _tone(target, 440, len(out) / target)
     assert abs(_rms(out) - _rms(expected)) < 0.01 * _rms(expected)
     np.testing.assert_array_equal(out, resample(tone, source, target))  # no dither: the same every run
+
+
+@pytest.mark.parametrize(("source", "target"), [(44100, 16000), (16000, 44100), (22050, 16000), (16000, 8000)])
+def test_a_row_of_any_length_gets_the_nearest_whole_length(source: int, target: int) -> None:
+    """soxr's length is n·target/source rounded half up (not its ceiling, as the docs said: 101 frames at 16 kHz
+    give 278 at 44.1 kHz, not 279)."""
+    for frames in (1, 2, 3, 7, 100, 101, 333):
+        out = resample(np.full(frames, 1000, dtype=np.int16), source, target)
+        assert len(out) == math.floor(frames * target / source + 0.5), frames
 
 
 def test_a_tone_above_the_new_nyquist_is_removed_not_aliased() -> None:
