@@ -90,6 +90,13 @@ def _parse(data: bytes, where: str, conversation: int, side: str) -> list[Segmen
             ) from None
         if not (0 <= start <= end) or not math.isfinite(end):
             raise DsregError(f"line {number}: the segment {start}–{end} s is not a time span", path=where, fix=_FIX)
+        if parts[0][:7].lower() != f"sw{conversation:04d}{side}".lower():
+            raise DsregError(
+                f"line {number} is utterance {parts[0]}, not one of sw{conversation:04d}{side} (the file's name): "
+                "its side or conversation would be cut from the wrong audio",
+                path=where,
+                fix=_FIX,
+            )
         words = normalize_tokens(parts[3:])
         if words:
             out.append(Segment(conversation, side, start, end, " ".join(words)))

@@ -95,6 +95,18 @@ def test_the_hold_out_is_the_first_utterances_in_kaldi_order(prepared: tuple[Pat
     assert held[-1].startswith("sw02001-B_") and rest[0].startswith("sw02001-B_")  # a side split across both
 
 
+def test_a_transcript_holding_another_sides_lines_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file name says the side (channel) its lines are cut from; Kaldi names them by each line's own id. A
+    file of side B's lines saved under side A's name would cut B's words from A's channel: refused."""
+    source = make_switchboard(tmp_path / "src")
+    folder = source / "transcripts" / "swb_ms98_transcriptions" / "20" / "2001"
+    side_a, side_b = folder / "sw2001A-ms98-a-trans.text", folder / "sw2001B-ms98-a-trans.text"
+    side_a.write_text(side_b.read_text())
+    monkeypatch.setenv("DSREG_RECIPES", str(tmp_path / "recipes"))
+    with pytest.raises(DsregError, match="line 1 is utterance sw2001B-ms98-a-0001, not one of sw2001A"):
+        dsreg.prepare(_small_recipe(tmp_path / "recipes"), source=source, root=tmp_path / "root")
+
+
 def test_ids_are_kaldis_with_ties_rounded_up() -> None:
     """swbd1_data_prep.sh names a segment with awk's int(100*t+0.5): 0.125 s is 13 cs and 1.125 s 113 cs (Python's
     round() gave 12 and 112, ids Kaldi's train_dev and its hypotheses do not have)."""
