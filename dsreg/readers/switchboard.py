@@ -196,6 +196,14 @@ class Switchboard(Reader):
         conversation = int(task[3:])
         tree = _source(sources, "audio")
         audio = Conversation(tree, _audio_files(tree)[conversation])
+        declared = str(audio.fields.get("conversation_id", conversation)).strip()
+        if not declared.isdigit() or int(declared) != conversation:
+            raise DsregError(
+                f"sw0{conversation}.sph holds conversation {declared!r} (its SPHERE header's conversation_id): "
+                "the transcripts of one conversation would be cut from another's audio",
+                path=tree.location(_audio_files(tree)[conversation]),
+                fix="give the LDC97S62 files under their own names",
+            )
         for segment in self._split(sources, split_args):
             if segment.conversation != conversation:
                 continue

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from dsreg.audio.sphere import read_sphere
+from dsreg.audio.sphere import parse_header, read_sphere
 from dsreg.errors import DsregError
 from dsreg.features import Audio, Features
 from dsreg.sourcetree import SourceTree
@@ -27,7 +28,9 @@ class Conversation:
 
     def __init__(self, tree: SourceTree, member: str):
         where = tree.location(member)
-        samples, rate = read_sphere(tree.read_bytes(member), where=where)
+        data = tree.read_bytes(member)
+        samples, rate = read_sphere(data, where=where)
+        self.fields: dict[str, Any] = parse_header(data, where).fields  # the SPHERE header, e.g. conversation_id
         if samples.shape[0] != 2 or rate != RATE:
             raise DsregError(
                 f"a conversation must be 2 channels at 8 kHz, this is {samples.shape[0]} at {rate} Hz",

@@ -107,6 +107,19 @@ def test_a_transcript_holding_another_sides_lines_is_refused(tmp_path: Path, mon
         dsreg.prepare(_small_recipe(tmp_path / "recipes"), source=source, root=tmp_path / "root")
 
 
+def test_a_conversation_file_under_another_name_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Switchboard's headers name the conversation (conversation_id); sw02005's audio saved as sw02001.sph would
+    give sw02001's words over another call's audio."""
+    source = make_switchboard(tmp_path / "src")
+    folder = source / "audio" / "swb1"
+    original = (folder / "sw02001.sph").read_bytes()
+    (folder / "sw02001.sph").write_bytes((folder / "sw02005.sph").read_bytes())
+    (folder / "sw02005.sph").write_bytes(original)
+    monkeypatch.setenv("DSREG_RECIPES", str(tmp_path / "recipes"))
+    with pytest.raises(DsregError, match=r"sw02001\.sph holds conversation '2005'"):
+        dsreg.prepare(_small_recipe(tmp_path / "recipes"), source=source, root=tmp_path / "root")
+
+
 def test_ids_are_kaldis_with_ties_rounded_up() -> None:
     """swbd1_data_prep.sh names a segment with awk's int(100*t+0.5): 0.125 s is 13 cs and 1.125 s 113 cs (Python's
     round() gave 12 and 112, ids Kaldi's train_dev and its hypotheses do not have)."""
