@@ -4,7 +4,8 @@ The tree ``{TRAIN,TEST}/DR<n>/<sex><id>/<utt>.{WAV,PHN,WRD,TXT}`` is found where
 (``TIMIT/``, ``timit/``, ``data/`` or nothing above it) and in any letter case. A split takes one part and,
 optionally, a speaker list: the recipe's Kaldi protocol lists the 50 dev and 24 core-test speakers. Sample
 offsets are clamped to the audio (a real file ends one sample past it); a line ending more than 10 ms
-past the audio is refused (a truncated .WAV). Phones come at 61 labels with their
+past the audio is refused (a truncated .WAV), as
+is a .WAV whose header's utterance_id names another utterance. Phones come at 61 labels with their
 48- and 39-label folds (``q`` deleted there). One task per dialect region.
 """
 
@@ -18,7 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from dsreg.audio.sphere import read_sphere
+from dsreg.audio.sphere import parse_header, read_sphere
 from dsreg.errors import DsregError
 from dsreg.features import Audio, Features
 from dsreg.readers import Arg, Output, Reader
@@ -169,7 +170,16 @@ class Timit(Reader):
                 f"utterance {speaker}/{utt} has no {', '.join(absent)} file", path=tree.location(some), fix=_FIX
             )
         where = tree.location(files["wav"])
-        samples, rate = read_sphere(tree.read_bytes(files["wav"]), where=where)
+        data = tree.read_bytes(files["wav"])
+        samples, rate = read_sphere(data, where=where)
+        declared = str(parse_header(data, where).fields.get("utterance_id", f"{speaker[1:]}_{utt}")).strip().lower()
+        if declared != f"{speaker[1:]}_{utt}":
+            raise DsregError(
+                f"the .WAV of {speaker}/{utt} says it is utterance {declared!r} (its SPHERE utterance_id), not "
+                f"{speaker[1:]}_{utt}: its audio would be paired with another utterance's text and alignments",
+                path=where,
+                fix=_FIX,
+            )
         if samples.shape[0] != 1 or rate != 16000:
             raise DsregError(
                 f"TIMIT audio must be mono 16 kHz, this is {samples.shape[0]} channels at {rate} Hz", path=where

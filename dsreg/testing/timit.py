@@ -75,10 +75,17 @@ def _alignment(rng: np.random.Generator, frames: int, labels: list[str], overrun
 
 
 def utterance_files(
-    utt: str, rng: np.random.Generator, *, upper: bool, overrun: bool, length: tuple[int, int] = (200, 400)
+    utt: str,
+    rng: np.random.Generator,
+    *,
+    upper: bool,
+    overrun: bool,
+    length: tuple[int, int] = (200, 400),
+    speaker: str = "",
 ) -> dict[str, bytes]:
     """The four files of one utterance by name; `overrun` ends the .PHN/.WRD/.TXT one sample past the audio;
-    the audio has `length[0]` to `length[1] - 1` samples."""
+    the audio has `length[0]` to `length[1] - 1` samples. With `speaker`, the .WAV header names the utterance
+    as TIMIT's do (``utterance_id rvg0_sa1`` for mrvg0/sa1)."""
     frames = int(rng.integers(*length))
     samples = rng.integers(-2000, 2000, frames).astype(np.int16)
     base = utt.upper() if upper else utt
@@ -89,10 +96,12 @@ def utterance_files(
     words = [str(w) for w in rng.choice(_WORDS, int(rng.integers(2, 5)))]
     phones = ["h#", *(str(p) for p in rng.choice(PHONES_61, int(rng.integers(4, 9)))), "h#"]
     end = frames + (1 if overrun else 0)
+    label = f"{speaker[1:]}_{utt}".lower()
+    utterance_id = [("utterance_id", f"-s{len(label)}", label)] if speaker else []
     word_lines = _alignment(rng, frames, words, overrun)
     phone_lines = _alignment(rng, frames, phones, overrun)
     return {
-        name("wav"): sphere_bytes(samples, 16000, extra=[("database_id", "-s5", "TIMIT")]),
+        name("wav"): sphere_bytes(samples, 16000, extra=[("database_id", "-s5", "TIMIT"), *utterance_id]),
         name("txt"): f"0 {end} {' '.join(words).capitalize()}.\n".encode(),
         name("wrd"): "".join(f"{b} {e} {w}\n" for b, e, w in word_lines).encode(),
         name("phn"): "".join(f"{b} {e} {p}\n" for b, e, p in phone_lines).encode(),
@@ -114,7 +123,9 @@ def timit_files(
         region = f"DR{speaker.region}" if upper else f"dr{speaker.region}"
         directory = "/".join(p for p in (top, part, region, speaker.name.upper() if upper else speaker.name) if p)
         for number, utt in enumerate(utterance_names(index)):
-            files = utterance_files(utt, rng, upper=upper, overrun=(index + number) % 7 == 0, length=samples)
+            files = utterance_files(
+                utt, rng, upper=upper, overrun=(index + number) % 7 == 0, length=samples, speaker=speaker.name
+            )
             for name, data in files.items():
                 yield f"{directory}/{name}", data
 

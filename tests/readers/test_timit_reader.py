@@ -171,6 +171,21 @@ def test_alignments_far_past_a_truncated_wav_are_refused(tmp_path: Path, monkeyp
     assert not list((tmp_path / "root").rglob("manifest.json"))
 
 
+def test_a_wav_of_another_utterance_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """TIMIT's .WAV headers name their utterance (utterance_id xyz0_sx10); two .WAV files swapped, both longer
+    than the other's alignments, gave each utterance the other's audio."""
+    recipes = tmp_path / "recipes"
+    monkeypatch.setenv("DSREG_RECIPES", str(recipes))
+    source = make_timit(tmp_path / "src", speakers=SMALL, samples=(400, 401))  # every .WAV 400 samples
+    folder = next(source.rglob("FXYZ0"))
+    first, second = folder / "SX0.WAV", folder / "SX1.WAV"
+    data = first.read_bytes()
+    first.write_bytes(second.read_bytes())
+    second.write_bytes(data)
+    with pytest.raises(DsregError, match=r"says it is utterance 'xyz0_sx[01]'"):
+        dsreg.prepare(_small_recipe(recipes), source=source, root=tmp_path / "root")
+
+
 REAL = realdata("timit", "data")
 
 
