@@ -73,12 +73,25 @@ class LoaderPyDataset(keras.utils.PyDataset):
         # (handed this object at their start), so the flags live in shared memory the main process sees
         size = len(loader)
         self._served = multiprocessing.RawArray("B", size) if self.use_multiprocessing else bytearray(size)
+        self._epoch()
+
+    def _epoch(self) -> int:
+        """The epoch Keras reads from its batch 0: a finished one rolls over; a restored position inside one is
+        refused, since ``fit`` would reread the batches before it."""
+        epoch, start = self.loader.begin_epoch()
+        if start:
+            raise DsregError(
+                f"the loader's position is batch {start} of epoch {epoch}, and Keras reads every epoch from batch 0 "
+                f"(it would repeat the first {start} batches)",
+                fix=f"resume Keras at an epoch boundary: loader.set_epoch({epoch + 1}), fit(initial_epoch={epoch + 1})",
+            )
+        return epoch
 
     def __len__(self) -> int:
         return len(self.loader)
 
     def __getitem__(self, index: int) -> tuple[Any, ...]:
-        batch = self.loader.fetch(self.loader.sampler.batch(self.loader.epoch, int(index)))
+        batch = self.loader.fetch(self.loader.sampler.batch(self._epoch(), int(index)))
         self._served[int(index)] = 1
         decoded = None if self.loader.decode is None else decode_column(self.loader.decode)
         batch = _densify(batch, self.loader.features, decoded)

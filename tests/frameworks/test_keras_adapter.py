@@ -65,6 +65,17 @@ def probe(root: str) -> dict[str, Any]:
         same &= y.dtype == ref["label"].dtype and y.shape == ref["label"].shape and np.array_equal(y, ref["label"])
     facts["same_as_take"] = bool(same)
 
+    restored = Loader(ds, 200, shuffle=True, seed=5)
+    restored.load_state_dict({**restored.state_dict(), "epoch": 2, "batches": 3})
+    try:
+        adapt(restored)
+    except dsreg.DsregError as err:
+        facts["mid_epoch_error"] = str(err)
+    ended = Loader(ds, 200, shuffle=True, seed=5)
+    ended.load_state_dict({**ended.state_dict(), "epoch": 2, "batches": len(ended)})
+    x, _ = adapt(ended)[0]
+    facts["after_an_epoch_reads_the_next"] = bool(np.array_equal(x, ds.take(ended.sampler.batch(3, 0))["image"]))
+
     (inputs,) = adapt(Loader(ds, 4), x=["image", "tokens"])[1]
     facts["explicit_x"] = {k: list(v.shape) for k, v in inputs.items()}
 
@@ -115,6 +126,10 @@ def test_keras_adapter_on_backend(fakes: Path, backend: str) -> None:
     assert facts["backend"] == backend
     assert facts["len"] == [11, 11]
     assert facts["same_as_take"]
+    assert (
+        "position is batch 3 of epoch 2" in facts["mid_epoch_error"] and "initial_epoch=3" in facts["mid_epoch_error"]
+    )
+    assert facts["after_an_epoch_reads_the_next"], "a loader restored at the end of epoch 2 reread epoch 2"
     assert facts["explicit_x"] == {"image": [4, 32, 32, 3], "tokens": [4, 4]}  # rows 4..7: tokens padded to 4
     assert len(facts["loss"]) == 1 and np.isfinite(facts["loss"][0])
     assert facts["epoch_after_fit"] == 1
