@@ -230,12 +230,14 @@ def _float_audio(column: pa.Array) -> pa.Array:
 
 
 def epoch_order(loader: Loader) -> np.ndarray | None:
-    """The rows of the loader's current epoch in its order, or None when that is simply every row in order."""
+    """The rows of the loader's epoch from its position on (a restored cursor: the batches not yet read; a
+    finished epoch: the next one), in its order, or None when that is simply every row in order."""
     s = loader.sampler
+    epoch, start = loader.begin_epoch()
     every_row = isinstance(s, RangeSampler) and (s.last_batch == "partial" or s.rows % s.batch_size == 0)
-    if every_row and not s.shuffle and s.world_size == 1:
+    if every_row and not s.shuffle and s.world_size == 1 and start == 0:
         return None
-    parts = list(loader.batch_indices(loader.epoch))
+    parts = list(loader.batch_indices(epoch, start))
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 

@@ -145,6 +145,20 @@ def test_shuffle_is_applied_as_the_loaders_epoch_order(root: Path) -> None:
     assert hf["id"] == again["id"] != plain["id"] and sorted(hf["id"]) == plain["id"]
 
 
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_a_restored_position_gives_the_rest_of_its_epoch(root: Path, shuffle: bool) -> None:
+    """As every adapter resumes: the batches after a saved position, and after a finished epoch the next one."""
+    ds = open_dataset("mixed", "test", root=root, columns=["id"])
+    reference = Loader(ds, 10, shuffle=shuffle, seed=3)
+    epochs = [[i for b in reference for i in b["id"].tolist()] for _ in range(2)]
+    restored = Loader(ds, 10, shuffle=shuffle, seed=3)
+    restored.load_state_dict({**restored.state_dict(), "batches": 2})
+    assert hf_adapter.adapt(restored)["id"] == epochs[0][20:]
+    ended = Loader(ds, 10, shuffle=shuffle, seed=3)
+    ended.load_state_dict({**ended.state_dict(), "batches": len(ended)})
+    assert hf_adapter.adapt(ended)["id"] == epochs[1]
+
+
 def test_split_expressions_and_columns_are_honoured(root: Path) -> None:
     hf = load("mixed", "train[-10%:]+test[:20]", "hf", root=root, columns=["id", "label"])
     assert hf.column_names == ["id", "label"]
