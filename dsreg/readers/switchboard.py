@@ -21,6 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from dsreg.errors import DsregError
@@ -103,17 +104,30 @@ def _parse(data: bytes, where: str, conversation: int, side: str) -> list[Segmen
     return out
 
 
-_SEGMENTS: dict[tuple[str, tuple[str, ...]], tuple[Segment, ...]] = {}
+_SEGMENTS: dict[tuple[str, tuple[str, ...], tuple[tuple[int, ...], ...]], tuple[Segment, ...]] = {}
 
 
 def _segments(tree: SourceTree) -> tuple[Segment, ...]:
-    """Every kept segment of every transcript, in Kaldi id order, parsed once per process and member list
-    (every task needs the global order for the hold-out)."""
-    key = (str(tree.path), tuple(tree.names()))
+    """Every kept segment of every transcript, in Kaldi id order, parsed once per process and content (every
+    task needs the global order for the hold-out); a transcript edited in place is parsed again."""
+    names = tuple(tree.names())
+    key = (str(tree.path), names, _file_states(tree, names))
     if key not in _SEGMENTS:
         _SEGMENTS.clear()
-        _SEGMENTS[key] = _parse_all(tree, *key)
+        _SEGMENTS[key] = _parse_all(tree, str(tree.path), names)
     return _SEGMENTS[key]
+
+
+def _file_states(tree: SourceTree, names: tuple[str, ...]) -> tuple[tuple[int, ...], ...]:
+    """Device, inode, size, mtime and ctime of each transcript of a directory, or of the archive: any write to
+    them changes these (a ctime cannot be set back)."""
+    root = Path(tree.path)
+    files = [root / n for n in names if _TRANSCRIPT.search(n)] if root.is_dir() else [root]
+    states = []
+    for file in files:
+        st = file.stat()
+        states.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(states)
 
 
 def _parse_all(tree: SourceTree, path: str, names: tuple[str, ...]) -> tuple[Segment, ...]:

@@ -120,6 +120,24 @@ def test_a_conversation_file_under_another_name_is_refused(tmp_path: Path, monke
         dsreg.prepare(_small_recipe(tmp_path / "recipes"), source=source, root=tmp_path / "root")
 
 
+def test_a_transcript_edited_in_place_is_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parsed transcripts are kept per process; a second prepare after fixing a transcript in place (same
+    names, same source path) published the old words."""
+    monkeypatch.setenv("DSREG_RECIPES", str(tmp_path / "recipes"))
+    name = _small_recipe(tmp_path / "recipes")
+    source = make_switchboard(tmp_path / "src")
+    dsreg.prepare(name, source=source, root=tmp_path / "r1")
+    transcript = next(source.rglob("sw2001A-ms98-a-trans.text"))
+    transcript.write_text(transcript.read_text().replace("okay", "sure"))  # the same size
+    dsreg.prepare(name, source=source, root=tmp_path / "r2")
+    texts = {}
+    for root in ("r1", "r2"):
+        tables = dsreg.open(name, "validation", root=tmp_path / root).arrow_tables()
+        texts[root] = [row["text"] for table in tables for row in table.to_pylist()]
+    assert texts["r1"][3] == "okay" and texts["r2"][3] == "sure"
+    assert texts["r2"][:3] == texts["r1"][:3]
+
+
 def test_ids_are_kaldis_with_ties_rounded_up() -> None:
     """swbd1_data_prep.sh names a segment with awk's int(100*t+0.5): 0.125 s is 13 cs and 1.125 s 113 cs (Python's
     round() gave 12 and 112, ids Kaldi's train_dev and its hypotheses do not have)."""
