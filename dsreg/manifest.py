@@ -512,4 +512,4 @@ def _shard_problems(path: Path, features: Features, shard: ShardInfo, fmt: str) 
         reader = get_format(fmt).reader(path, features)
     except DsregError as err:
         return [err.problem]
-    return reader.problems(features, shard.rows, shard.bytes)
+    return reader.problems(features, shard.rows, shard.bytes) + reader.deep_problems()

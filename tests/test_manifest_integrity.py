@@ -319,3 +319,33 @@ def test_every_single_bit_flip_of_a_legacy_manifest_is_detected_or_reads_the_sam
             continue
         assert _same(got, expected) and manifest.features.to_json() == FEATURES.to_json(), raw
     assert opened > 0
+
+
+def test_deep_verify_finds_text_offsets_another_tool_wrote_out_of_order(root: Path) -> None:
+    """A shard whose size, digest, schema, features and rows all agree with its (resealed) manifest, but whose
+    text offsets go backwards (a multi-shard gather reads that row as empty, and a one-shard read fails with
+    Arrow's own error): `verify --deep` runs Arrow's full validation, where it said OK."""
+    import hashlib
+
+    import pyarrow as pa
+
+    feats = Features({"text": dsreg.Text()})
+    m = dsreg.write_dataset("offsets", {"train": [{"text": t} for t in ("alpha", "beta", "gamma")]}, feats, root=root)
+    path = m.shard_path(m.splits["train"].shards[0])
+    schema = arrow_shards.ShardReader(path).batches[0].schema
+    offsets = pa.py_buffer(np.asarray([0, 5, 3, 14], dtype=np.int64))  # row 1 ends before it starts
+    text = pa.Array.from_buffers(pa.large_string(), 3, [None, offsets, pa.py_buffer(b"alphabetagamma")])
+    make_writable(m.directory)
+    path.chmod(0o644)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        writer.write_batch(pa.record_batch([text], schema=schema))
+
+    data = json.loads((m.directory / "manifest.json").read_text())
+    shard = data["splits"]["train"]["shards"][0]
+    shard["bytes"] = data["splits"]["train"]["bytes"] = path.stat().st_size
+    shard["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    _write(m.directory, data, "resealed")
+    manifest = read_manifest(m.directory)
+    problems = dsreg.verify(m.directory, deep=True)[1]
+    assert len(problems) == 1 and "record batch 0 is malformed" in problems[0].problem
+    assert [p.problem for p in dsreg.manifest.verify_manifest(manifest)] == []  # shallow: the sizes agree

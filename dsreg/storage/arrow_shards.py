@@ -119,6 +119,17 @@ class ShardReader(ShardReaderBase):
             return []
         return [f"shard schema {_schema_text(schema)} is not the manifest's {_schema_text(expected)}"]
 
+    def deep_problems(self) -> list[str]:
+        """Arrow's full validation of every record batch: offsets in order and inside their values, UTF-8 text.
+        A shard written by another tool can carry offsets that would read rows short or overlapping."""
+        found = []
+        for index, batch in enumerate(self.batches):
+            try:
+                batch.validate(full=True)
+            except pa.ArrowInvalid as err:
+                found.append(f"record batch {index} is malformed: {err}")
+        return found
+
     def column(self, name: str, batch: int) -> np.ndarray:
         """The numpy form of one column of one record batch (cached; a view for fixed-shape features)."""
         key = (name, batch)

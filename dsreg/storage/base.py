@@ -369,6 +369,10 @@ class ShardReaderBase(ABC):
             found += self._label_problems(features)
         return found
 
+    def deep_problems(self) -> list[str]:
+        """Checks of every stored value, too slow for every open, made by `verify --deep` (none by default)."""
+        return []
+
     def _label_problems(self, features: Features) -> list[str]:
         found = []
         for name, feature in features.items():
