@@ -35,13 +35,27 @@ def phone_error_rate(
 ) -> float:
     """Corpus PER: total edits / total reference phones, both sides folded to 39 labels (``q`` deleted) first."""
     edits = phones = 0
-    for ref, hyp in zip(references, hypotheses, strict=True):
-        ref_list, hyp_list = (fold(ref, 39), fold(hyp, 39)) if fold39 else (list(ref), list(hyp))
+    for row, (ref, hyp) in enumerate(zip(references, hypotheses, strict=True)):
+        if fold39:
+            ref_list, hyp_list = _folded(ref, row, "reference"), _folded(hyp, row, "hypothesis")
+        else:
+            ref_list, hyp_list = list(ref), list(hyp)
         edits += token_edit_distance(ref_list, hyp_list)
         phones += len(ref_list)
     if phones == 0:
         raise DsregError("every reference is empty, so the phone error rate is undefined")
     return edits / phones
+
+
+def _folded(phones: Sequence[str], row: int, side: str) -> list[str]:
+    """`phones` folded to 39 labels; a label that is none of TIMIT's is refused naming the row and the label."""
+    try:
+        return fold(phones, 39)
+    except KeyError as err:
+        raise DsregError(
+            f"row {row}: the {side} phone {err.args[0]!r} is not a TIMIT 61-, 48- or 39-phone label",
+            fix="write TIMIT's lower-case labels (h#, aa, ...), or set fold: false to compare the labels as they are",
+        ) from None
 
 
 def _phones(value: Any) -> list[str]:

@@ -33,3 +33,12 @@ def test_the_registered_metric_reads_alignment_structs() -> None:
         metric.prediction(3, "row 0")
     with pytest.raises(DsregError, match="needs a phone sequence"):
         get_metric("per")("per", {}, Text())
+
+
+def test_a_label_that_is_no_timit_phone_is_named() -> None:
+    """Upper-case or unknown labels raised a bare KeyError('H#') from the folding table."""
+    with pytest.raises(DsregError, match=r"row 1: the hypothesis phone 'AA' is not a TIMIT"):
+        phone_error_rate([["h#"], ["h#", "aa"]], [["h#"], ["H#", "AA"][1:]])
+    with pytest.raises(DsregError, match=r"row 0: the reference phone 'xx'"):
+        phone_error_rate([["xx"]], [["aa"]])
+    assert phone_error_rate([["AA"]], [["AA"]], fold39=False) == 0.0
