@@ -23,6 +23,8 @@ import numpy as np
 import pyarrow as pa
 
 _MAX_BYTES = 1 << 62  # numpy refuses arrays whose items span more bytes than an intp holds
+_GATHERED_BYTES = 1024  # bytes/text rows longer than this on average (encoded images) are copied row by
+# row: one memcpy each beats a byte-by-byte fancy index and its 8-byte position per byte
 
 
 class JoinedColumn:
@@ -85,9 +87,9 @@ class JoinedRagged:
     the record batches' offsets, then every row's values are gathered by one fancy index over all the batches'
     values and cut into its numbers, its bytes, or its bytes decoded as UTF-8 (`kind` ``"elements"``,
     ``"bytes"`` or ``"text"``; bytes and text through one Arrow array), as one record batch's column converts;
-    values that cannot be spanned are cut row by row from their own batch. Numbers are copied (a batch's rows
-    are views of one fresh array), never views of the mapped values: those are read-only, and a tensor made
-    from one would crash the process when written."""
+    values that cannot be spanned, and long bytes or text rows (encoded images), are cut row by row from their
+    own batch. Numbers are copied (a batch's rows are views of one fresh array), never views of the mapped
+    values: those are read-only, and a tensor made from one would crash the process when written."""
 
     KINDS = ("elements", "bytes", "text")
 
@@ -121,7 +123,8 @@ class JoinedRagged:
         begins, ends = self._begins.take(rows), self._ends.take(rows)
         pieces = np.searchsorted(self._starts, rows, side="right") - 1
         out = np.empty(len(rows), dtype=object)
-        if self._elements is not None:
+        blobs = self._kind != "elements" and int((ends - begins).sum()) > _GATHERED_BYTES * len(rows)
+        if self._elements is not None and not blobs:
             flat, stops = self._gather_elements(pieces, begins, ends)
             if self._kind == "elements":
                 start = 0

@@ -169,3 +169,16 @@ def test_text_rows_are_checked_as_utf8_on_both_paths() -> None:
         assert blobs.take(np.array([1, 0])).tolist() == [bad, good]
         with pytest.raises(UnicodeDecodeError):
             text.take(np.array([0, 1]))
+
+
+def test_long_bytes_and_text_rows_come_back_whole_from_the_row_by_row_copy() -> None:
+    """Rows longer than the batch gather's limit (encoded images) are copied one by one, with the same result."""
+    rows_text = [("é" * (700 + 300 * i)) + str(i) for i in range(6)]  # 1.4-3 KB each
+    encoded = [t.encode() for t in rows_text]
+    offsets, values = ragged_batches(encoded, [2])
+    text = JoinedRagged.join("text", offsets, values, [0, 2])
+    blobs = JoinedRagged.join("bytes", offsets, values, [0, 2])
+    assert text is not None and blobs is not None
+    order = np.array([5, 0, 3, 3, 1])
+    assert text.take(order).tolist() == [rows_text[r] for r in order]
+    assert blobs.take(order).tolist() == [encoded[r] for r in order]
