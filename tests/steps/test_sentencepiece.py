@@ -152,9 +152,10 @@ def test_text_the_sample_never_held_decodes_back_through_byte_fallback(prepared)
     batch = ds.take(np.arange(len(ds)))
     model = spm.SentencePieceProcessor(model_file=str(first.asset_path("assets/sentencepiece-0/joint.model")))
     assert list(zip(batch["de"], batch["en"], strict=True)) == UNSEEN
+    assert (model.pad_id(), model.unk_id()) == (0, 1)  # the ids the step declares, read from the model
     for column in ("de", "en"):
         for text, ids in zip(batch[column], batch[f"{column}_ids"], strict=True):
-            assert 1 not in ids.tolist() and 0 not in ids.tolist()  # no <unk>, no padding id
+            assert not {model.unk_id(), model.pad_id()} & set(ids.tolist())  # no <unk>, no padding id
             assert ((ids >= 0) & (ids < model.get_piece_size())).all()
             assert model.decode(ids.tolist()) == _normalized(model, text)
     # an empty line and a line of only whitespace have no ids at all
@@ -188,9 +189,10 @@ def test_one_model_per_language(tmp_path: Path, monkeypatch) -> None:
     assert sorted(a.path.rsplit("/", 1)[1] for a in manifest.assets) == ["de.model", "en.model"]
     de = spm.SentencePieceProcessor(model_file=str(manifest.asset_path("assets/sentencepiece-0/de.model")))
     assert de.get_piece_size() == 40
-    # without byte fallback, as declared, a character the sample never held is <unk> (id 1) and lost
+    # without byte fallback, as declared, a character the sample never held is <unk> and lost
     row = dsreg.open(str(manifest.directory), "test")[0]
-    assert 1 in row["de_ids"].tolist() and de.decode(row["de_ids"].tolist()) != _normalized(de, row["de"])
+    assert de.unk_id() == 1 and de.unk_id() in row["de_ids"].tolist()
+    assert de.decode(row["de_ids"].tolist()) != _normalized(de, row["de"])
 
 
 def test_a_vocabulary_too_large_for_the_sample_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
