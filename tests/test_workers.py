@@ -33,10 +33,11 @@ if __name__ == "__main__":
 
 
 def _alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie nobody reaped yet counts as gone)."""
+    """Whether `pid` runs (a zombie nobody reaped yet counts as gone). A process that exits between the open
+    and the read of its stat file makes the read fail with ESRCH: it is gone too."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         return False
     return state not in ("Z", "X")
 
