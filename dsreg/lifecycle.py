@@ -24,7 +24,7 @@ from pathlib import Path
 from dsreg.errors import DsregError
 from dsreg.lock import FileLock
 from dsreg.manifest import MANIFEST_NAME, Manifest, read_manifest
-from dsreg.publish import make_writable
+from dsreg.publish import make_writable, owner_name, undeletable
 from dsreg.registry import NotPreparedError, parse_ref, prepared_versions
 from dsreg.roots import STAGING_MARKER, downloads_dir, search_roots
 
@@ -87,6 +87,15 @@ def check_may_remove(directory: Path) -> None:
             "no permission to rename entries of the dataset directory",
             path=directory.parent,
             fix="ask the owner of the directory, or an administrator, to remove the version",
+        )
+    blocked = undeletable(directory)
+    if blocked is not None:
+        holder = owner_name(blocked)
+        raise DsregError(
+            f"this user may not delete the files in {blocked}: they belong to {holder} and are read-only, as "
+            "published versions are; nothing was removed",
+            path=directory,
+            fix=f"ask {holder} (or an administrator) to run `dsreg rm` for this version",
         )
 
 
@@ -223,6 +232,14 @@ def collect(
     for base in roots:
         for item in _candidates(base, None if broken else referenced, now):
             if item.age_days < older_than_days:
+                continue
+            blocked = undeletable(item.path)
+            if blocked is not None:
+                owner = owner_name(blocked)
+                notes.append(
+                    f"kept {item.path}: {blocked} belongs to {owner}, and this user may not delete in it; "
+                    f"{owner} (or an administrator) can remove it with `dsreg gc`"
+                )
                 continue
             lock = _lock_for(item)
             if lock is not None and not lock.try_acquire():

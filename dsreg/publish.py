@@ -70,7 +70,7 @@ def make_read_only(top: Path) -> None:
                 p.chmod(stat.S_IMODE(info.st_mode) & ~0o222)
 
 
-def _owner(path: Path) -> str:
+def owner_name(path: Path) -> str:
     """The user name owning `path` (its uid where the name is unknown)."""
     uid = path.stat().st_uid
     try:
@@ -85,12 +85,32 @@ def in_use(work: Path) -> bool:
 
 
 def make_writable(top: Path) -> None:
-    """Undo `make_read_only` (for deleting an old version on purpose)."""
+    """Undo `make_read_only` (for deleting an old version on purpose); entries another user owns are left as
+    they are (only their owner may change their mode, and deleting them needs only their directory's)."""
     for dirpath, _, filenames in os.walk(top):
-        Path(dirpath).chmod(stat.S_IMODE(Path(dirpath).stat().st_mode) | 0o200)
-        for name in filenames:
-            p = Path(dirpath, name)
-            p.chmod(stat.S_IMODE(p.stat().st_mode) | 0o200)
+        for p in [Path(dirpath), *(Path(dirpath, name) for name in filenames)]:
+            info = p.stat()
+            if info.st_uid == os.geteuid() or os.geteuid() == 0:
+                p.chmod(stat.S_IMODE(info.st_mode) | 0o200)
+
+
+def undeletable(top: Path) -> Path | None:
+    """The first directory whose entries deleting `top` would remove but this user cannot: `top`'s parent, or
+    one under `top` (itself included) of another user, not writable (nor readable) by this one, so
+    `make_writable` cannot help; None if all can go."""
+    if not os.access(top.parent, os.W_OK | os.X_OK):
+        return top.parent
+    blocked: list[Path] = []
+
+    def unreadable(err: OSError) -> None:
+        blocked.append(Path(err.filename))
+
+    for dirpath, _, _ in os.walk(top, onerror=unreadable):
+        if blocked:
+            break
+        if os.stat(dirpath).st_uid != os.geteuid() and not os.access(dirpath, os.R_OK | os.W_OK | os.X_OK):
+            return Path(dirpath)
+    return blocked[0] if blocked else None
 
 
 class VersionBuild:
@@ -235,7 +255,7 @@ class VersionBuild:
                 else:
                     path.unlink()
         except PermissionError:
-            owner = _owner(work)
+            owner = owner_name(work)
             raise DsregError(
                 f"the preparation {owner} left here was complete but still holds scratch files this user cannot remove",
                 path=work,
@@ -264,7 +284,7 @@ def discard(work: Path) -> None:
     except FileNotFoundError:
         pass  # removed meanwhile by another process
     except PermissionError:
-        log.warning("cannot remove the abandoned work directory %s of %s", work, _owner(work))
+        log.warning("cannot remove the abandoned work directory %s of %s", work, owner_name(work))
 
 
 def wait_message(what: str) -> Callable[[dict[str, Any] | None], None]:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
+import subprocess
+import sys
 import tarfile
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -211,3 +216,74 @@ def test_gc_keeps_every_download_while_a_manifest_cannot_be_read(capsys, root) -
     code, out, _ = run(capsys, "gc")
     assert code == EXIT_OK and "removed 0 item(s)" in out and "downloads kept" in out and str(damaged) in out
     assert orphan.exists()
+
+
+SETPRIV = shutil.which("setpriv")
+needs_setpriv = pytest.mark.skipif(SETPRIV is None or os.geteuid() != 0, reason="needs root and setpriv")
+NOBODY = 65534
+
+
+def _as_nobody(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`dsreg ARGS --json` run as uid/gid 65534 with no supplementary groups (another lab member)."""
+    command = [str(SETPRIV), f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    env = {**os.environ, "DSREG_ROOT": str(root), "HOME": "/tmp"}
+    return subprocess.run(
+        [*command, sys.executable, "-m", "dsreg", *args, "--json"], capture_output=True, text=True, env=env
+    )
+
+
+@pytest.fixture
+def shared_root() -> Iterator[Path]:
+    """A root every user may enter and write (pytest's tmp_path is private to root)."""
+    top = Path(tempfile.mkdtemp(prefix="dsreg-lifecycle-"))
+    top.chmod(0o755)
+    root = top / "root"
+    root.mkdir(mode=0o777)
+    root.chmod(0o777)
+    yield root
+    make_writable(top)
+    shutil.rmtree(top)
+
+
+@needs_setpriv
+def test_gc_by_another_user_keeps_what_it_cannot_delete_and_collects_the_rest(shared_root: Path) -> None:
+    theirs = shared_root / "nums" / "default" / "2.0.0.incomplete-abc"  # root's, not writable by nobody
+    (theirs / "_tasks").mkdir(parents=True)
+    (theirs / "_tasks" / "part.arrow").write_bytes(b"y" * 10)
+    for d in (shared_root / "nums", shared_root / "nums" / "default"):
+        d.chmod(0o777)
+    mine = shared_root / "downloads" / "sha256" / ("0" * 64)  # nobody's own orphan download
+    mine.mkdir(parents=True)
+    (mine / "archive.tar.gz").write_bytes(b"x" * 100)
+    for d in (shared_root / "downloads", shared_root / "downloads" / "sha256"):
+        d.chmod(0o777)
+    for path in (mine, mine / "archive.tar.gz"):
+        os.chown(path, NOBODY, NOBODY)
+    _age(theirs, 30)
+    _age(mine, 30)
+    dry = _as_nobody(shared_root, "gc", "--dry-run")
+    assert dry.returncode == EXIT_OK, dry.stderr
+    assert [r["path"] for r in json.loads(dry.stdout)["removed"]] == [str(mine)]
+    done = _as_nobody(shared_root, "gc")
+    assert done.returncode == EXIT_OK, done.stderr
+    data = json.loads(done.stdout)
+    assert [r["path"] for r in data["removed"]] == [str(mine)]
+    (note,) = data["notes"]
+    assert note.startswith(f"kept {theirs}:") and "root" in note and "dsreg gc" in note
+    assert not mine.exists() and (theirs / "_tasks" / "part.arrow").is_file()
+
+
+@needs_setpriv
+def test_rm_by_a_group_member_of_a_version_it_cannot_delete_removes_nothing(shared_root: Path) -> None:
+    manifest = _publish(shared_root)
+    assert manifest.directory is not None
+    dataset = manifest.directory.parent
+    for d in (shared_root / "nums", dataset):
+        os.chown(d, 0, NOBODY)
+        d.chmod(0o775)  # the lab's group may rename entries of the dataset directory
+    run = _as_nobody(shared_root, "rm", "nums/default:1.0.0", "--yes")
+    assert run.returncode == EXIT_ERROR
+    error = json.loads(run.stderr)
+    assert "nothing was removed" in error["error"] and "root" in error["error"] and "root" in error["fix"]
+    assert sorted(p.name for p in dataset.iterdir()) == ["1.0.0"]
+    assert dsreg.verify("nums", root=shared_root)[1] == []
