@@ -11,6 +11,7 @@ prepared version and no work in progress references; work whose lock is held is 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -204,6 +205,20 @@ def _candidates(base: Path, referenced: set[str] | None, now: float) -> Iterator
                 yield Garbage(path, "unreferenced download", _size(path), (now - _newest_mtime(path)) / DAY)
 
 
+def _server_now(base: Path) -> float:
+    """The file server's clock: the mtime of a file just created in `base`, so that ages compare mtimes with the
+    clock that set them (a node's may be days ahead); this node's clock where nothing can be created there."""
+    probe = base / f".gc-now-{uuid.uuid4().hex}"
+    try:
+        probe.touch()
+        return probe.stat().st_mtime
+    except OSError:
+        return time.time()
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
 def _lock_for(item: Garbage) -> FileLock | None:
     """The lock that must be free to remove `item`: the version's preparation lock for work in progress."""
     if item.kind != "stale work":
@@ -227,10 +242,9 @@ def collect(
         f"downloads kept: {err.path} could not be read ({err.problem}), so what it references is unknown"
         for err in broken
     ]
-    now = time.time()
     removed: list[Garbage] = []
     for base in roots:
-        for item in _candidates(base, None if broken else referenced, now):
+        for item in _candidates(base, None if broken else referenced, _server_now(base)):
             if item.age_days < older_than_days:
                 continue
             blocked = undeletable(item.path)

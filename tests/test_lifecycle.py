@@ -287,3 +287,17 @@ def test_rm_by_a_group_member_of_a_version_it_cannot_delete_removes_nothing(shar
     assert "nothing was removed" in error["error"] and "root" in error["error"] and "root" in error["fix"]
     assert sorted(p.name for p in dataset.iterdir()) == ["1.0.0"]
     assert dsreg.verify("nums", root=shared_root)[1] == []
+
+
+def test_gc_on_a_node_whose_clock_is_weeks_ahead_removes_no_fresh_work(root, monkeypatch) -> None:
+    """Ages are measured on the file server's clock (the mtimes it set), not this node's."""
+    work = root / "nums" / "default" / "2.0.0.incomplete-abc" / "_tasks"
+    work.mkdir(parents=True)
+    (work / "part.arrow").write_bytes(b"y" * 10)
+    orphan = root / "downloads" / "sha256" / ("0" * 64)
+    orphan.mkdir(parents=True)
+    (orphan / "archive.tar.gz").write_bytes(b"x")
+    skewed = time.time() + 30 * 86400
+    monkeypatch.setattr(lifecycle.time, "time", lambda: skewed)
+    removed, _ = lifecycle.collect(root)
+    assert removed == [] and work.parent.exists() and orphan.exists()
