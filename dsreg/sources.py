@@ -457,9 +457,25 @@ def _open_at(url: str, offset: int, size: int | None, timeout: float) -> tuple[A
     return stream, start, start + int(length) if length.isdigit() else size
 
 
+def _redirect_loop(err: Exception) -> str | None:
+    """How a mirror's redirects went on without reaching a file (aiohttp's TooManyRedirects), else None."""
+    try:
+        from aiohttp import TooManyRedirects
+    except ImportError:  # no HTTP client installed: no HTTP error either
+        return None
+    if not isinstance(err, TooManyRedirects):
+        return None
+    hops = [str(response.url) for response in err.history]
+    last = hops[-1] if hops else str(err.request_info.real_url)
+    return f"redirected {len(hops)} times without reaching the file (a redirect loop?), last to {last}"
+
+
 def _permanent(err: Exception) -> bool:
-    """Whether retrying the same mirror is pointless: not found, forbidden, a client error, wrong bytes."""
+    """Whether retrying the same mirror is pointless: not found, forbidden, a client error, wrong bytes, a
+    redirect loop."""
     if isinstance(err, (DsregError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
+        return True
+    if _redirect_loop(err) is not None:
         return True
     status = getattr(err, "status", None)
     return isinstance(status, int) and 400 <= status < 500 and status not in _RETRYABLE_4XX
@@ -471,6 +487,9 @@ def _describe(err: Exception) -> str:
         return err.problem if err.fix is None else f"{err.problem} ({err.fix})"
     if isinstance(err, FileNotFoundError):
         return "not found (HTTP 404 or no such file)"
+    loop = _redirect_loop(err)
+    if loop is not None:
+        return loop
     status = getattr(err, "status", None)
     if isinstance(status, int):
         return f"HTTP {status} {getattr(err, 'message', '')}".rstrip()

@@ -485,3 +485,13 @@ def test_download_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("DSREG_DOWNLOAD_MIN_RATE", "0")
     with pytest.raises(DsregError, match="min_rate must be positive"):
         DownloadLimits.from_env()
+
+
+def test_a_redirect_loop_is_named_and_not_retried(tmp_path: Path, data: bytes, server: LocalHTTPServer) -> None:
+    server.inject(NAME, redirect=NAME, times=None)
+    with pytest.raises(SourceMissingError) as info:
+        quick_fetch(make_spec(data, server.url(NAME)), tmp_path / "cache")
+    assert f"{server.url(NAME)}: redirected" in str(info.value) and "loop" in str(info.value)
+    assert len(server.gets(NAME)) <= 11  # one attempt's redirects, not one per retry
+    server.inject(NAME, redirect=NAME, times=3)  # a loop the server leaves: an ordinary download after it
+    assert quick_fetch(make_spec(data, server.url(NAME)), tmp_path / "cache").read_bytes() == data

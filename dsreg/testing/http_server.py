@@ -2,8 +2,9 @@
 
 It stands in for a vendor's mirror: it serves the files of one directory, can resume transfers with
 ``Range`` (or pretend it cannot), and can misbehave on purpose — answer an error status, stall, cut
-the connection part-way through a body, trickle the body a few bytes at a time, or send an endless
-body of unknown length — so that download code can be tested without a network::
+the connection part-way through a body, trickle the body a few bytes at a time, send an endless
+body of unknown length, or redirect elsewhere (to itself: a redirect loop) — so that download code can
+be tested without a network::
 
     with LocalHTTPServer(directory) as server:
         server.inject("cifar.tar.gz", cut_after=1000)   # the first GET breaks after 1000 bytes
@@ -48,6 +49,7 @@ class _Fault:
     remaining: int | None
     trickle: tuple[int, float] | None = None
     endless: bool = False
+    redirect: str | None = None
 
 
 class LocalHTTPServer:
@@ -89,17 +91,19 @@ class LocalHTTPServer:
         times: int | None = 1,
         trickle: tuple[int, float] | None = None,
         endless: bool = False,
+        redirect: str | None = None,
     ) -> None:
         """Misbehave on the next `times` requests (GET or HEAD) of `name`; ``times=None`` means forever.
 
         Each such request first sleeps `stall` seconds, then answers `status` (e.g. 404, 500) if one is
         given, else sends its headers and only `cut_after` bytes of the body before dropping the connection.
         `trickle=(n, seconds)` sends the body `n` bytes at a time with a pause between; `endless` answers
-        200 without a Content-Length and sends zeros until the client hangs up.
+        200 without a Content-Length and sends zeros until the client hangs up; `redirect` answers 302 to
+        that name (`name` itself: a loop).
         A new injection for the same name replaces the previous one.
         """
         with self._lock:
-            self._faults[name] = _Fault(status, cut_after, stall, times, trickle, endless)
+            self._faults[name] = _Fault(status, cut_after, stall, times, trickle, endless, redirect)
 
     def gets(self, name: str) -> list[Request]:
         """The GET requests received so far for `name`, in order."""
@@ -203,6 +207,12 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(fault.stall)
         if fault is not None and fault.status is not None:
             self.send_error(fault.status)
+            return
+        if fault is not None and fault.redirect is not None:
+            self.send_response(302)
+            self.send_header("Location", f"/{quote(fault.redirect)}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         if fault is not None and fault.endless:
             self._endless(body)
