@@ -12,6 +12,7 @@ import contextlib
 import datetime as _dt
 import getpass
 import json
+import math
 import os
 import socket
 import stat
@@ -104,29 +105,54 @@ class BrokenRecord:
 
 
 def _check(record: Any) -> str | None:
+    """Why `record` cannot be ranked (None: it can): every field the table reads, of the type it reads."""
     if not isinstance(record, dict):
         return "not a JSON object"
     missing = [k for k in REQUIRED if k not in record]
     if missing:
         return f"lacks {', '.join(missing)}"
-    if record.get("format", 0) > RECORD_FORMAT:
-        return f"record format {record['format']} is newer than this dsreg reads ({RECORD_FORMAT}); upgrade dsreg"
+    version = record.get("format", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        return f"record format {version!r} is not an integer"
+    if version > RECORD_FORMAT:
+        return f"record format {version} is newer than this dsreg reads ({RECORD_FORMAT}); upgrade dsreg"
     metric, values = record["metric"], record["values"]
     if not isinstance(values, dict) or not all(_is_number(v) for v in values.values()):
         return "its values are not a mapping of names to numbers"
+    if not all(_finite(v) for v in values.values()):
+        return "a value is not finite (NaN or infinite), so it cannot be ranked"
     if not isinstance(metric, dict) or metric.get("primary") not in values:
         return "its metric's primary value is not among its values"
-    if not isinstance(record["dataset"], dict) or not {"name", "config", "version"} <= set(record["dataset"]):
-        return "its dataset lacks name, config or version"
+    if not isinstance(metric.get("name"), str) or not isinstance(metric.get("higher_is_better"), bool):
+        return "its metric's name (a string) or higher_is_better (true or false) is missing"
+    reference = metric.get("reference", [])
+    if not isinstance(reference, list) or not all(isinstance(c, str) for c in reference):
+        return f"its metric's reference columns {reference!r} are not a list of names"
+    dataset = record["dataset"]
+    if not isinstance(dataset, dict) or not all(isinstance(dataset.get(k), str) for k in ("name", "config", "version")):
+        return "its dataset lacks name, config or version (strings)"
+    for key in ("split", "model", "user"):
+        if not isinstance(record[key], str):
+            return f"its {key} {record[key]!r} is not a string"
     try:
-        _dt.datetime.fromisoformat(str(record["time"]))
+        moment = _dt.datetime.fromisoformat(str(record["time"]))
     except ValueError:
         return f"its time {record['time']!r} is not an ISO 8601 time"
+    if moment.tzinfo is None:
+        return f"its time {record['time']!r} has no time zone (records are written in UTC, +00:00)"
     return None
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite(value: float) -> bool:
+    """A number the table can rank: finite as a float (an integer too large for one is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def iter_records(

@@ -130,3 +130,34 @@ def test_records_are_found_in_every_root_once_and_written_to_the_first_writable(
     write_record(_record(model="elsewhere"), root=other)
     assert sorted(r["model"] for r in iter_records()) == ["elsewhere", "m"]
     assert [r["model"] for r in iter_records(name="nothing")] == []
+
+
+@pytest.mark.parametrize(
+    ("override", "problem"),
+    [
+        ({"metric": {"name": "accuracy", "version": "1", "primary": "top1"}}, "higher_is_better"),
+        ({"metric": {"version": "1", "primary": "top1", "higher_is_better": True}}, "metric's name"),
+        ({"format": "1"}, "record format '1'"),
+        ({"values": {"top1": float("nan")}}, "not finite"),
+        ({"values": {"top1": float("inf")}}, "not finite"),
+        ({"values": {"top1": 10**400}}, "not finite"),
+        ({"time": "2026-01-01T00:00:00"}, "no time zone"),
+        ({"split": 3}, "its split"),
+        ({"model": ["m"]}, "its model"),
+        ({"dataset": {"name": 1, "config": "default", "version": "1.0.0"}}, "dataset lacks name"),
+        ({"metric": {**_record()["metric"], "reference": "ab", "reference_chosen": True}}, "reference columns"),
+    ],
+)
+def test_a_record_the_table_cannot_rank_is_reported_and_the_rest_still_ranked(
+    root: Path, override: dict[str, Any], problem: str
+) -> None:
+    from dsreg.evaluation.html import render
+    from dsreg.evaluation.table import ranked
+
+    good = write_record(_record(values={"top1": 0.7}))
+    bad = good.parent / "bad.json"
+    bad.write_text(json.dumps({**_record(), **override}))  # json writes NaN/Infinity, as Python's json reads them
+    broken: list[BrokenRecord] = []
+    entries = ranked(broken=broken)
+    assert [e.record["path"] for e in entries] == [str(good)] and "<td>m</td>" in render(entries)
+    assert [b.path for b in broken] == [bad] and problem in broken[0].problem
