@@ -8,7 +8,9 @@ duplicated or unknown id fails, naming the first few of each, before anything is
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
 import os
 from collections import Counter
@@ -46,9 +48,20 @@ def _key(value: Any, where: str) -> str:
     return str(value)
 
 
+def _text(path: Path) -> str:
+    """A predictions file's text: UTF-8, a leading byte-order mark dropped; other bytes are an error naming their
+    line (not a UnicodeDecodeError)."""
+    data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise DsregError(f"line {line} is not UTF-8", path=path, fix="save the predictions as UTF-8") from None
+
+
 def _jsonl(path: Path, metric: Metric) -> list[tuple[str, Any]]:
     pairs = []
-    with open(path, encoding="utf-8-sig") as f:
+    with io.StringIO(_text(path), newline=None) as f:  # universal newlines, as open() reads text
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -70,7 +83,7 @@ def _jsonl(path: Path, metric: Metric) -> list[tuple[str, Any]]:
 
 
 def _csv(path: Path, metric: Metric, delimiter: str) -> list[tuple[str, Any]]:
-    with open(path, encoding="utf-8-sig", newline="") as f:
+    with io.StringIO(_text(path), newline="") as f:
         reader = csv.DictReader(f, delimiter=delimiter)
         if not reader.fieldnames or not {"id", "prediction"} <= set(reader.fieldnames):
             raise DsregError(

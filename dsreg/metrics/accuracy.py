@@ -7,6 +7,7 @@ per class; top-k for every k in `top_k`). Ties in scores are broken by the lower
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ class Accuracy(Metric):
     def prediction(self, value: Any, where: str) -> Any:
         if isinstance(value, str):
             text = value.strip()
-            if text.lstrip("-").isdigit():
+            if re.fullmatch(r"-?[0-9]+", text):  # str.isdigit() also admits '³', which int() refuses
                 value = int(text)
             else:
                 try:

@@ -110,6 +110,8 @@ def test_a_dataset_s_own_id_column_keys_the_predictions(named, truth, tmp_path: 
         ("p.csv", "id,prediction\n0,cat\n", "line 2: prediction 'cat' is neither"),
         ("p.txt", "1\n", "cannot tell the format of predictions from the suffix '.txt'"),
         ("p.npy", "not numpy", "not a readable .npy array"),
+        ("p.jsonl", b'{"id": 0, "prediction": 1}\n{"id": "\xe9", "prediction": 1}\n', "line 2 is not UTF-8"),
+        ("p.csv", b"\xef\xbb\xbfid,prediction\n0,1\n1,\xff\n", "line 3 is not UTF-8"),
     ],
 )
 def test_bad_prediction_files_name_file_line_and_problem(
@@ -117,7 +119,7 @@ def test_bad_prediction_files_name_file_line_and_problem(
 ) -> None:
     toy()
     path = tmp_path / name
-    path.write_text(text)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(DsregError) as err:
         dsreg.evaluate("toy", "test", path, model="m", submit=True)
     assert problem in str(err.value) and str(path) in str(err.value)

@@ -61,3 +61,10 @@ def test_what_accuracy_refuses() -> None:
         metric.compute(np.array([-1, 0]), [0, 0])
     with pytest.raises(DsregError, match="no rows to evaluate"):
         metric.compute(np.array([], dtype=np.int64), [])
+
+
+@pytest.mark.parametrize("text", ["--3", "³", "1-2", "-"])
+def test_csv_text_that_is_no_number_is_refused_naming_it(text: str) -> None:
+    metric = Accuracy("accuracy", {}, ClassLabel(names=["a", "b", "c"]))
+    with pytest.raises(DsregError, match=f"where: prediction '{text}' is neither a class index nor a list of scores"):
+        metric.prediction(text, "where")
