@@ -10,10 +10,13 @@ their lowercased forms. Every score counts punctuation; LAS compares universal r
 
 from __future__ import annotations
 
+import itertools
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from dsreg.errors import DsregError
 
@@ -81,17 +84,15 @@ def _load(sentences: Iterable[Mapping[str, Any]], side: str) -> _Document:
     doc = _Document()
     for number, row in enumerate(sentences):
         where = f"{side} sentence {number}"
-        forms, heads = list(row["tokens"]), [int(h) for h in row["head"]]
-        upos, deprel = list(row["upos"]), list(row["deprel"])
+        forms, upos, deprel = (_column(row, key, where, str) for key in ("tokens", "upos", "deprel"))
+        heads = _column(row, "head", where, int)
         if not forms or not (len(forms) == len(heads) == len(upos) == len(deprel)):
             raise DsregError(f"{where}: tokens, upos, head and deprel must be equally long and non-empty")
-        ranges = {int(m["start"]): (int(m["end"]), str(m["form"])) for m in row.get("multiword") or ()}
+        ranges = _multiword(row.get("multiword") or [], len(forms), where)
         first, sentence_start = len(doc.words), len(doc.characters)
         k = 1
         while k <= len(forms):
             end, token = ranges.get(k, (k, forms[k - 1]))
-            if end < k or end > len(forms):
-                raise DsregError(f"{where}: multiword token {k}-{end} is outside the sentence's words")
             text = _form(token, where)
             span = (len(doc.characters), len(doc.characters) + len(text))
             doc.characters.extend(text)
@@ -103,6 +104,52 @@ def _load(sentences: Iterable[Mapping[str, Any]], side: str) -> _Document:
         doc.sentences.append((sentence_start, len(doc.characters)))
         _link(doc.words[first:], heads, where)
     return doc
+
+
+_NAMES = {"tokens": "form", "upos": "UPOS", "head": "HEAD", "deprel": "DEPREL"}
+
+
+def _column(row: Mapping[str, Any], key: str, where: str, kind: type) -> list[Any]:
+    """One column of a sentence: a list of label names (`kind` str) or of integer heads (`kind` int)."""
+    values = row[key]
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        raise DsregError(f"{where}: {key} is {values!r}, not a list")
+    out = list(values)
+    for i, value in enumerate(out, 1):
+        if kind is int:
+            if _integer(value) is None:
+                raise DsregError(f"{where}: word {i} has HEAD {value!r}, not an integer")
+        elif not isinstance(value, str):
+            raise DsregError(f"{where}: word {i} has {_NAMES[key]} {value!r}, not a label name")
+    return [int(v) for v in out] if kind is int else out
+
+
+def _integer(value: Any) -> int | None:
+    """`value` as an int if it is an integer (Python or numpy; not a bool, a float or a string), else None."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        return None
+    return int(value)
+
+
+def _multiword(tokens: Any, words: int, where: str) -> dict[int, tuple[int, str]]:
+    """A sentence's multiword tokens by first word: (last word, form); each within the sentence, none overlapping."""
+    if isinstance(tokens, (str, bytes, Mapping)) or not isinstance(tokens, Iterable):
+        raise DsregError(f"{where}: multiword is {tokens!r}, not a list of {{start, end, form}}")
+    spans: list[tuple[int, int, str]] = []
+    for token in tokens:
+        fields = [token.get(k) if isinstance(token, Mapping) else None for k in ("start", "end", "form")]
+        start, end = (_integer(v) for v in fields[:2])
+        form = fields[2]
+        if start is None or end is None or not isinstance(form, str):
+            raise DsregError(f"{where}: multiword token {token!r} is not {{start, end, form}} (two integers, a text)")
+        if not 1 <= start <= end <= words:
+            raise DsregError(f"{where}: multiword token {start}-{end} is outside the sentence's words 1-{words}")
+        spans.append((start, end, form))
+    spans.sort()
+    for (s1, e1, _), (s2, e2, _) in itertools.pairwise(spans):
+        if s2 <= e1:
+            raise DsregError(f"{where}: multiword tokens {s1}-{e1} and {s2}-{e2} overlap")
+    return {start: (end, form) for start, end, form in spans}
 
 
 def _link(words: Sequence[_Word], heads: Sequence[int], where: str) -> None:

@@ -4,6 +4,7 @@ out by hand in the comments (alignment on characters, punctuation counted, subty
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -209,3 +210,42 @@ def test_real_ewt_dev_against_itself_and_without_its_multiword_tokens() -> None:
     scores = evaluate(gold, fused)
     assert scores["Tokens"].correct == 24787 and scores["Words"].system == 25147 - inside + 359
     assert scores["Words"].correct == 25147 - inside
+
+
+SAW = {
+    "tokens": ["I", "saw", "it"],
+    "upos": ["PRON", "VERB", "PRON"],
+    "head": [2, 0, 2],
+    "deprel": ["nsubj", "root", "obj"],
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"head": ["x", 0, 2]}, "word 1 has HEAD 'x', not an integer"),
+        ({"head": [2.7, 0, 2]}, "word 1 has HEAD 2.7, not an integer"),  # was read as 2: a right head
+        ({"head": [True, 0, True]}, "word 1 has HEAD True, not an integer"),
+        ({"upos": [1, "VERB", "PRON"]}, "word 1 has UPOS 1, not a label name"),
+        ({"deprel": ["nsubj", None, "obj"]}, "word 2 has DEPREL None, not a label name"),
+        ({"tokens": 3}, "tokens is 3, not a list"),
+        ({"multiword": "ab"}, "multiword is 'ab', not a list"),
+        ({"multiword": [{"start": 1}]}, "multiword token {'start': 1} is not {start, end, form}"),
+        ({"multiword": [{"start": 0, "end": 1, "form": "I"}]}, "multiword token 0-1 is outside"),
+        ({"multiword": [{"start": 5, "end": 6, "form": "I"}]}, "multiword token 5-6 is outside"),
+        # the second range started inside the first and was dropped silently (Tokens 0.4)
+        (
+            {"multiword": [{"start": 1, "end": 2, "form": "Isaw"}, {"start": 2, "end": 3, "form": "sawit"}]},
+            "multiword tokens 1-2 and 2-3 overlap",
+        ),
+        (
+            {"multiword": [{"start": 1, "end": 2, "form": "Isaw"}, {"start": 1, "end": 3, "form": "Isawit"}]},
+            "multiword tokens 1-2 and 1-3 overlap",
+        ),
+    ],
+)
+def test_a_malformed_parse_is_refused_naming_the_sentence_and_word(change: dict, problem: str) -> None:
+    gold = [{**SAW, "multiword": []}]
+    with pytest.raises(DsregError, match=f"system sentence 0: {re.escape(problem)}"):
+        evaluate(gold, [{**SAW, "multiword": [], **change}])
+    assert evaluate(gold, gold)["LAS"].f1 == 1.0
