@@ -266,6 +266,11 @@ def adapt(
             "the hf adapter returns a datasets.Dataset, which has no workers or device",
             fix="drop num_workers=/device=, or load with framework='torch' for a DataLoader",
         )
+    if loader.decode is not None:
+        raise DsregError(
+            "the hf adapter does not decode images: its rows are the shards' (an encoded image stays its bytes)",
+            fix="drop decode= and decode in ds.with_transform(...), or load with framework='torch' for decoded crops",
+        )
     manifest = loader.dataset.manifest
     features = hf_features(loader.features, flat_tensors)
     info = datasets.DatasetInfo(

@@ -8,6 +8,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from dsreg.errors import DsregError
 from dsreg.frameworks import adapt, adapter_options, resolve
 from dsreg.loading import arguments
@@ -79,6 +81,14 @@ def load(
         length_column = list(SIDES) if length_column is None else length_column
         transform = pair_transform(module, transform)
     dataset = open_dataset(name, split, version=version, root=root, columns=pair if pair is not None else columns)
+    if (
+        module == "hf"
+        and isinstance(balance, str)
+        and balance in dataset.features
+        and dataset.features[balance].fixed_shape
+    ):
+        # rows, not batches: runs of one row per class, so ds.iter(batch_size=k * classes) is balanced
+        batch_size = max(1, len(np.unique(dataset.read_column(balance))))
     loader = Loader(
         dataset,
         32 if batch_size is None else batch_size,

@@ -16,6 +16,7 @@ import pytest
 import dsreg
 from dsreg import ClassLabel, EncodedImage, Features, Image, Scalar, Sequence, Tensor, Text
 from dsreg.loading import Loader, load, open_dataset
+from dsreg.loading.imagedecode import ImageDecode
 
 datasets = pytest.importorskip("datasets")
 hf_adapter = pytest.importorskip("dsreg.frameworks.hf")
@@ -136,6 +137,24 @@ def test_batching_options_are_refused_pointing_at_the_torch_adapter(root: Path, 
     with pytest.raises(dsreg.DsregError, match=f"{next(iter(option))} cannot apply to a datasets.Dataset") as err:
         load("mixed", framework="hf", root=root, columns=["id"], **option)
     assert "framework='torch'" in str(err.value) and "ds.iter(batch_size=" in str(err.value)
+
+
+def test_decoding_is_refused_not_ignored(root: Path) -> None:
+    """decode= was ignored: the rows kept their encoded bytes while the caller asked for decoded crops."""
+    with pytest.raises(dsreg.DsregError, match="the hf adapter does not decode images") as err:
+        load("mixed", "test", framework="hf", root=root, columns=["blob"], decode=ImageDecode("eval", column="blob"))
+    assert "with_transform" in str(err.value) and "framework='torch'" in str(err.value)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_balance_gives_runs_of_one_row_per_class(root: Path, shuffle: bool) -> None:
+    """The rows come in runs of one row of each class (ds.iter(batch_size=k * classes) is balanced); balance=
+    used to plan batches of the default 32 rows, which 10 classes do not divide, and the fix it named (another
+    batch_size) is refused for hf."""
+    hf = load("mixed", "test", "hf", root=root, columns=["id", "label"], balance="label", shuffle=shuffle, seed=1)
+    labels = np.array(hf["label"])
+    assert len(hf) == 500 and sorted(hf["id"]) == list(range(100_000, 100_500))  # 50 rows of each of 10 classes
+    assert (np.sort(labels.reshape(50, 10), axis=1) == np.arange(10)).all()
 
 
 def test_shuffle_is_applied_as_the_loaders_epoch_order(root: Path) -> None:
