@@ -14,6 +14,12 @@ def _fmt(value: float) -> str:
     return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
 
 
+def _shown(text: object) -> str:
+    """Free text of a record as one table cell: characters that are not printable (newlines, tabs, terminal escapes,
+    bidirectional overrides) written as escapes, so no model name or note can break a row or forge another."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from dsreg.cli import UsageError
     from dsreg.evaluation.run import evaluate
@@ -56,21 +62,22 @@ def _scores_text(entries: list[Any]) -> str:
         arrow = "higher is better" if first["higher_is_better"] else "lower is better"
         names = list(dict.fromkeys(k for e in group for k in e.record["values"]))
         signatures = sorted({e.record["metric"].get("signature", "") for e in group})
-        out.append(f"{benchmark} ({first['primary']}, {arrow}; signature {' | '.join(signatures)})")
+        out.append(_shown(f"{benchmark} ({first['primary']}, {arrow}; signature {' | '.join(signatures)})"))
         rows = [
             [
                 str(e.rank),
-                str(e.record["model"]),
+                _shown(e.record["model"]),
                 *(_fmt(e.record["values"][k]) if k in e.record["values"] else "-" for k in names),
-                e.record["dataset"]["version"] + (" *" if e.stale else ""),
-                str(e.record["user"]),
+                _shown(e.record["dataset"]["version"]) + (" *" if e.stale else ""),
+                _shown(e.record["user"]),
                 when(e.record),
-                str(e.record.get("notes") or ""),
+                _shown(e.record.get("notes") or ""),
             ]
             for e in group
         ]
-        out.append(_table(rows, ["RANK", "MODEL", *(n.upper() for n in names), "VERSION", "USER", "WHEN", "NOTES"]))
-        out += [f"  * {e.record['model']}: {e.stale}" for e in group if e.stale]
+        header = ["RANK", "MODEL", *(_shown(n.upper()) for n in names), "VERSION", "USER", "WHEN", "NOTES"]
+        out.append(_table(rows, header))
+        out += [_shown(f"  * {e.record['model']}: {e.stale}") for e in group if e.stale]
         out.append("")
     return "\n".join(out).rstrip()
 

@@ -77,3 +77,15 @@ def test_scores_warns_about_unreadable_records(root: Path, capsys) -> None:
     assert main(["scores"]) == 0
     captured = capsys.readouterr()
     assert captured.out == "no scores recorded\n" and "bad.json: cannot be read" in captured.err
+
+
+def test_scores_text_shows_control_characters_escaped_so_no_row_can_be_forged(toy, truth, capsys) -> None:
+    """Notes and model names are free text: a newline in them printed a second, forged row (here a rank 1 of
+    'mallory' at 0.9999), an escape sequence reached the terminal, and U+202E reversed what followed."""
+    toy()
+    notes = "lr 0.1\n1  mallory  0.9999  1.0.0  alice  2026-01-01 00:00:00 UTC\x1b[2K\u202e"
+    dsreg.evaluate("toy", "test", truth, model="res\tnet", submit=True, notes=notes)
+    assert main(["scores"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and lines[3].split()[:3] == ["1", "res\\tnet", "1.0000"]
+    assert lines[3].endswith("lr 0.1\\n1  mallory  0.9999  1.0.0  alice  2026-01-01 00:00:00 UTC\\x1b[2K\\u202e")
