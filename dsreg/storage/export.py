@@ -77,7 +77,7 @@ class _LeafSink(_Sink):
                 if len(values):
                     self._extend(key, self._lengths[key], values)
             else:
-                self._create(key, values, max(1, CHUNK_BYTES // max(values[:1].nbytes, values.dtype.itemsize)))
+                self._create(key, values, _chunk_rows(values))
             self._lengths[key] = self._lengths.get(key, 0) + len(values)
         self.rows += table.num_rows
 
@@ -139,6 +139,13 @@ class _ZarrSink(_LeafSink):
 
     def close(self) -> None:
         self._group.attrs["dsreg"] = {"features": self.features.to_json(), "rows": self.rows}
+
+
+def _chunk_rows(values: np.ndarray) -> int:
+    """Rows per chunk of an appended array: about CHUNK_BYTES, from the size of one row (the first table, which
+    sizes the chunks, is empty)."""
+    row_bytes = int(np.prod(values.shape[1:])) * values.dtype.itemsize
+    return max(1, CHUNK_BYTES // max(row_bytes, 1))
 
 
 _SINKS: dict[str, type[_Sink]] = {"parquet": _ParquetSink, "hdf5": _Hdf5Sink, "zarr": _ZarrSink}

@@ -105,3 +105,28 @@ def test_cli_export(prepared, tmp_path: Path) -> None:
     assert json.loads(done.stdout)["rows"] == 450 and get_format("hdf5").reader(out).num_rows == 450
     bad = subprocess.run([*args[:-2], "--format", "csv", "--out", str(out)], capture_output=True, text=True)
     assert bad.returncode == 2
+
+
+LEAVES = ("image", "label", "text/offsets", "text/data", "tokens/offsets", "tokens/values")
+
+
+@pytest.mark.parametrize("fmt", ["hdf5", "zarr"])
+def test_export_chunks_hold_about_a_mebibyte_of_rows(prepared, tmp_path: Path, fmt: str) -> None:
+    # the chunks were sized from the first (empty) table: a 12-byte image row got chunks of 2^20 rows (12 MiB),
+    # so 10 rows of 16x16x3 images made a 779 MB file, and larger images chunks past HDF5's 4 GiB limit
+    out = tmp_path / f"small.{fmt}"
+    dsreg.export(prepared.directory, "train[:10]", fmt, out)
+    if fmt == "hdf5":
+        import h5py
+
+        with h5py.File(out) as f:
+            chunks = {key: (f[key].chunks, f[key].dtype.itemsize) for key in LEAVES}
+    else:
+        import zarr
+
+        group = zarr.open_group(str(out), mode="r")
+        chunks = {key: (group[key].chunks, group[key].dtype.itemsize) for key in LEAVES}
+    for key, (chunk, itemsize) in chunks.items():
+        assert int(np.prod(chunk)) * itemsize <= (1 << 20), (key, chunk)
+    assert chunks["image"][0] == ((1 << 20) // 12, 2, 2, 3)  # a mebibyte of 2x2x3-byte rows
+    assert base.shard_bytes(out) < (len(LEAVES) + 1) << 20  # at most about a chunk per array
