@@ -338,6 +338,9 @@ def _split_spec(
 ) -> SplitSpec:
     """A split's spec with its reader arguments checked; `files` patterns need an unambiguous source, a reader
     that takes `files`, and exclude a hand-written `args.files` (dsreg fills it in when it resolves them)."""
+    from dsreg.loading.splits import check_split_name
+
+    check_split_name(name, f"splits.{name}")
     rows = spec.get("rows")
     given = dict(spec.get("args") or {})
     files = spec.get("files") or ()

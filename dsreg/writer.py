@@ -49,10 +49,13 @@ def write_dataset(
     metadata, it is returned untouched; if it differs, a DsregError asks for a new version. `storage` is the
     shard format: arrow (default), zarr or hdf5.
     """
+    from dsreg.loading.splits import check_split_name
     from dsreg.registry import parse_ref
 
     check_version(version)
     parse_ref(f"{name}/{config}:{version}")  # validates the three parts
+    for split in splits:
+        check_split_name(split)  # each becomes a folder of the version and a term of split expressions
     feats = features if isinstance(features, Features) else Features.from_json(features)
     for key in supervised_keys or ():
         feats[key]  # raises a DsregError naming the columns

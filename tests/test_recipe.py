@@ -89,6 +89,11 @@ def test_a_typo_names_the_file_the_key_path_and_the_likely_key(tmp_path: Path) -
             r"splits.test.direction is \['label', 'image'\]: 'label' is not a text column",
         ),
         (lambda d: d["configs"]["binary"]["splits"]["test"].update(direction=["de"]), "direction"),
+        # the keyword 'all' (every split) would shadow it: loading 'all' read train's rows with it
+        (
+            lambda d: d["configs"]["binary"]["splits"].update(all=d["configs"]["binary"]["splits"]["test"]),
+            "splits.all: 'all' is the split expression for every split",
+        ),
     ],
 )
 def test_invalid_recipes_fail_with_a_useful_message(tmp_path: Path, edit, expected: str) -> None:

@@ -137,3 +137,26 @@ def test_a_bad_version_is_refused_before_anything_is_written(root: Path, version
     assert "1.0.0" in str(err.value)
     assert consumed == [] and not (root / "v").exists()
     assert dsreg.write_dataset("v", {"train": examples()}, Features({"t": Text()}), root=root, version="1.0.0-rc1")
+
+
+@pytest.mark.parametrize(
+    ("split", "message"),
+    [
+        ("all", "'all' is the split expression for every split"),
+        ("..", "a split expression cannot select"),  # shards went into the config folder, the version was BROKEN
+        ("../../x", "a split expression cannot select"),
+        ("x/y", "a split expression cannot select"),
+        ("train+x", "a split expression cannot select"),
+        ("dev clean", "a split expression cannot select"),
+        ("_parts", "a split expression cannot select"),  # the writer's own scratch folder
+        ("manifest.json", "the name of the version folder's own manifest"),
+    ],
+)
+def test_a_split_name_no_split_expression_selects_is_refused_before_writing(
+    root: Path, split: str, message: str
+) -> None:
+    features = Features({"x": dsreg.Scalar(dtype="int64")})
+    with pytest.raises(DsregError, match=message) as err:
+        dsreg.write_dataset("names", {"train": [{"x": 1}], split: [{"x": 2}]}, features, root=root)
+    assert repr(split) in str(err.value) and err.value.fix
+    assert not (root / "names").exists()

@@ -32,6 +32,8 @@ ALL = "all"
 _SYNTAX = "write e.g. 'train', 'train[:10%]', 'train[1000:2000]', 'train[-10%:]', 'train+validation' or 'all'"
 _BOUND = r"\s*(-?\d+(?:\.\d+)?%?)?\s*"
 _TERM = re.compile(rf"^\s*(?P<split>[A-Za-z0-9_.-]+)\s*(?:\[(?P<lo>{_BOUND}):(?P<hi>{_BOUND})\])?\s*$")
+_SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_NAMING = "name splits with letters, digits, '_', '.' and '-', starting with a letter or digit (e.g. train, dev-clean)"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,23 @@ class Segment:
     @property
     def rows(self) -> int:
         return self.stop - self.start
+
+
+def check_split_name(name: object, where: str | None = None) -> str:
+    """`name` if a split can be published under it: a name split expressions select, other than the keyword
+    `all`, and a folder of the version that is no file of its own (its first character a letter or digit, so
+    never `..`, a hidden or scratch folder, nor a path); a DsregError naming it (or `where`) otherwise."""
+    label = where or f"split {name!r}"
+    if not isinstance(name, str) or not _SPLIT_NAME.fullmatch(name):
+        raise DsregError(f"{label}: a split expression cannot select a split of that name", fix=_NAMING)
+    if name == ALL:
+        raise DsregError(
+            f"{label}: 'all' is the split expression for every split, so it cannot name one split",
+            fix="call the split something else, e.g. 'full' or 'everything'",
+        )
+    if name.startswith("manifest.json"):
+        raise DsregError(f"{label}: that is the name of the version folder's own manifest", fix=_NAMING)
+    return name
 
 
 def _bound(text: str, n: int, expr: str) -> int | None:
@@ -76,6 +95,13 @@ def _term(text: str, sizes: Mapping[str, int], expr: str) -> list[Segment]:
     if not match:
         raise DsregError(f"cannot read split expression {expr!r}", fix=_SYNTAX)
     name = match["split"]
+    if name == ALL and ALL in sizes:
+        raise DsregError(
+            f"split expression {expr!r} is ambiguous: the dataset has a split named 'all', and 'all' also means "
+            "every split",
+            fix=f"name the splits to read instead (e.g. {'+'.join(n for n in sizes if n != ALL) or 'train'}); the "
+            "split named 'all' cannot be selected: publish it again under another name",
+        )
     if name == ALL:
         parts = [Segment(s, 0, n) for s, n in sizes.items()]
     elif name in sizes:

@@ -90,3 +90,11 @@ def test_open_reports_unknown_split_with_dataset_splits(cifar: Manifest) -> None
     assert f"use one of: {', '.join(cifar.splits)}, all" in str(err.value)
     assert len(open_dataset(cifar.directory, "train[5:5]")) == 0
     assert open_dataset(cifar.directory, "train[5:5]").take(np.zeros(0, np.int64))["image"].shape == (0, 32, 32, 3)
+
+
+def test_a_split_called_all_is_refused_rather_than_shadowed_by_every_split() -> None:
+    # a manifest from elsewhere with a split named 'all': the keyword read every split (train's rows too)
+    with pytest.raises(DsregError, match="has a split named 'all'") as err:
+        parse_split("all[:10]", {"train": 10, "all": 20})
+    assert "train" in (err.value.fix or "")
+    assert parse_split("train", {"train": 10, "all": 20}) == [Segment("train", 0, 10)]
