@@ -420,8 +420,10 @@ class Dataset:
             if problems:
                 raise DsregError(
                     "shard does not match the manifest: " + "; ".join(problems),
-                    path=reader.path,
-                    fix="run `dsreg verify --deep`; restore the version from a good copy or re-prepare it",
+                    path=location,
+                    fix="copy the version to this URL again (an upload stopped early leaves files out)"
+                    if self.manifest.url is not None
+                    else "run `dsreg verify --deep`; restore the version from a good copy or re-prepare it",
                 )
             self._readers[shard] = reader
         return reader

@@ -340,6 +340,10 @@ class ShardReaderBase(ABC):
     def stored_features(self) -> Any:
         """The features JSON the shard itself carries (as parsed from its metadata; None if it has none)."""
 
+    def stored_bytes(self) -> int:
+        """The shard's size as stored: of its file, or the sum of its directory's files."""
+        return shard_bytes(self.path)
+
     def layout_problems(self, features: Features) -> list[str]:
         """How the shard's own column layout disagrees with `features` (a format with a schema checks it)."""
         return []
@@ -353,10 +357,7 @@ class ShardReaderBase(ABC):
         """
         found = []
         if size is not None:
-            try:
-                actual = shard_bytes(self.path)
-            except OSError:
-                actual = size  # not a local path (an fsspec URL): the size is checked by `verify`
+            actual = self.stored_bytes()
             if actual != size:
                 found.append(f"shard is {actual} bytes, the manifest says {size}")
         embedded = _normalised(self.stored_features())

@@ -13,6 +13,7 @@ path or any fsspec URL (``s3://…``).
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from dsreg.storage.hdf5_shards import chunk_rows, table_leaves
 
 CHUNK_BYTES = 256 << 10
 _CACHE = BlockCache()  # one per process, shared by every zarr shard: the bound holds however many are open
+_OPENED = itertools.count()  # numbers each reader's cache keys: a shard replaced at its path is never read stale
 
 
 def zarr_module() -> Any:
@@ -39,11 +41,15 @@ def zarr_module() -> Any:
     return zarr
 
 
+def _is_url(text: str) -> bool:
+    return "://" in text and not text.startswith("file://")
+
+
 def open_store(location: str | os.PathLike[str], *, write: bool = False) -> Any:
     """A zarr store for a local directory or an fsspec URL."""
     zarr = zarr_module()
     text = os.fspath(location)
-    if "://" in text and not text.startswith("file://"):
+    if _is_url(text):
         return zarr.storage.FsspecStore.from_url(text, read_only=not write)
     return zarr.storage.LocalStore(text.removeprefix("file://"), read_only=not write)
 
@@ -95,9 +101,27 @@ class ZarrShardReader(LeafShardReader):
                 fix="run `dsreg verify --deep` and re-prepare the dataset",
             ) from None
         super().__init__(Path(self.location), stored, rows)
+        self._cache_key = f"{next(_OPENED)}:{self.location}"
 
     def stored_features(self) -> Any:
         return self._stored
+
+    def stored_bytes(self) -> int:
+        """The sum of the shard's files, listed through fsspec at a URL: zarr reads a missing chunk file as the
+        fill value (0), so a copy whose upload stopped early must be caught by its size."""
+        if not _is_url(self.location):
+            return super().stored_bytes()
+        import fsspec
+
+        try:
+            fs, where = fsspec.core.url_to_fs(self.location)
+            return int(fs.du(where, total=True))
+        except (OSError, ValueError) as err:
+            raise DsregError(
+                f"cannot list the shard's files ({type(err).__name__}: {err})",
+                path=self.location,
+                fix="check the URL and the credentials",
+            ) from None
 
     def _open_leaf(self, key: str) -> Leaf:
         try:
@@ -106,7 +130,7 @@ class ZarrShardReader(LeafShardReader):
             raise DsregError(f"shard has no array {key!r}", path=self.location, fix="re-prepare the dataset") from None
         shape = tuple(int(d) for d in array.shape)
         return BlockLeaf(
-            f"{self.location}::{key}",
+            f"{self._cache_key}::{key}",
             shape,
             np.dtype(array.dtype),
             array.chunks[0],
