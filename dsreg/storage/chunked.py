@@ -8,6 +8,7 @@ any feature reads back exactly as from an Arrow shard.
 
 from __future__ import annotations
 
+import threading
 from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -55,29 +56,40 @@ class _Dense:
 
 
 class BlockCache:
-    """Least-recently-used blocks (and whole small leaves being filled) of any number of leaves, bounded in bytes."""
+    """Least-recently-used blocks (and whole small leaves being filled) of any number of leaves, bounded in bytes.
+
+    Thread-safe (a loader's fetch threads share it): blocks load outside the lock, and when two threads load the
+    same block at once, the first one stored is kept and counted once."""
 
     def __init__(self, budget: int = BLOCK_CACHE_BYTES):
         self.budget = budget
         self.bytes = 0
         self._entries: OrderedDict[tuple[str, int], np.ndarray | _Dense] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: tuple[str, int], load: Callable[[], np.ndarray | _Dense]) -> np.ndarray | _Dense:
-        entry = self._entries.get(key)
-        if entry is not None:
-            self._entries.move_to_end(key)
-            return entry
-        entry = load()
-        self._entries[key] = entry
-        self.bytes += entry.nbytes
-        while self.bytes > self.budget and len(self._entries) > 1:
-            _, old = self._entries.popitem(last=False)
-            self.bytes -= old.nbytes
-        return entry
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                return entry
+        loaded = load()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:  # another thread stored it meanwhile
+                self._entries.move_to_end(key)
+                return entry
+            self._entries[key] = loaded
+            self.bytes += loaded.nbytes
+            while self.bytes > self.budget and len(self._entries) > 1:
+                _, old = self._entries.popitem(last=False)
+                self.bytes -= old.nbytes
+        return loaded
 
     def clear(self) -> None:
-        self._entries.clear()
-        self.bytes = 0
+        with self._lock:
+            self._entries.clear()
+            self.bytes = 0
 
 
 class BlockLeaf:

@@ -41,3 +41,25 @@ def test_clearing_the_cache_rereads_on_demand() -> None:
     leaf._cache.clear()
     assert np.array_equal(leaf.take(np.asarray([3, 700])), data[[3, 700]])
     assert reads == [(0, 64), (0, 64), (640, 704)]
+
+
+def test_two_threads_loading_one_block_count_its_bytes_once() -> None:
+    # the loader's fetch threads share the cache: both missed, both inserted, and the block's bytes were counted
+    # twice for one entry, so the cache's budget shrank a little with every such race until it held one block
+    import threading
+
+    cache = BlockCache(1 << 20)
+    both_loading = threading.Barrier(2, timeout=60)
+    got: list[np.ndarray] = []
+
+    def load() -> np.ndarray:
+        both_loading.wait()  # the second thread misses while the first still loads
+        return np.zeros(100, dtype=np.int64)
+
+    threads = [threading.Thread(target=lambda: got.append(cache.get(("k", 0), load))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(got) == 2 and got[0] is got[1]  # one block, whichever thread loaded it
+    assert cache.bytes == 800
