@@ -390,6 +390,21 @@ def is_url(location: str | os.PathLike[str]) -> bool:
     return "://" in text and not text.startswith("file://")
 
 
+def _parse(raw: bytes, where: str | Path) -> Any:
+    """A manifest's bytes as JSON: strict UTF-8, no NaN or Infinity (a digest cannot cover them); anything else is
+    a DamagedManifest naming `where`."""
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except UnicodeDecodeError as err:
+        raise DamagedManifest(
+            f"manifest is not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start})",
+            path=where,
+            fix="restore the version from a good copy or re-prepare it",
+        ) from None
+    except (json.JSONDecodeError, ValueError, RecursionError) as err:
+        raise DamagedManifest(f"manifest is not valid JSON ({err})", path=where, fix="re-prepare the dataset") from None
+
+
 def read_manifest_url(url: str) -> Manifest:
     """Read and validate `<url>/manifest.json` through fsspec; its shards are then read from that URL too."""
     import fsspec
@@ -397,18 +412,20 @@ def read_manifest_url(url: str) -> Manifest:
     where = f"{url.rstrip('/')}/{MANIFEST_NAME}"
     try:
         with fsspec.open(where, "rb") as f:
-            data = json.loads(f.read())
+            raw = f.read()
     except FileNotFoundError:
         raise DsregError("no manifest here", path=where, fix="check the URL: it names a prepared version") from None
-    except json.JSONDecodeError as err:
-        raise DamagedManifest(f"manifest is not valid JSON ({err})", path=where, fix="re-prepare the dataset") from None
     except (OSError, ValueError, ImportError) as err:
         raise DsregError(
             f"cannot read the manifest ({type(err).__name__}: {err})",
             path=where,
             fix="check the URL, the credentials and that the fsspec backend (e.g. s3fs) is installed",
         ) from None
-    return replace(manifest_from_json(data, Path(where)), directory=None, url=url.rstrip("/"))
+    try:
+        manifest = manifest_from_json(_parse(raw, where), Path(where))
+    except DsregError as err:  # named by the URL itself, not by a Path of it (which folds its `//`)
+        raise type(err)(err.problem, path=where, fix=err.fix) from None
+    return replace(manifest, directory=None, url=url.rstrip("/"))
 
 
 def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
@@ -417,7 +434,7 @@ def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
         return read_manifest_url(os.fspath(directory))
     path = Path(directory) / MANIFEST_NAME
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_no_constant)
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise DsregError("no manifest here", path=path, fix="prepare the dataset with `dsreg prepare`") from None
     except OSError as err:
@@ -426,15 +443,7 @@ def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
             path=path,
             fix="ask its owner to make it readable (and its directories searchable), or drop its root from DSREG_ROOT",
         ) from None
-    except UnicodeDecodeError as err:
-        raise DamagedManifest(
-            f"manifest is not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start})",
-            path=path,
-            fix="restore the version from a good copy or re-prepare it",
-        ) from None
-    except (json.JSONDecodeError, ValueError, RecursionError) as err:
-        raise DamagedManifest(f"manifest is not valid JSON ({err})", path=path, fix="re-prepare the dataset") from None
-    return manifest_from_json(data, path)
+    return manifest_from_json(_parse(raw, path), path)
 
 
 def _no_constant(name: str) -> Any:

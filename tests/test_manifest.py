@@ -124,3 +124,31 @@ def test_a_splits_direction_is_recorded_read_back_and_checked(root: Path) -> Non
     _rewrite(m.directory, direction(["en"]))
     with pytest.raises(DsregError, match="manifest is invalid at splits/test/direction"):
         read_manifest(m.directory)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda text: "[" * 100_000 + "]" * 100_000, "not valid JSON"),  # was a bare RecursionError
+        (lambda text: text.replace('"host": ', '"at": NaN, "host": '), "not valid JSON"),  # a bare ValueError
+        (lambda text: text.replace('"description": ""', '"description": "\xe9"').encode("latin-1"), "not UTF-8"),
+        (lambda text: text.replace('"rows": 5000', '"rows": 5001', 1), "invalid|digest|add up"),
+    ],
+    ids=["deep", "nan", "latin-1", "edited"],
+)
+def test_a_damaged_manifest_at_a_url_is_refused_as_damaged_naming_the_url(root: Path, edit, message: str) -> None:
+    import uuid
+
+    import fsspec
+
+    manifest = _dataset(root)
+    where = f"/dsreg-{uuid.uuid4().hex[:8]}"
+    fs = fsspec.filesystem("memory")
+    raw = edit((manifest.directory / "manifest.json").read_text())
+    fs.pipe(f"{where}/manifest.json", raw.encode() if isinstance(raw, str) else raw)
+    try:
+        with pytest.raises(DamagedManifest, match=message) as err:
+            read_manifest(f"memory://{where}")
+        assert err.value.path == f"memory://{where}/manifest.json"  # not Path's memory:/...
+    finally:
+        fs.rm(where, recursive=True)
