@@ -60,6 +60,19 @@ def in_stored_order(features: Features, schema: pa.Schema) -> Features:
     return Features({n: _stored_order(f, schema.field(n).type) if n in names else f for n, f in features.items()})
 
 
+def _null_problems(array: pa.Array, where: str) -> list[str]:
+    """Where `array` holds nulls, at any depth of lists and structs (metadata only: counts, no values read)."""
+    count = array.null_count
+    plural = "s" if count > 1 else ""
+    found = [f"{where} holds {count} null value{plural}, which dsreg shards never do"] if count else []
+    if pa.types.is_struct(array.type):
+        for index, field in enumerate(array.type):
+            found += _null_problems(array.field(index), f"{where} (field {field.name!r})")
+    elif pa.types.is_list(array.type) or pa.types.is_large_list(array.type) or pa.types.is_fixed_size_list(array.type):
+        found += _null_problems(array.values, f"{where} (its values)")
+    return found
+
+
 def _schema_text(schema: pa.Schema) -> str:
     return "{" + ", ".join(f"{f.name}: {f.type}" for f in schema) + "}"
 
@@ -113,11 +126,17 @@ class ShardReader(ShardReaderBase):
             return f"(unreadable: {err})"
 
     def layout_problems(self, features: Features) -> list[str]:
+        """The schema is the manifest's, and no value is null (a null reads as None, an empty row or zeros)."""
         schema = self._reader.schema.remove_metadata()
         expected = features.arrow_schema().remove_metadata()
-        if schema == expected:
-            return []
-        return [f"shard schema {_schema_text(schema)} is not the manifest's {_schema_text(expected)}"]
+        if schema != expected:
+            return [f"shard schema {_schema_text(schema)} is not the manifest's {_schema_text(expected)}"]
+        return [
+            f"record batch {index}: {problem}"
+            for index, batch in enumerate(self.batches)
+            for name in schema.names
+            for problem in _null_problems(batch.column(name), f"column {name!r}")
+        ]
 
     def deep_problems(self) -> list[str]:
         """Arrow's full validation of every record batch: offsets in order and inside their values, UTF-8 text.

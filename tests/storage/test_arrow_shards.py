@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dsreg import DsregError, Features, Image, Scalar, Text
+from dsreg import DsregError, Features, Image, Scalar, Sequence, Struct, Text
 from dsreg.storage import ShardReader, ShardWriter, sha256_file
 
 FEATURES = Features({"image": Image(shape=(8, 8, 3)), "idx": Scalar(), "name": Text()})
@@ -75,3 +76,61 @@ def test_reading_a_missing_or_garbage_shard_is_a_dsreg_error(tmp_path: Path) -> 
     bad.write_bytes(b"not arrow at all")
     with pytest.raises(DsregError, match="not a readable Arrow IPC shard"):
         ShardReader(bad, FEATURES)
+
+
+NULLABLE = Features(
+    {
+        "text": Text(),
+        "tokens": Sequence(dtype="int32"),
+        "point": Struct({"x": Scalar()}),
+        "words": Sequence(Text()),
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "where"),
+    [
+        ("text", ["a", None, "c"], "column 'text'"),  # read back as None
+        ("tokens", [[1], None, [3]], "column 'tokens'"),  # read back as an empty row
+        ("point", [{"x": 1}, None, {"x": 3}], "column 'point'"),  # read back as {'x': 0}
+        ("words", [["a"], ["b", None], []], "column 'words' (its values)"),  # read back as [b, None]
+    ],
+)
+def test_a_shard_holding_nulls_is_refused_on_open_and_by_deep_verify(
+    root: Path, column: str, values: list, where: str
+) -> None:
+    """An Arrow shard another tool wrote, consistent with its resealed manifest (size, sha256, schema, rows), but
+    with a null: dsreg shards hold none, and a null read as None, an empty row or zeros while verify said OK."""
+    import hashlib
+    import json
+
+    import pyarrow as pa
+
+    import dsreg
+    from dsreg.manifest import manifest_digest
+    from dsreg.publish import make_writable
+
+    rows = [{"text": "a", "tokens": [1], "point": {"x": 1}, "words": ["w"]} for _ in range(3)]
+    m = dsreg.write_dataset("nulls", {"train": rows}, NULLABLE, root=root)
+    path = m.shard_path(m.splits["train"].shards[0])
+    schema = ShardReader(path).batches[0].schema
+    arrays = [
+        pa.array(values if name == column else [r[name] for r in rows], type=schema.field(name).type)
+        for name in NULLABLE.names()
+    ]
+    make_writable(m.directory)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        writer.write_batch(pa.record_batch(arrays, schema=schema))
+    data = json.loads((m.directory / "manifest.json").read_text())
+    shard = data["splits"]["train"]["shards"][0]
+    shard["bytes"] = data["splits"]["train"]["bytes"] = path.stat().st_size
+    shard["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    data["manifest_sha256"] = manifest_digest(data)
+    (m.directory / "manifest.json").write_text(json.dumps(data))
+
+    problems = dsreg.verify(m.directory, deep=True)[1]
+    assert len(problems) == 1 and f"{where} holds 1 null" in problems[0].problem, problems
+    with pytest.raises(DsregError, match=re.escape(f"{where} holds 1 null")) as err:
+        dsreg.open(m.directory, "train").take([1])
+    assert str(path) in str(err.value)
