@@ -36,7 +36,7 @@ from dsreg.publish import VersionBuild, created_stamp, wait_message
 from dsreg.readers import Reader, get_reader
 from dsreg.recipe import RecipeConfig, SplitSpec
 from dsreg.registry import get_recipe, parse_ref
-from dsreg.roots import STAGING_MARKER, downloads_dir, search_roots, writable_root
+from dsreg.roots import STAGING_MARKER, downloads_dir, may_create_in, search_roots, writable_root
 from dsreg.sources import ResolvedSource, confirm_read, resolve_sources
 from dsreg.sourcetree import SourceTree
 from dsreg.splitfiles import split_reader_args
@@ -400,12 +400,16 @@ def _weaker_note(existing: Manifest, config: RecipeConfig, source: object, gener
 
 
 def _published_in_another_root(
-    config: RecipeConfig, base: Path, root: str | os.PathLike[str] | None, say: Callable[[str], None]
+    config: RecipeConfig, base: Path | None, root: str | os.PathLike[str] | None, say: Callable[[str], None]
 ) -> Manifest | None:
     """The version as already published in another root of the search path (read-only ones included), so a
-    writable scratch root never silently receives a second full copy; node-local staging caches don't count."""
+    writable scratch root never silently receives a second full copy; node-local staging caches don't count.
+    `base` (the writable root, None if there is none) counts too where this user may not create the version's
+    lock there: a version another user published is theirs to finish, and this one's to read."""
     for other in search_roots(root):
-        if other == base or (other / STAGING_MARKER).is_dir():
+        if (other / STAGING_MARKER).is_dir():
+            continue
+        if other == base and may_create_in(other / config.name / config.config):
             continue
         final = other / config.name / config.config / config.version
         if not (final / MANIFEST_NAME).exists():
@@ -413,7 +417,8 @@ def _published_in_another_root(
         try:
             existing = read_manifest(final)
         except DsregError as err:
-            say(f"{config.full_name} at {final} does not read ({err.problem}); preparing a fresh copy under {base}")
+            fresh = f"; preparing a fresh copy under {base}" if base is not None and other != base else ""
+            say(f"{config.full_name} at {final} does not read ({err.problem}){fresh}")
             continue
         if existing.recipe_digest != config.digest:
             raise DsregError(
@@ -455,8 +460,14 @@ def prepare(
     config = _config_for(ref, storage)
     if workers < 1:
         raise DsregError(f"--workers must be at least 1, got {workers}")
-    base = writable_root(root)
-    elsewhere = _published_in_another_root(config, base, root, say)
+    try:
+        base = writable_root(root)
+    except DsregError:  # no root to prepare in: a published version is all that can be given
+        elsewhere = _published_in_another_root(config, None, root, say)
+        if elsewhere is None:
+            raise
+    else:
+        elsewhere = _published_in_another_root(config, base, root, say)
     if elsewhere is not None:
         report.reused = True
         report.note = _weaker_note(elsewhere, config, source, generated)
@@ -554,7 +565,15 @@ def prepare_tasks(
     say = log or (lambda _msg: None)
     report = report if report is not None else Progress()
     config = _config_for(ref, storage)
-    base = writable_root(root)
+    try:
+        base = writable_root(root)
+    except DsregError:  # no root to work in: nothing to do if the version is published
+        published = _published_in_another_root(config, None, root, say)
+        if published is None:
+            raise
+        report.reused = True
+        say(f"{config.full_name} is already prepared at {published.directory}")
+        return report
     reader = get_reader(config.reader)(config.reader_args, config.features)
     build = VersionBuild(base, config.name, config.config, config.version)
     existing = _published_in_another_root(config, base, root, say) or _published(build, config)

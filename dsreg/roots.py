@@ -43,6 +43,12 @@ def _writable(path: Path) -> bool:
     return probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
 
 
+def may_create_in(path: Path) -> bool:
+    """Whether this user may create files in `path`: in it, or in its nearest existing ancestor if it is yet to
+    be made."""
+    return _writable(path)
+
+
 STAGING_MARKER = ".staging"
 
 

@@ -83,8 +83,9 @@ def _killed_at(point: str, source: Path, root: Path) -> Path:
     return dataset
 
 
-def _rerun(source: Path, root: Path, *privileges: str) -> dict:
+def _rerun(source: Path, root: Path, *privileges: str, array: str | None = None) -> dict:
     args = [sys.executable, "-m", "dsreg.cli", "prepare", "cifar10", "--source", str(source), "--json"]
+    args += ["--array", array] if array else []
     env = {**os.environ, "DSREG_ROOT": str(root), "HOME": "/tmp"}
     run = subprocess.run([*privileges, *args, "--no-check-counts"], capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr
@@ -133,3 +134,18 @@ def test_a_kill_during_publication_is_finished_by_another_user(
         shared.chmod(0o777)
     _rerun(source, root, SETPRIV, "--reuid=nobody", "--regid=nogroup", "--clear-groups")
     _assert_published(dataset, clean_splits)
+
+
+@needs_setpriv
+def test_another_user_who_may_not_write_there_gets_the_published_version(source: Path, shared_dir: Path) -> None:
+    from dsreg.preparation import prepare
+
+    root = shared_dir / "published-by-root"
+    published = prepare("cifar10", source=source, root=root, check_counts=False)
+    nobody = (SETPRIV, "--reuid=nobody", "--regid=nogroup", "--clear-groups")
+    for mode in (0o777, 0o755):  # the root writable by all, its dataset directories root's; then the root too
+        root.chmod(mode)
+        report = _rerun(source, root, *nobody)
+        assert report["reused"] and report["path"] == str(published.directory)
+    assert _rerun(source, root, *nobody, array="1/2")["reused"]  # an array element: nothing to do
+    assert sorted(p.name for p in (root / "cifar10" / "python").iterdir()) == ["1.0.0"]
