@@ -175,18 +175,34 @@ def cmd_info(args: argparse.Namespace) -> int:
 def _array_element(spec: str) -> tuple[int, int]:
     """`--array 3/16` → (3, 16); `--array slurm` reads the SLURM job-array environment."""
     if spec == "slurm":
-        try:
-            task, first = int(os.environ["SLURM_ARRAY_TASK_ID"]), int(os.environ.get("SLURM_ARRAY_TASK_MIN", "0"))
-            return task - first, int(os.environ["SLURM_ARRAY_TASK_COUNT"])
-        except (KeyError, ValueError):
-            raise DsregError(
-                "--array slurm needs SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT",
-                fix="run it inside `sbatch --array=0-N`, or pass --array INDEX/COUNT",
-            ) from None
+        return _slurm_element()
     index, sep, count = spec.partition("/")
     if not (sep and index.isdigit() and count.isdigit()):
         raise DsregError(f"cannot read --array {spec!r}", fix="write INDEX/COUNT, e.g. --array 3/16, or --array slurm")
     return int(index), int(count)
+
+
+def _slurm_element() -> tuple[int, int]:
+    """This SLURM job-array element's (index, count): its place in the array's range FIRST-LAST[:STEP]."""
+    env = os.environ
+    try:
+        task, count = int(env["SLURM_ARRAY_TASK_ID"]), int(env["SLURM_ARRAY_TASK_COUNT"])
+        first, step = int(env.get("SLURM_ARRAY_TASK_MIN", "0")), int(env.get("SLURM_ARRAY_TASK_STEP") or "1")
+        last = int(env.get("SLURM_ARRAY_TASK_MAX", str(first + (count - 1) * step)))
+    except (KeyError, ValueError):
+        raise DsregError(
+            "--array slurm needs SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT",
+            fix="run it inside `sbatch --array=0-N`, or pass --array INDEX/COUNT",
+        ) from None
+    index, off_step = divmod(task - first, step) if step > 0 else (task - first, 1)
+    if off_step or last - first != (count - 1) * step:
+        raise DsregError(
+            f"this SLURM job array's {count} elements ({first} to {last}, this one {task}) are not an evenly "
+            "spaced range: it has gaps, so its elements cannot be numbered 0 to COUNT-1 to share the tasks",
+            fix=f"submit the array as one range, e.g. sbatch --array=0-{count - 1} (a :STEP or a %LIMIT is fine), "
+            "or pass --array INDEX/COUNT to each element",
+        )
+    return index, count
 
 
 def cmd_prepare_array(args: argparse.Namespace) -> int:

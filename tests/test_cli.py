@@ -247,3 +247,34 @@ def test_an_unknown_version_is_an_error_naming_those_that_exist(capsys, prepared
     code, _, err = run(capsys, "info", "cifar100:2.0.0")
     assert code == EXIT_ERROR and "no version is prepared" in err
     assert run(capsys, "info", "cifar10:1.0.0")[0] == EXIT_OK
+
+
+@pytest.mark.parametrize(
+    ("array", "element", "share"),
+    [("3-5", "4", (1, 3)), ("0-15:4", "8", (2, 4)), ("1-7:2", "7", (3, 4)), ("0-9%2", "9", (9, 10))],
+)
+def test_array_slurm_gives_each_element_of_a_stepped_array_its_own_share(monkeypatch, array, element, share) -> None:
+    from dsreg.cli import _array_element
+
+    first, last, step, count = _slurm_range(array)
+    for name, value in {"ID": element, "MIN": first, "MAX": last, "STEP": step, "COUNT": count}.items():
+        monkeypatch.setenv(f"SLURM_ARRAY_TASK_{name}", str(value))
+    assert _array_element("slurm") == share
+
+
+def _slurm_range(array: str) -> tuple[int, int, int, int]:
+    """What SLURM sets for `sbatch --array=FIRST-LAST[:STEP][%LIMIT]`: min, max (the last index it runs), step
+    and count."""
+    span, _, text = array.split("%")[0].partition(":")
+    first, last = map(int, span.split("-"))
+    step = int(text or 1)
+    count = (last - first) // step + 1
+    return first, first + (count - 1) * step, step, count
+
+
+def test_array_slurm_refuses_an_array_with_gaps(capsys, monkeypatch) -> None:
+    # sbatch --array=1,2,7: three elements, the last one's index 6 has no share of 3
+    for name, value in {"ID": 7, "MIN": 1, "MAX": 7, "STEP": 1, "COUNT": 3}.items():
+        monkeypatch.setenv(f"SLURM_ARRAY_TASK_{name}", str(value))
+    code, _, err = run(capsys, "prepare", "cifar10", "--array", "slurm")
+    assert code == EXIT_ERROR and "gaps" in err and "--array=0-2" in err
