@@ -174,8 +174,8 @@ def _referenced(roots: list[Path]) -> tuple[set[str], list[DsregError]]:
     broken: list[DsregError] = []
     for base in roots:
         for path in base.glob(f"*/*/*/{MANIFEST_NAME}"):
-            if REMOVING in path.parent.name or INCOMPLETE in path.parent.name:
-                continue
+            if REMOVING in path.parent.name or INCOMPLETE in path.parent.name or path.parents[2] == downloads_dir(base):
+                continue  # not a published version (a vendor file named manifest.json is a download)
             try:
                 sources = read_manifest(path.parent).sources
             except DsregError as err:

@@ -301,3 +301,13 @@ def test_gc_on_a_node_whose_clock_is_weeks_ahead_removes_no_fresh_work(root, mon
     monkeypatch.setattr(lifecycle.time, "time", lambda: skewed)
     removed, _ = lifecycle.collect(root)
     assert removed == [] and work.parent.exists() and orphan.exists()
+
+
+def test_gc_takes_a_download_named_manifest_json_for_a_download(capsys, root) -> None:
+    vendor = root / "downloads" / "sha256" / ("0" * 64)  # a vendor file that happens to be called manifest.json
+    vendor.mkdir(parents=True)
+    (vendor / "manifest.json").write_text('{"files": ["a.jpg"]}')
+    _age(vendor, 30)
+    code, out, _ = run(capsys, "gc", "--json")
+    data = json.loads(out)
+    assert code == EXIT_OK and data["notes"] == [] and [r["path"] for r in data["removed"]] == [str(vendor)]
