@@ -219,6 +219,12 @@ def _server_now(base: Path) -> float:
             probe.unlink()
 
 
+def _held_lock(path: Path) -> Path | None:
+    """A lock under `path` that a live process holds: an array element's task or fitted step (they hold no
+    version lock), a download into the cache; None if there is none, whatever the age of the rest."""
+    return next((lock for lock in sorted(path.rglob("*.lock")) if FileLock(lock).looks_held()), None)
+
+
 def _lock_for(item: Garbage) -> FileLock | None:
     """The lock that must be free to remove `item`: the version's preparation lock for work in progress."""
     if item.kind != "stale work":
@@ -254,6 +260,10 @@ def collect(
                     f"kept {item.path}: {blocked} belongs to {owner}, and this user may not delete in it; "
                     f"{owner} (or an administrator) can remove it with `dsreg gc`"
                 )
+                continue
+            held = _held_lock(item.path)
+            if held is not None:
+                notes.append(f"kept {item.path}: a process holds {held}")
                 continue
             lock = _lock_for(item)
             if lock is not None and not lock.try_acquire():

@@ -311,3 +311,28 @@ def test_gc_takes_a_download_named_manifest_json_for_a_download(capsys, root) ->
     code, out, _ = run(capsys, "gc", "--json")
     data = json.loads(out)
     assert code == EXIT_OK and data["notes"] == [] and [r["path"] for r in data["removed"]] == [str(vendor)]
+
+
+@pytest.mark.parametrize(
+    "lock",
+    [
+        "nums/default/1.0.0.incomplete-abc/_tasks/train/00003.lock",  # an array element runs a task
+        "nums/default/1.0.0.incomplete-abc/assets/sentencepiece-0.lock",  # an array element fits a step
+        f"downloads/sha256/{'0' * 64}/archive.tar.gz.lock",  # a download runs
+    ],
+)
+def test_gc_even_older_than_0_keeps_what_a_running_process_holds_a_lock_in(capsys, root, lock) -> None:
+    held = FileLock(root / lock)
+    held.acquire()  # array elements hold no version lock, only their task's (and a download its own)
+    try:
+        (held.path.parent / "part.partial").write_bytes(b"y" * 10)
+        code, out, _ = run(capsys, "gc", "--older-than", "0", "--json")
+        busy = root.joinpath(*Path(lock).parts[:3])
+        data = json.loads(out)
+        assert code == EXIT_OK and data["removed"] == []
+        assert data["notes"] == [f"kept {busy}: a process holds {held.path}"]
+        assert (held.path.parent / "part.partial").is_file()
+    finally:
+        held.release()
+    code, out, _ = run(capsys, "gc", "--older-than", "0", "--json")
+    assert code == EXIT_OK and [r["path"] for r in json.loads(out)["removed"]] == [str(busy)]
