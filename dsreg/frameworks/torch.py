@@ -50,8 +50,8 @@ from dsreg.loading.dataset import Batch, Dataset
 from dsreg.loading.devicedecode import decode_batch
 from dsreg.loading.imagedecode import ImageDecode, decode_column
 from dsreg.loading.loader import Loader, Transform, fetch_batch
-from dsreg.loading.padding import axis_lengths, nested_lists, pad_ragged
-from dsreg.loading.ragged import Leaf, Node, Ragged, flatten
+from dsreg.loading.padding import axis_lengths, nested_lists, pad_fits, pad_ragged
+from dsreg.loading.ragged import Leaf, Node, Ragged, flatten, layout, leaves
 
 Decoder = Callable[[np.ndarray], Any]
 TensorBatch = dict[str, Any]
@@ -285,6 +285,7 @@ class TorchLoader(DataLoader):
         decode_on: str | None = None,
         **dataloader_kwargs: Any,
     ):
+        _check_pad_value(loader.features, pad_value, {**DECODERS, **(decoders or {})})
         self.loader = loader
         self.device = torch.device(device) if device is not None else None
         on_cuda = self.device is not None and self.device.type == "cuda"
@@ -386,6 +387,20 @@ class TorchLoader(DataLoader):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.loader.load_state_dict(state)
+
+
+def _check_pad_value(features: Features, pad_value: Any, decoders: Mapping[str, Decoder]) -> None:
+    """Refuse a pad value that a padded numeric column cannot hold (before any worker starts), naming the column."""
+    for name, feature in features.items():
+        if feature.fixed_shape or feature.kind in decoders:
+            continue
+        for path, leaf in leaves(layout(feature)):
+            if leaf.splits and LEAVES.get(leaf.feature.kind) is _tensor and not pad_fits(pad_value, leaf.values.dtype):
+                column = ".".join((name, *path))
+                raise DsregError(
+                    f"pad_value={pad_value!r} does not fit column {column!r}, whose values are {leaf.values.dtype}",
+                    fix="pass a pad_value that dtype holds (0 is the default), or cast the column in a transform",
+                )
 
 
 DECODE_ON = ("workers", "device")

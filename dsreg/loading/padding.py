@@ -50,3 +50,19 @@ def nested_lists(values: np.ndarray, splits: Sequence[np.ndarray]) -> list[Any]:
         bounds = row_splits.tolist()
         out = [out[a:b] for a, b in itertools.pairwise(bounds)]
     return out
+
+
+def pad_fits(pad_value: Any, dtype: np.dtype[Any]) -> bool:
+    """Whether `dtype` holds `pad_value`: an integer dtype exactly (numpy raises on an int out of range, and truncates
+    0.5 or NaN to an int that looks like data), a float dtype to its precision without overflowing (1e10 in
+    float16 would pad with inf)."""
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            fill = np.array(pad_value, dtype=dtype)
+    except (OverflowError, ValueError, TypeError):
+        return False
+    if isinstance(pad_value, float) and np.isnan(pad_value):
+        return fill.dtype.kind in "fc" and bool(np.isnan(fill))
+    if fill.dtype.kind in "fc":  # rounded to the dtype's precision, but not overflowing to infinity
+        return bool(np.isfinite(fill)) == bool(np.isfinite(np.float64(pad_value)))
+    return bool(fill.item() == pad_value)

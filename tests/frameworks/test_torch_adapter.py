@@ -77,6 +77,26 @@ def test_ragged_columns_pad_and_text_stays_a_list(tmp_path: Path) -> None:
     assert batch["text"] == expected["text"].tolist()
 
 
+@pytest.mark.parametrize(
+    ("pad_value", "column"),
+    [(-100, "tokens"), (300, "tokens"), (0.5, "ids"), (float("nan"), "ids")],
+)
+def test_a_pad_value_a_column_cannot_hold_is_refused_naming_the_column(
+    tmp_path: Path, pad_value: float, column: str
+) -> None:
+    """-100 (CrossEntropy's ignore_index) on uint8 tokens raised a bare OverflowError in the first batch; 0.5 or
+    NaN on int64 ids padded with 0 (or int64's minimum), indistinguishable from real values."""
+    features = Features(
+        {"tokens": Sequence(dtype="uint8"), "ids": Sequence(dtype="int64"), "x": Sequence(dtype="float32")}
+    )
+    rows = ({"tokens": np.arange(i % 3), "ids": np.arange(i % 4), "x": np.ones(i % 2)} for i in range(8))
+    manifest = dsreg.write_dataset("pads", {"train": rows}, features, root=tmp_path)
+    with pytest.raises(dsreg.DsregError, match=f"pad_value={pad_value!r} does not fit column {column!r}"):
+        load(manifest.directory, framework="torch", batch_size=4, columns=[column, "x"], pad_value=pad_value)
+    floats = load(manifest.directory, framework="torch", batch_size=4, columns=["x"], pad_value=float("nan"))
+    assert torch.isnan(next(iter(floats))["x"]).any()  # NaN pads a float column
+
+
 def test_encoded_images_decode_in_the_workers(tmp_path: Path) -> None:
     tvio = pytest.importorskip("torchvision.io")
     images = [torch.randint(0, 255, (3, 6 + i % 2, 5), dtype=torch.uint8) for i in range(12)]
