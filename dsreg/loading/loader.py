@@ -52,10 +52,22 @@ def fetch_batch(
     if isinstance(decode, ImageDecode):
         batch[decode.column] = decode(batch[decode.column], epoch, indices, out=out)
     elif decode is not None:
-        batch[decode_column(decode)] = decode(batch[decode_column(decode)], epoch, indices)
+        batch[decode_column(decode)] = _checked_pixels(decode(batch[decode_column(decode)], epoch, indices), indices)
     if audio is not None:
         batch = audio(batch)
     return transform(batch) if transform is not None else batch
+
+
+def _checked_pixels(pixels: Any, indices: np.ndarray) -> np.ndarray:
+    """A user decode's result, which must be what every adapter declares: uint8 (N, C, H, W), a row per index
+    (tf's generator would cast float pixels to uint8 silently)."""
+    if isinstance(pixels, np.ndarray) and pixels.dtype == np.uint8 and pixels.ndim == 4 and len(pixels) == len(indices):
+        return pixels
+    got = f"{pixels.dtype} of shape {pixels.shape}" if isinstance(pixels, np.ndarray) else f"a {type(pixels).__name__}"
+    raise DsregError(
+        f"the decode function returned {got}, not a uint8 (N, C, H, W) array of the batch's {len(indices)} rows",
+        fix="return numpy uint8 pixels, channels first (normalise on the device); or transform after decoding",
+    )
 
 
 def last_batch_policy(last_batch: str | None, drop_last: bool) -> str:

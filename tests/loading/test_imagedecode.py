@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,26 @@ def test_unknown_mode_and_missing_column_are_refused(images: tuple[Path, list[by
         ImageDecode(backend="opencv")
     with pytest.raises(DsregError, match="decodes the column 'photo'"):
         dsreg.load("decodefake", "train", root=root, decode=ImageDecode(column="photo"))
+
+
+def _pixels(dtype: str, rows: int = 0, channels: int = 3) -> object:
+    return lambda values, epoch, indices: np.full((rows or len(values), channels, 4, 4), 7, dtype=dtype)
+
+
+def test_a_decode_function_must_return_a_uint8_nchw_batch(images: tuple[Path, list[bytes]]) -> None:
+    """Its result is what the frameworks' specs declare: tf's from_generator cast a float32 result to uint8 without
+    a word (0.7 became 0)."""
+    root, _ = images
+    batch = next(iter(dsreg.load("decodefake", "train", root=root, batch_size=4, decode=_pixels("uint8"))))
+    assert batch["image"].shape == (4, 3, 4, 4) and batch["image"].dtype == np.uint8
+    for bad, problem in [
+        (_pixels("float32"), "float32 of shape (4, 3, 4, 4)"),
+        (_pixels("uint8", rows=3), "uint8 of shape (3, 3, 4, 4)"),
+        (lambda values, epoch, indices: [b"x"] * len(values), "a list"),
+        (lambda values, epoch, indices: np.zeros((4, 4, 4), np.uint8), "uint8 of shape (4, 4, 4)"),
+    ]:
+        with pytest.raises(DsregError, match=re.escape(f"the decode function returned {problem}, not a uint8")):
+            next(iter(dsreg.load("decodefake", "train", root=root, batch_size=4, decode=bad)))
 
 
 def test_numpy_load_decodes_with_the_loader_seed(images: tuple[Path, list[bytes]]) -> None:
