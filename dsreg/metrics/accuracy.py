@@ -122,6 +122,13 @@ class Accuracy(Metric):
             labels = np.asarray(predictions, dtype=np.int64)
             values = {"top1": float((labels == truth).mean())}
             return Score(values, "top1", True, f"accuracy|v{self.version}|labels|top1", {"rows": n})
+        widths = [len(p) for p in predictions]
+        if len(set(widths)) > 1:
+            row = next(i for i, w in enumerate(widths) if w != widths[0])
+            raise DsregError(
+                f"row {row} has {widths[row]} scores, row 0 has {widths[0]}",
+                fix="write one score per class on every row",
+            )
         scores = np.stack(predictions)
         if scores.shape[1] <= truth.max():
             raise DsregError(f"scores have {scores.shape[1]} columns but a reference class is {truth.max()}")

@@ -68,3 +68,11 @@ def test_csv_text_that_is_no_number_is_refused_naming_it(text: str) -> None:
     metric = Accuracy("accuracy", {}, ClassLabel(names=["a", "b", "c"]))
     with pytest.raises(DsregError, match=f"where: prediction '{text}' is neither a class index nor a list of scores"):
         metric.prediction(text, "where")
+
+
+def test_score_lists_of_different_lengths_are_refused_without_class_names() -> None:
+    """With a plain integer reference nothing fixes the number of classes up front; np.stack raised a bare error."""
+    metric = Accuracy("accuracy", {}, Scalar(dtype="int64"))
+    scores = [metric.prediction([0.1, 0.9], "a"), metric.prediction([0.1, 0.2, 0.7], "b")]
+    with pytest.raises(DsregError, match="row 1 has 3 scores, row 0 has 2"):
+        metric.compute(np.array([1, 2]), scores)
