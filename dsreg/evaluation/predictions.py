@@ -43,9 +43,24 @@ class Predictions:
 
 def _key(value: Any, where: str) -> str:
     """A prediction's id as the text it is matched by (row indices and id columns alike are matched as text)."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, str)):
         raise DsregError(f"{where}: id {value!r} is neither an integer nor a string", fix=ID_FIX)
-    return str(value)
+    return str(int(value)) if isinstance(value, np.integer) else str(value)
+
+
+def _pandas_pairs(source: Any) -> list[tuple[Any, Any]] | None:
+    """A pandas Series as (index, value) pairs, a DataFrame as its (id, prediction) columns' pairs (Python values,
+    so keyed by id, never by position); None for anything else."""
+    if type(source).__name__ == "DataFrame" and hasattr(source, "columns"):
+        if not {"id", "prediction"} <= set(source.columns):
+            raise DsregError(
+                f"predictions are a DataFrame with the columns {list(source.columns)}, not id and prediction",
+                fix="name the columns id and prediction (others are ignored), or pass a Series indexed by row id",
+            )
+        return list(zip(source["id"].tolist(), source["prediction"].tolist(), strict=True))
+    if type(source).__name__ == "Series" and hasattr(source, "index"):
+        return list(zip(source.index.tolist(), source.tolist(), strict=True))
+    return None
 
 
 def _text(path: Path) -> str:
@@ -113,13 +128,12 @@ def _npy(path: Path, metric: Metric) -> list[Any]:
 def read_predictions(
     source: str | os.PathLike[str] | Mapping[Any, Any] | Sequence[Any] | np.ndarray, metric: Metric
 ) -> Predictions:
-    """Predictions from a file (by its suffix) or from memory: a mapping id → prediction, or a sequence/array
-    in split order."""
-    if isinstance(source, Mapping):
+    """Predictions from a file (by its suffix) or from memory: a mapping id → prediction (a pandas Series by its
+    index, a DataFrame by its id and prediction columns), or a sequence/array in split order."""
+    pairs = list(source.items()) if isinstance(source, Mapping) else _pandas_pairs(source)
+    if pairs is not None:
         return Predictions(
-            [(_key(k, "predictions"), metric.prediction(v, f"prediction for id {k!r}")) for k, v in source.items()],
-            None,
-            None,
+            [(_key(k, "predictions"), metric.prediction(v, f"prediction for id {k!r}")) for k, v in pairs], None, None
         )
     if isinstance(source, np.ndarray):
         return Predictions(None, metric.from_array(source, Path("(array)")), None)

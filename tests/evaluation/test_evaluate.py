@@ -228,3 +228,22 @@ def test_a_parallel_corpus_is_scored_against_the_direction_asked_for(root: Path,
     assert "bleu: 100.00" in out and "against: cs" in out
     with pytest.raises(DsregError, match="'de', which is not a feature"):
         dsreg.evaluate("pair", "test", czech, reference="de")
+
+
+def test_pandas_predictions_are_keyed_by_their_ids_not_their_positions(toy, truth, named) -> None:
+    """A Series indexed by row id in another order (gathered from several ranks) was read positionally: a perfect
+    model scored 0.2 without a word."""
+    pd = pytest.importorskip("pandas")
+    toy()
+    series = pd.Series(truth, index=range(len(truth))).sample(frac=1, random_state=0)
+    assert list(series.index) != list(range(len(truth)))
+    assert dsreg.evaluate("toy", "test", series).values == {"top1": 1.0}
+    frame = pd.DataFrame({"id": series.index, "prediction": series.values, "logit": 0.0})
+    assert dsreg.evaluate("toy", "test", frame).values == {"top1": 1.0}
+    names = pd.Series(truth, index=[f"img-{i}.png" for i in range(len(truth))])[::-1]
+    assert dsreg.evaluate("named", "test", names).values == {"top1": 1.0}
+    with pytest.raises(DsregError, match="2 missing"):
+        dsreg.evaluate("toy", "test", series.iloc[2:])
+    with pytest.raises(DsregError, match=r"a DataFrame with the columns \['label'\]"):
+        dsreg.evaluate("toy", "test", pd.DataFrame({"label": truth}))
+    assert dsreg.evaluate("toy", "test", {np.int64(i): y for i, y in enumerate(truth)}).values == {"top1": 1.0}
