@@ -25,11 +25,24 @@ def expand_path(path: str | os.PathLike[str], what: str) -> Path:
         ) from None
 
 
+def _refuse_url(value: str, what: str) -> None:
+    """Roots are directories: a URL in DSREG_ROOT would be split at its ':' into relative folders (``s3``,
+    ``//bucket/...``), and preparing would silently write under the working directory."""
+    if "://" in value:
+        raise DsregError(
+            f"{what} holds a URL ({value}): dataset roots are local or shared directories",
+            fix="give directories in DSREG_ROOT (colon-separated) or --root; a version copied to an object store "
+            "is opened by its URL instead: dsreg.open('s3://bucket/<name>/<config>/<version>', split)",
+        )
+
+
 def search_roots(root: str | os.PathLike[str] | None = None) -> list[Path]:
     """The roots to search: an explicit `root` alone, else `DSREG_ROOT`'s entries, else the default."""
     if root is not None:
+        _refuse_url(os.fspath(root), "--root")
         return [expand_path(root, "--root")]
     env = os.environ.get("DSREG_ROOT", "")
+    _refuse_url(env, "DSREG_ROOT")
     entries = [expand_path(p, "DSREG_ROOT") for p in env.split(os.pathsep) if p.strip()]
     return entries or [DEFAULT_ROOT]
 

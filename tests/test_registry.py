@@ -50,6 +50,22 @@ def test_root_search_path_and_first_writable_root(tmp_path: Path, monkeypatch: p
         writable_root()
 
 
+@pytest.mark.parametrize("url", ["s3://bucket/datasets", "memory://shared", "file:///data/sets"])
+def test_a_url_as_a_root_is_refused_not_split_into_a_relative_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    # DSREG_ROOT is split at ':', so s3://bucket/datasets was the roots 's3' and '//bucket/datasets', and
+    # write_dataset published into ./s3 under the working directory (and open read from there)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DSREG_ROOT", f"{tmp_path / 'local'}:{url}")
+    with pytest.raises(DsregError, match="DSREG_ROOT holds a URL") as err:
+        dsreg.write_dataset("u", {"train": [{"x": 1}]}, FEATURES)
+    assert url in str(err.value) and "dsreg.open(" in (err.value.fix or "")
+    with pytest.raises(DsregError, match="--root holds a URL"):
+        search_roots(url)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_prepared_datasets_are_found_across_roots_newest_version_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
