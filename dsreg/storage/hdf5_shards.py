@@ -70,12 +70,9 @@ class Hdf5ShardWriter(BatchingWriter):
             f.attrs["dsreg.rows"] = table.num_rows
             for key, values in leaves.items():
                 make_groups(h5py, f, key)
-                f.create_dataset(
-                    key,
-                    data=values,
-                    chunks=(chunk_rows(values.shape, values.dtype.itemsize), *values.shape[1:]),
-                    track_times=False,
-                )
+                # an empty array (a text column of empty strings) has no chunk: HDF5 refuses one larger than it
+                chunks = (chunk_rows(values.shape, values.dtype.itemsize), *values.shape[1:]) if len(values) else None
+                f.create_dataset(key, data=values, chunks=chunks, track_times=False)
 
 
 def create_file(h5py: Any, path: Path) -> Any:

@@ -193,6 +193,22 @@ def test_a_missing_file_inside_a_zarr_shard_is_a_size_problem(root: Path) -> Non
     assert problem.path == str(path) and "size" in problem.problem
 
 
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_a_shard_whose_ragged_values_are_all_empty_round_trips(root: Path, fmt: str) -> None:
+    # an HDF5 shard in which a text or sequence column (or a sequence's inner lists) held no value at all was
+    # not written: h5py refused a chunk of one row for a dataset of none (a bare ValueError)
+    features = Features(
+        {"text": dsreg.Text(), "tokens": dsreg.Sequence(dtype="float32"), "nested": dsreg.Sequence(dsreg.Sequence())}
+    )
+    rows = [{"text": "", "tokens": [], "nested": [[]] * (i % 3)} for i in range(5)]
+    m = dsreg.write_dataset("hollow", {"train": rows}, features, root=root, storage=fmt)
+    got = dsreg.open(m.directory, "train").take([4, 0, 2])
+    assert got["text"].tolist() == ["", "", ""]
+    assert [t.tolist() for t in got["tokens"]] == [[], [], []] and got["tokens"][0].dtype == np.float32
+    assert [[s.tolist() for s in row] for row in got["nested"]] == [[[]], [], [[], []]]
+    assert verify_manifest(m, deep=True) == []
+
+
 def test_unknown_formats_are_refused(root: Path) -> None:
     with pytest.raises(DsregError, match="unknown storage format 'parquet'"):
         dsreg.write_dataset("x", {"train": _examples(3)}, FEATURES, root=root, storage="parquet")
