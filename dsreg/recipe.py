@@ -24,6 +24,7 @@ from dsreg.errors import DsregError
 from dsreg.features import Features, Text
 from dsreg.sizes import parse_size
 from dsreg.storage import DEFAULT_FORMAT, get_format
+from dsreg.versions import check_version
 
 if TYPE_CHECKING:
     from dsreg.readers import Reader
@@ -255,6 +256,7 @@ def _resolve(path: Path, config: str, data: dict[str, Any]) -> RecipeConfig:
     from dsreg.steps import get_step
 
     try:
+        check_version(data["version"])
         features = Features.from_json(data["features"])
     except DsregError as err:
         raise DsregError(err.problem, path=path, fix=err.fix) from None

@@ -26,11 +26,18 @@ def check_version(version: str) -> str:
     """`version` if a manifest can record it (``MAJOR.MINOR.PATCH``, optional ``-pre``/``+build``), else a
     DsregError: checked before anything is written, so a bad version never leaves a broken folder behind."""
     from dsreg.manifest import manifest_schema
+    from dsreg.registry import HIDDEN_MARKS
 
     pattern = manifest_schema()["properties"]["version"]["pattern"]
     if not isinstance(version, str) or not re.fullmatch(pattern, version):
         raise DsregError(
             f"version {version!r} is not MAJOR.MINOR.PATCH",
             fix="give a version like '1.0.0' (optionally '1.0.0-rc1' or '1.0.0+build')",
+        )
+    marks = [mark for mark in HIDDEN_MARKS if mark in version]
+    if marks:  # its folder would be taken for another version's work, lock or removal, and never listed
+        raise DsregError(
+            f"version {version!r} is named like dsreg's own {marks[0]!r} folders and files beside the versions",
+            fix="give a pre-release or build tag without it, e.g. '1.0.0-rc1'",
         )
     return version

@@ -89,6 +89,7 @@ def test_a_typo_names_the_file_the_key_path_and_the_likely_key(tmp_path: Path) -
             r"splits.test.direction is \['label', 'image'\]: 'label' is not a text column",
         ),
         (lambda d: d["configs"]["binary"]["splits"]["test"].update(direction=["de"]), "direction"),
+        (lambda d: d.update(version="1.0.0-rc.lock"), "is named like dsreg's own"),
         # the keyword 'all' (every split) would shadow it: loading 'all' read train's rows with it
         (
             lambda d: d["configs"]["binary"]["splits"].update(all=d["configs"]["binary"]["splits"]["test"]),

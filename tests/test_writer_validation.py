@@ -139,6 +139,16 @@ def test_a_bad_version_is_refused_before_anything_is_written(root: Path, version
     assert dsreg.write_dataset("v", {"train": examples()}, Features({"t": Text()}), root=root, version="1.0.0-rc1")
 
 
+@pytest.mark.parametrize("version", ["1.0.0-a.incomplete-zz", "1.0.0-b.lock", "1.0.0-c.removing-1", "1.0.0-d.locked"])
+def test_a_version_named_like_a_work_lock_or_removal_folder_is_refused(root: Path, version: str) -> None:
+    # 1.0.0-a.incomplete-zz was published but never listed, and publishing 1.0.0-a deleted it as abandoned work;
+    # with 1.0.0-b.lock published, preparing 1.0.0-b waited forever on a "lock" that was a version
+    with pytest.raises(DsregError, match="is named like dsreg's own") as err:
+        dsreg.write_dataset("v", {"train": [{"t": "x"}]}, Features({"t": Text()}), root=root, version=version)
+    assert repr(version) in str(err.value)
+    assert not (root / "v").exists()
+
+
 @pytest.mark.parametrize(
     ("split", "message"),
     [
