@@ -19,7 +19,7 @@ from pathlib import Path
 from dsreg.errors import DsregError
 from dsreg.manifest import MANIFEST_NAME, Manifest, read_manifest
 from dsreg.recipe import Recipe, load_recipe
-from dsreg.roots import expand_path, search_roots
+from dsreg.roots import downloads_dir, expand_path, search_roots
 from dsreg.versions import sort_versions
 
 RECIPE_SUFFIX = ".yaml"
@@ -58,6 +58,11 @@ def parse_ref(text: str) -> Ref:
         raise DsregError(
             f"cannot read dataset reference {text!r}",
             fix="write NAME, NAME/CONFIG or NAME/CONFIG:VERSION in lowercase, e.g. cifar10/python:1.0.0",
+        )
+    if match["name"] == downloads_dir(Path()).name:  # listing skips it, and `dsreg gc` cleans it
+        raise DsregError(
+            f"{text!r}: 'downloads' is the folder of raw downloads in every root, so no dataset can be called so",
+            fix="give the dataset another name",
         )
     return Ref(match["name"], match["config"], match["version"])
 

@@ -24,6 +24,16 @@ def test_references_parse() -> None:
         parse_ref("CIFAR 10")
 
 
+def test_the_downloads_folder_is_no_dataset_name(root: Path) -> None:
+    # <root>/downloads/ holds raw downloads: a dataset called so was never listed, and under a config sha256 or
+    # md5 `dsreg gc` took its versions for unreferenced downloads and deleted them
+    with pytest.raises(DsregError, match="'downloads' is the folder of raw downloads") as err:
+        dsreg.write_dataset("downloads", {"train": [{"x": 1}]}, FEATURES, root=root, config="sha256")
+    assert err.value.fix and not (root / "downloads").exists()
+    with pytest.raises(DsregError, match="'downloads' is the folder of raw downloads"):
+        parse_ref("downloads/md5:1.0.0")
+
+
 def test_unknown_recipe_suggests_the_close_one() -> None:
     with pytest.raises(DsregError, match="Did you mean 'cifar10'"):
         get_recipe("cifar01")
