@@ -6,7 +6,7 @@ Columns are laid out as in `dsreg.storage.columns` (a fixed-shape feature is one
 The root attributes `dsreg.features` (JSON) and `dsreg.rows` describe the shard.
 
 Bytes are deterministic: a fixed library version bound, no object timestamps, datasets written whole in a
-fixed order. Reading maps the file and views each dataset's chunks in place when they are uncompressed and
+fixed order. Reading maps the file and views each dataset's chunks in place when they are unfiltered and
 contiguous in row order (how this writer lays them out), so a gather costs what it costs on an Arrow shard;
 any other layout is read through h5py.
 """
@@ -151,11 +151,11 @@ class Hdf5ShardReader(LeafShardReader):
 
 
 def _contiguous_offset(ds: Any) -> tuple[int, np.dtype, tuple[int, ...]] | None:
-    """(file offset, dtype, shape) when the dataset's rows lie uncompressed and in order in one byte range."""
+    """(file offset, dtype, shape) when the dataset's rows lie unfiltered and in order in one byte range."""
     shape = tuple(int(d) for d in ds.shape)
     dtype = np.dtype(ds.dtype)
-    if ds.compression is not None or ds.dtype.kind not in "biuf":
-        return None
+    if ds.id.get_create_plist().get_nfilters() or ds.dtype.kind not in "biuf":
+        return None  # any filter (compression, byte shuffle...) changes the bytes: read through h5py
     nbytes = int(np.prod(shape)) * dtype.itemsize
     if nbytes == 0:
         return (0, dtype, shape)

@@ -283,3 +283,29 @@ def test_a_deferred_sync_that_finds_the_disk_full_names_the_shard_and_frees_it(
         writer.close()
     assert err.value.path and err.value.path.endswith("part-00000.arrow.tmp")
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{"shuffle": True}, {"shuffle": True, "fletcher32": True}, {}],
+    ids=["shuffle", "shuffle-fletcher32", "none"],
+)
+def test_an_hdf5_dataset_behind_a_filter_is_read_through_h5py_not_viewed_raw(tmp_path: Path, filters: dict) -> None:
+    # the byte shuffle keeps every chunk's size, so a shard another tool wrote with it (h5py's shuffle=True) was
+    # viewed in place as if unfiltered: its labels read as garbage
+    h5py = pytest.importorskip("h5py")
+    from dsreg.storage.base import features_json
+    from dsreg.storage.hdf5_shards import Hdf5ShardReader
+
+    features = Features({"label": dsreg.ClassLabel(names=("a", "b", "c")), "score": dsreg.Scalar(dtype="float32")})
+    labels, scores = np.arange(300, dtype=np.int64) % 3, np.linspace(0, 1, 300, dtype=np.float32)
+    path = tmp_path / "foreign.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["dsreg.features"] = features_json(features)
+        f.attrs["dsreg.rows"] = 300
+        f.create_dataset("label", data=labels, chunks=(64,), **filters)
+        f.create_dataset("score", data=scores, chunks=(64,), **filters)
+    reader = Hdf5ShardReader(path)
+    assert reader.problems(features, 300) == []
+    assert reader.column("label", 0).tolist() == labels.tolist()
+    assert reader.take("score", 0, np.asarray([299, 0, 150])).tolist() == scores[[299, 0, 150]].tolist()
