@@ -103,6 +103,7 @@ class Hdf5ShardReader(LeafShardReader):
         h5py = h5py_module()
         path = Path(path)
         self._views: dict[str, tuple[int, np.dtype, tuple[int, ...]] | None] = {}
+        self._outside: list[str] = []  # datasets whose values lie in other files (external storage, virtual)
         try:
             with h5py.File(path, "r") as f:
                 raw = f.attrs.get("dsreg.features")
@@ -127,9 +128,20 @@ class Hdf5ShardReader(LeafShardReader):
     def stored_features(self) -> Any:
         return self._stored
 
+    def layout_problems(self, features: Features) -> list[str]:
+        """The chunked formats' checks, and no dataset keeping its values in another file."""
+        outside = [
+            f"dataset {name!r} keeps its values outside the shard file, where its sha256 does not cover them"
+            for name in self._outside
+        ]
+        return outside + super().layout_problems(features)
+
     def _index(self, h5py: Any, name: str, obj: Any) -> None:
         """Record where a dataset's bytes lie in the file, or None when they cannot be viewed in place."""
         if isinstance(obj, h5py.Dataset):
+            plist = obj.id.get_create_plist()
+            if plist.get_layout() == h5py.h5d.VIRTUAL or plist.get_external_count():
+                self._outside.append(name)
             self._views[name] = _contiguous_offset(obj)
 
     def _open_leaf(self, key: str) -> Leaf:

@@ -309,3 +309,29 @@ def test_an_hdf5_dataset_behind_a_filter_is_read_through_h5py_not_viewed_raw(tmp
     assert reader.problems(features, 300) == []
     assert reader.column("label", 0).tolist() == labels.tolist()
     assert reader.take("score", 0, np.asarray([299, 0, 150])).tolist() == scores[[299, 0, 150]].tolist()
+
+
+@pytest.mark.parametrize("storage", ["external", "virtual"])
+def test_an_hdf5_dataset_stored_outside_its_shard_is_refused(tmp_path: Path, storage: str) -> None:
+    # HDF5 lets a dataset keep its values in another file (external storage, a virtual dataset): the shard's
+    # size and sha256 never covered those bytes, so verify --deep said OK while they changed under it
+    h5py = pytest.importorskip("h5py")
+    from dsreg.storage.base import features_json
+    from dsreg.storage.hdf5_shards import Hdf5ShardReader
+
+    features = Features({"score": dsreg.Scalar(dtype="int64")})
+    (tmp_path / "outside.bin").write_bytes(np.arange(10, dtype=np.int64).tobytes())
+    path = tmp_path / "foreign.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["dsreg.features"] = features_json(features)
+        f.attrs["dsreg.rows"] = 10
+        if storage == "external":
+            f.create_dataset("score", shape=(10,), dtype=np.int64, external=[(str(tmp_path / "outside.bin"), 0, 80)])
+        else:
+            with h5py.File(tmp_path / "other.h5", "w") as other:
+                other.create_dataset("values", data=np.arange(10, dtype=np.int64))
+            layout = h5py.VirtualLayout(shape=(10,), dtype=np.int64)
+            layout[:] = h5py.VirtualSource(str(tmp_path / "other.h5"), "values", shape=(10,))
+            f.create_virtual_dataset("score", layout)
+    problems = Hdf5ShardReader(path).problems(features, 10)
+    assert problems == ["dataset 'score' keeps its values outside the shard file, where its sha256 does not cover them"]
