@@ -131,7 +131,7 @@ def _check(record: Any) -> str | None:
     dataset = record["dataset"]
     if not isinstance(dataset, dict) or not all(isinstance(dataset.get(k), str) for k in ("name", "config", "version")):
         return "its dataset lacks name, config or version (strings)"
-    for key in ("split", "model", "user"):
+    for key in ("id", "split", "model", "user"):
         if not isinstance(record[key], str):
             return f"its {key} {record[key]!r} is not a string"
     try:

@@ -144,6 +144,7 @@ def test_records_are_found_in_every_root_once_and_written_to_the_first_writable(
         ({"time": "2026-01-01T00:00:00"}, "no time zone"),
         ({"split": 3}, "its split"),
         ({"model": ["m"]}, "its model"),
+        ({"id": ["x"]}, "its id"),
         ({"dataset": {"name": 1, "config": "default", "version": "1.0.0"}}, "dataset lacks name"),
         ({"metric": {**_record()["metric"], "reference": "ab", "reference_chosen": True}}, "reference columns"),
     ],
