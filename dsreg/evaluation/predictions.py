@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import json
 import os
 from collections import Counter
@@ -63,20 +62,29 @@ def _pandas_pairs(source: Any) -> list[tuple[Any, Any]] | None:
     return None
 
 
-def _text(path: Path) -> str:
-    """A predictions file's text: UTF-8, a leading byte-order mark dropped; other bytes are an error naming their
-    line (not a UnicodeDecodeError)."""
-    data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise DsregError(f"line {line} is not UTF-8", path=path, fix="save the predictions as UTF-8") from None
+def _not_utf8(path: Path) -> DsregError:
+    """The error for a predictions file that is not UTF-8, naming the first line that is not (found only then, by
+    a second, streaming pass: a line's bytes decode alone as they do in the whole file, since no UTF-8 sequence
+    holds a newline byte)."""
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                line.removeprefix(codecs.BOM_UTF8 if number == 1 else b"").decode("utf-8")
+            except UnicodeDecodeError:
+                break
+    return DsregError(f"line {number} is not UTF-8", path=path, fix="save the predictions as UTF-8")
 
 
 def _jsonl(path: Path, metric: Metric) -> list[tuple[str, Any]]:
+    try:
+        return _jsonl_pairs(path, metric)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+
+
+def _jsonl_pairs(path: Path, metric: Metric) -> list[tuple[str, Any]]:
     pairs = []
-    with io.StringIO(_text(path), newline=None) as f:  # universal newlines, as open() reads text
+    with open(path, encoding="utf-8-sig") as f:  # streamed: a file of logits can be large
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -98,7 +106,14 @@ def _jsonl(path: Path, metric: Metric) -> list[tuple[str, Any]]:
 
 
 def _csv(path: Path, metric: Metric, delimiter: str) -> list[tuple[str, Any]]:
-    with io.StringIO(_text(path), newline="") as f:
+    try:
+        return _csv_pairs(path, metric, delimiter)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+
+
+def _csv_pairs(path: Path, metric: Metric, delimiter: str) -> list[tuple[str, Any]]:
+    with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f, delimiter=delimiter)
         if not reader.fieldnames or not {"id", "prediction"} <= set(reader.fieldnames):
             raise DsregError(
