@@ -5,7 +5,8 @@ Batches come from the loader (so shuffling, rank partition, bucketing and resume
 
 - scalars and class labels → ``TensorSpec((B,), dtype)``; tensors and images → ``TensorSpec((B, *shape), dtype)``;
 - text and encoded images → ``TensorSpec((B,), tf.string)`` (UTF-8 text, raw bytes); an image column the loader
-  decodes (``decode=``) → ``TensorSpec((B, 3, H, W), tf.uint8)``, decoded in the generator by dsreg's decoder;
+  decodes (``decode=``) → ``TensorSpec((B, 3, size, size), tf.uint8)``, decoded in the generator by dsreg's decoder
+  (a decode function of your own: ``(B, None, None, None)``, its own channels and size);
 - sequences and audio → ``RaggedTensorSpec((B, None), dtype, ragged_rank=1, row_splits_dtype=tf.int64)``: ragged
   rather than padded, so no pad value is invented and nothing is copied beyond the batch; call ``.to_tensor()``
   to pad. A sequence of sequences adds a ragged axis (``(B, None, None)``, ``ragged_rank=2``), a sequence of
@@ -150,8 +151,9 @@ def adapt(
         wire = {name: _wire_spec(ragged, batch) for name, ragged in layouts.items()}
     decoded = None if loader.decode is None or not layouts else decode_column(loader.decode)
     if decoded is not None:
-        side = loader.decode.size if isinstance(loader.decode, ImageDecode) else None
-        wire[decoded] = (tf.TensorSpec((static_batch_size(loader), 3, side, side), tf.uint8),)
+        # an ImageDecode gives (B, 3, size, size); a decode function any uint8 (B, C, H, W)
+        shape = (3, loader.decode.size, loader.decode.size) if isinstance(loader.decode, ImageDecode) else (None,) * 3
+        wire[decoded] = (tf.TensorSpec((static_batch_size(loader), *shape), tf.uint8),)
 
     def batches() -> Iterator[Element]:
         epoch, start = loader.begin_epoch()

@@ -198,6 +198,16 @@ def test_batches_in_tf_and_keras(images: tuple[Path, list[bytes]], mode: str) ->
     assert math.prod(np.asarray(y).shape) == 4
 
 
+def test_a_decode_function_s_channels_are_its_own_in_tf(images: tuple[Path, list[bytes]]) -> None:
+    """The tf spec fixed 3 channels for any decode, so a grayscale (N, 1, H, W) function failed in tf's generator."""
+    pytest.importorskip("tensorflow")
+    root, _ = images
+    data = dsreg.load("decodefake", "train", "tf", root=root, batch_size=4, decode=_pixels("uint8", channels=1))
+    assert tuple(data.element_spec["image"].shape) == (None, None, None, None)
+    batch = next(iter(data))
+    assert tuple(batch["image"].shape) == (4, 1, 4, 4) and batch["image"].dtype.name == "uint8"
+
+
 def _png16(pixels: np.ndarray) -> bytes:
     """A 16-bit PNG (grayscale for 2-D `pixels`, RGB for (H, W, 3)), written chunk by chunk (Pillow writes no
     16-bit RGB)."""
