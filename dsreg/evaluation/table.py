@@ -98,6 +98,25 @@ class _Latest:
         return None
 
 
+def _by_ranking_value(groups: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """Each benchmark whose records rank by different values (a recipe that ranks word accuracy case-insensitive
+    from one version on) split into one benchmark per value, `... by word_accuracy_ci`: their values do not compare."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for benchmark, group in groups.items():
+        ways = {(r["metric"]["primary"], r["metric"]["higher_is_better"]) for r in group}
+        for record in group:
+            metric = record["metric"]
+            if len(ways) == 1:
+                key = benchmark
+            elif len({primary for primary, _ in ways}) == len(ways):
+                key = f"{benchmark} by {metric['primary']}"
+            else:  # one value ranked both ways
+                direction = "higher" if metric["higher_is_better"] else "lower"
+                key = f"{benchmark} by {metric['primary']} ({direction} is better)"
+            out.setdefault(key, []).append(record)
+    return out
+
+
 def ranked(
     name: str | None = None,
     *,
@@ -117,6 +136,7 @@ def ranked(
     groups: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         groups.setdefault(benchmark_of(record), []).append(record)
+    groups = _by_ranking_value(groups)
     latest = _Latest(root)
     entries: list[Entry] = []
     for benchmark in sorted(groups):

@@ -41,6 +41,32 @@ def test_lower_is_better_metrics_rank_ascending(root: Path) -> None:
     assert stale == {"ocr/default is no longer prepared"}
 
 
+def test_records_ranked_by_different_values_are_ranked_apart(root: Path) -> None:
+    """A recipe whose word_accuracy ranks case-insensitive from one version on: its records rank by another value
+    than the older ones. They were ranked together, 0.7 (case-insensitive) above 0.6 (case-sensitive), under the
+    first record's heading."""
+    from dsreg.evaluation.html import render
+
+    dataset = {"name": "icdar", "config": "words", "version": "1.0.0", "manifest_sha256": "0" * 64}
+    metric = {"name": "word_accuracy", "version": "1", "signature": "s", "higher_is_better": True}
+    for model, primary, values in [
+        ("sensitive", "word_accuracy", {"word_accuracy": 0.6, "word_accuracy_ci": 0.9}),
+        ("insensitive", "word_accuracy_ci", {"word_accuracy": 0.5, "word_accuracy_ci": 0.7}),
+        ("insensitive-2", "word_accuracy_ci", {"word_accuracy": 0.4, "word_accuracy_ci": 0.8}),
+    ]:
+        record = new_record(
+            model=model, dataset=dataset, split="test", metric={**metric, "primary": primary}, values=values
+        )
+        write_record(record)
+    entries = ranked()
+    assert [(e.benchmark, e.rank, e.record["model"]) for e in entries] == [
+        ("icdar/words test word_accuracy by word_accuracy", 1, "sensitive"),
+        ("icdar/words test word_accuracy by word_accuracy_ci", 1, "insensitive-2"),
+        ("icdar/words test word_accuracy by word_accuracy_ci", 2, "insensitive"),
+    ]
+    assert "ranked by word_accuracy_ci" in render(entries)
+
+
 def test_filters_by_name_config_version_and_split(toy, truth) -> None:
     toy()
     dsreg.evaluate("toy", "test", truth, model="on-test", submit=True)
