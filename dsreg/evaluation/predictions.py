@@ -114,20 +114,28 @@ def _csv(path: Path, metric: Metric, delimiter: str) -> list[tuple[str, Any]]:
 
 def _csv_pairs(path: Path, metric: Metric, delimiter: str) -> list[tuple[str, Any]]:
     with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f, delimiter=delimiter)
-        if not reader.fieldnames or not {"id", "prediction"} <= set(reader.fieldnames):
+        rows = csv.reader(f, delimiter=delimiter)
+        header = next(rows, None)
+        if not header or header.count("id") != 1 or header.count("prediction") != 1:
             raise DsregError(
-                f"header is {reader.fieldnames}, not one with the columns id and prediction",
+                f"header is {header}, not one with the columns id and prediction (once each)",
                 path=path,
                 fix="start the file with the header line `id,prediction`",
             )
-        return [
-            (
-                _key(row["id"], f"{path} line {reader.line_num}"),
-                metric.prediction(row["prediction"], f"{path} line {reader.line_num}"),
-            )
-            for row in reader
-        ]
+        at_id, at_prediction = header.index("id"), header.index("prediction")
+        pairs = []
+        for row in rows:
+            if not row:
+                continue  # a blank line
+            if len(row) != len(header):  # an unquoted delimiter in a prediction would cut it short silently
+                raise DsregError(
+                    f"line {rows.line_num} has {len(row)} fields but the header {len(header)}",
+                    path=path,
+                    fix=f"quote a prediction that holds the delimiter {delimiter!r} (as csv writers do)",
+                )
+            where = f"{path} line {rows.line_num}"
+            pairs.append((_key(row[at_id], where), metric.prediction(row[at_prediction], where)))
+        return pairs
 
 
 def _npy(path: Path, metric: Metric) -> list[Any]:

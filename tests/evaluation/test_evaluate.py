@@ -108,6 +108,9 @@ def test_a_dataset_s_own_id_column_keys_the_predictions(named, truth, tmp_path: 
         ("p.jsonl", '{"id": 0, "prediction": true}\n', "line 1: prediction True is neither"),
         ("p.csv", "row,label\n0,1\n", "not one with the columns id and prediction"),
         ("p.csv", "id,prediction\n0,cat\n", "line 2: prediction 'cat' is neither"),
+        # an unquoted comma in a hypothesis ('Hello, world') kept only 'Hello' and dropped the rest silently
+        ("p.csv", "id,prediction\n0,1\n1,2, 0\n", "line 3 has 3 fields but the header 2"),
+        ("p.tsv", "id\tprediction\tscore\n0\t1\t0.5\n1\t2\n", "line 3 has 2 fields but the header 3"),
         ("p.txt", "1\n", "cannot tell the format of predictions from the suffix '.txt'"),
         ("p.npy", "not numpy", "not a readable .npy array"),
         ("p.jsonl", b'{"id": 0, "prediction": 1}\n{"id": "\xe9", "prediction": 1}\n', "line 2 is not UTF-8"),
