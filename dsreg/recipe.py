@@ -46,12 +46,18 @@ DEFAULT_SHARD_SIZE = "256MiB"
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses duplicate keys, which plain YAML silently lets the last one win."""
+    """A safe loader that refuses duplicate keys, which plain YAML silently lets the last one win. A merge key
+    (`<<: *anchor`) is YAML's own way to share fields, overridden by the mapping's keys: it is no duplicate."""
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:
+            continue  # merged by construct_mapping (flatten_mapping), under the keys written here
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)

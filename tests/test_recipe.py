@@ -117,6 +117,19 @@ def test_yaml_never_executes_code_and_duplicates_are_refused(tmp_path: Path) -> 
         load_recipe(dup)
 
 
+def test_a_yaml_merge_key_shares_fields_and_a_key_repeated_beside_it_is_still_refused(tmp_path: Path) -> None:
+    text = CIFAR10.read_text()
+    text = text.replace("  python:\n", "  python: &python\n").replace("  binary:\n", "  binary:\n    <<: *python\n", 1)
+    merged = tmp_path / "cifar10.yaml"
+    merged.write_text(text)
+    recipe = load_recipe(merged)  # binary's own keys override what it merges from python, as YAML says
+    assert recipe.config("binary").reader == "cifar_binary" and recipe.config("binary").sources["archive"].sha256
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(text.replace("    <<: *python\n", "    <<: *python\n    reader: {name: cifar_python}\n", 1))
+    with pytest.raises(DsregError, match="duplicate key 'reader'"):
+        load_recipe(twice)
+
+
 def test_unknown_config_lists_the_valid_ones() -> None:
     with pytest.raises(DsregError, match="use one of: python, binary"):
         load_recipe(CIFAR10).config("pickle")
