@@ -425,6 +425,13 @@ def _schema_error(path: Path, err: jsonschema.ValidationError) -> DsregError:
                 path=path,
                 fix=f"allowed keys here: {', '.join(props)}{_did_you_mean(key, props)}",
             )
+    expected = err.validator_value if err.validator == "type" else None
+    wants_text = expected == "string" or (isinstance(expected, list) and "string" in expected)
+    if isinstance(err.instance, (bool, int, float)) and wants_text:
+        fix = (
+            'put it in quotes ("no", "1.0"): YAML reads a bare yes, no, on, off, true or false as a boolean and '
+            f"1.0 or 2017 as a number, as it read this one ({err.instance!r})"
+        )
     if err.validator == "oneOf" and "sources" in err.absolute_path:
         fix = "a source needs `urls` with `sha256` or `md5`, or `manual` instructions with `filename`"
     return DsregError(f"invalid recipe at {where}: {err.message}", path=path, fix=fix)

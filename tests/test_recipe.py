@@ -130,6 +130,25 @@ def test_a_yaml_merge_key_shares_fields_and_a_key_repeated_beside_it_is_still_re
         load_recipe(twice)
 
 
+@pytest.mark.parametrize(
+    ("edit", "where"),
+    [
+        (lambda t: t.replace("  binary:\n", "  no:\n"), "configs"),  # Norwegian: YAML reads a bare no as false
+        (lambda t: t.replace("version: 1.0.0", "version: 1.0"), "version"),
+        (
+            lambda t: t.replace("      test:\n        rows: 10000\n", "      2017:\n        rows: 10000\n", 1),
+            "configs.python.splits",
+        ),
+    ],
+)
+def test_a_bare_yaml_word_read_as_a_boolean_or_number_is_told_to_be_quoted(tmp_path: Path, edit, where) -> None:
+    path = tmp_path / "cifar10.yaml"
+    path.write_text(edit(CIFAR10.read_text()))
+    with pytest.raises(DsregError, match=f"at {where}.*is not of type 'string'") as err:
+        load_recipe(path)
+    assert err.value.fix is not None and "quote" in err.value.fix
+
+
 def test_unknown_config_lists_the_valid_ones() -> None:
     with pytest.raises(DsregError, match="use one of: python, binary"):
         load_recipe(CIFAR10).config("pickle")
