@@ -85,7 +85,8 @@ class _Version:
 
 @dataclass(frozen=True)
 class _Entry:
-    """Something taking room in a cache: a complete staged copy, or a work directory (`complete=False`)."""
+    """Something taking room in a cache: a complete staged copy, or (`complete=False`) a work directory or a
+    damaged copy (its manifest gone or unreadable), garbage either way."""
 
     version: _Version
     path: Path
@@ -160,17 +161,22 @@ def _reservation(work: Path) -> dict[str, Any]:
 
 
 def _entries(cache: Path) -> list[_Entry]:
-    """Every staged copy and work directory in `cache`, tolerating ones that vanish while we look."""
+    """Every staged copy, damaged copy and work directory in `cache`, tolerating ones that vanish while we look."""
     entries = []
-    for manifest_path in sorted(cache.glob(f"*/*/*/{MANIFEST_NAME}")):
-        directory = manifest_path.parent
-        if INCOMPLETE in directory.name:
+    for directory in sorted(cache.glob("*/*/*")):
+        if INCOMPLETE in directory.name or directory.parts[-3] == STATE_DIR or not directory.is_dir():
             continue
+        v = _Version.at(directory)
         try:
             size = read_manifest(directory).bytes
         except DsregError:
-            continue  # vanished, or not made by staging
-        v = _Version.at(directory)
+            try:
+                mtime = directory.stat().st_mtime
+            except FileNotFoundError:
+                continue  # vanished while we looked
+            # damaged: a file cleaner removed its manifest, or truncated it; the rest still takes room
+            entries.append(_Entry(v, directory, _disk_bytes(directory), mtime, complete=False))
+            continue
         entries.append(_Entry(v, directory, size, _last_used(v), complete=True))
     for directory in sorted(cache.glob(f"*/*/*{INCOMPLETE}*")):
         v = _Version.at(directory.with_name(directory.name.split(INCOMPLETE)[0]))
@@ -196,11 +202,11 @@ def _delete(path: Path) -> None:
 
 
 def _try_remove(entry: _Entry) -> bool:
-    """Remove `entry` unless a job is staging it, evicting it or (for a complete copy) reading it."""
+    """Remove `entry` unless a job is staging it, evicting it or (for a copy, even a damaged one) reading it."""
     with _locked(entry.version.lock_path, fcntl.LOCK_EX, block=False) as free:
         if not free:
             return False
-        if entry.complete:
+        if INCOMPLETE not in entry.path.name:
             with _locked(entry.version.use_path, fcntl.LOCK_EX, block=False) as unused:
                 if not unused:
                     return False

@@ -252,3 +252,22 @@ def test_a_corrupt_file_inside_a_zarr_shard_is_never_staged(tmp_path: Path) -> N
         staging.stage(m, cache)
     assert str(shard) in str(err.value)
     assert not (cache / "z" / "default" / "1.0.0").exists() and leftovers(cache) == []
+
+
+@pytest.mark.parametrize("damage", ["manifest removed", "manifest truncated"])
+def test_a_staged_copy_whose_manifest_is_damaged_is_collected_and_counted(tmp_path: Path, damage: str) -> None:
+    """A node's file cleaner removes old files (the manifest first, staged long ago): the rest still takes room."""
+    shared, cache = tmp_path / "shared", tmp_path / "cache"
+    a, b = make(shared, "a"), make(shared, "b")
+    copy = staging.stage(a, cache)
+    staging.stage(b, cache)
+    make_writable(copy)
+    if damage == "manifest removed":
+        (copy / MANIFEST_NAME).unlink()
+    else:
+        (copy / MANIFEST_NAME).write_text("{ trunc")
+    assert staged_names(cache) == ["b"]
+    assert staging.gc(cache, b.bytes + 100) == [copy]  # over the budget with the damaged copy's bytes
+    assert not copy.exists() and staged_names(cache) == ["b"]
+    staging.stage(a, cache)
+    assert staging.gc(cache, None, leftover_age=0) == [] and sorted(staged_names(cache)) == ["a", "b"]
