@@ -122,6 +122,19 @@ def _locked(path: Path, mode: int, *, block: bool = True) -> Iterator[bool]:
             os.close(fd)
 
 
+def _cache(cache_dir: str | os.PathLike[str]) -> Path:
+    """The cache directory `cache_dir` names, refused unless it is one (new, empty, or holding `.staging/`): a
+    dataset root given by mistake is never evicted from, nor marked as a cache (which hides it from prepare)."""
+    cache = expand_path(cache_dir, "the cache directory").absolute()
+    if cache.is_dir() and not (cache / STATE_DIR).is_dir() and any(cache.iterdir()):
+        raise DsregError(
+            f"not a staging cache: it holds files but no {STATE_DIR}/ (a dataset root?); nothing was changed",
+            path=cache,
+            fix="pass a directory of its own on node-local scratch, new or empty (e.g. $SLURM_TMPDIR/dsreg)",
+        )
+    return cache
+
+
 def _cache_lock(cache: Path) -> Path:
     return cache / STATE_DIR / "cache.lock"
 
@@ -397,9 +410,7 @@ def stage_held(
     assert src_dir is not None  # resolve_source guarantees it
     text = (src_dir / MANIFEST_NAME).read_bytes()
     manifest = manifest_from_json(json.loads(text), src_dir / MANIFEST_NAME)  # exactly the bytes we copy
-    v = _Version(
-        expand_path(cache_dir, "the cache directory").absolute(), manifest.name, manifest.config, manifest.version
-    )
+    v = _Version(_cache(cache_dir), manifest.name, manifest.config, manifest.version)
     _check_budget(manifest, budget_bytes)
     with _locked(v.lock_path, fcntl.LOCK_EX):
         copied = not _is_current(v, text)
@@ -493,7 +504,7 @@ def _in_use(v: _Version) -> bool:
 def cache_usage(cache_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The complete staged versions in `cache_dir`, least recently used first (eviction order): name,
     config, version, path, bytes, last_used (epoch seconds) and in_use."""
-    cache = expand_path(cache_dir, "the cache directory").absolute()
+    cache = _cache(cache_dir)
     if not cache.is_dir():
         return []
     entries = sorted((e for e in _entries(cache) if e.complete), key=lambda e: (e.last_used, str(e.path)))
@@ -517,7 +528,7 @@ def gc(
     """Remove work directories abandoned more than `leftover_age` seconds ago; then, given a budget, remove
     younger abandoned ones and least-recently-used versions not in use until the cache fits it.
     Returns what was removed."""
-    cache = expand_path(cache_dir, "the cache directory").absolute()
+    cache = _cache(cache_dir)
     if not cache.is_dir():
         return []
     removed = []

@@ -271,3 +271,23 @@ def test_a_staged_copy_whose_manifest_is_damaged_is_collected_and_counted(tmp_pa
     assert not copy.exists() and staged_names(cache) == ["b"]
     staging.stage(a, cache)
     assert staging.gc(cache, None, leftover_age=0) == [] and sorted(staged_names(cache)) == ["a", "b"]
+
+
+def test_a_dataset_root_given_as_the_cache_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    """`dsreg cache gc --budget 0 --cache /shared/datasets` evicted every published version of the shared root,
+    past `dsreg rm`'s checks, and its new `.staging/` then hid the root from prepare, rm and gc."""
+    shared = tmp_path / "shared"
+    m = make(shared)
+    for act in (
+        lambda: staging.gc(shared, 0),
+        lambda: staging.cache_usage(shared),
+        lambda: staging.stage(m, shared),
+        lambda: staging.stage(m, shared / "toy"),  # a dataset directory inside it
+    ):
+        with pytest.raises(DsregError, match="not a staging cache") as err:
+            act()
+        assert err.value.fix is not None and "SLURM_TMPDIR" in err.value.fix
+    assert sorted(p.name for p in shared.iterdir()) == ["toy"]
+    assert verify_manifest(read_manifest(m.directory), deep=True) == []
+    staging.stage(m, tmp_path / "cache")  # a new directory becomes a cache
+    staging.stage(m, tmp_path / "cache")  # and stays one
