@@ -749,6 +749,9 @@ class Features:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "columns", dict(self.columns))
+        for name in self.columns:
+            if not isinstance(name, str) or not name:
+                raise DsregError(f"column name {name!r} is not a non-empty string", fix="give every column a name")
 
     def __getitem__(self, name: str) -> Feature:
         try:

@@ -284,3 +284,11 @@ def test_audio_records_its_channels_and_old_manifests_read_as_mono() -> None:
     for bad in (0, -1, 1.5, True):
         with pytest.raises(DsregError, match="audio channels is"):
             Audio("int16", 8000, channels=bad)
+
+
+def test_a_column_needs_a_name() -> None:
+    # a column named "" could not be stored as HDF5 (a bare ValueError from h5py, after the rows were read)
+    with pytest.raises(DsregError, match="column name '' is not a non-empty string"):
+        Features({"": Text()})
+    with pytest.raises(DsregError, match="column name '' is not a non-empty string"):
+        Features.from_json({"": {"type": "text"}})
