@@ -390,6 +390,19 @@ def is_url(location: str | os.PathLike[str]) -> bool:
     return "://" in text and not text.startswith("file://")
 
 
+def local_path(location: str | os.PathLike[str]) -> str | os.PathLike[str]:
+    """`location` with a ``file://`` URL turned into the local path it names (anything else as it is)."""
+    text = os.fspath(location)
+    if not text.startswith("file://"):
+        return location
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(text)
+    if parts.netloc not in ("", "localhost"):
+        raise DsregError(f"{text} names another host", fix="give the path of a local or mounted directory")
+    return unquote(parts.path)
+
+
 def _parse(raw: bytes, where: str | Path) -> Any:
     """A manifest's bytes as JSON: strict UTF-8, no NaN or Infinity (a digest cannot cover them); anything else is
     a DamagedManifest naming `where`."""
@@ -432,7 +445,7 @@ def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
     """Read and validate `<directory>/manifest.json` (a local directory, or an fsspec URL: see `read_manifest_url`)."""
     if is_url(directory):
         return read_manifest_url(os.fspath(directory))
-    path = Path(directory) / MANIFEST_NAME
+    path = Path(local_path(directory)) / MANIFEST_NAME
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

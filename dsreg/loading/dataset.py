@@ -45,7 +45,7 @@ from dsreg.features import Feature, Features
 from dsreg.loading import arguments
 from dsreg.loading.joined import JoinedColumn, JoinedRagged
 from dsreg.loading.splits import parse_split
-from dsreg.manifest import MANIFEST_NAME, Manifest, ShardInfo, is_url, read_manifest
+from dsreg.manifest import MANIFEST_NAME, Manifest, ShardInfo, is_url, local_path, read_manifest
 from dsreg.roots import expand_path
 from dsreg.storage import ShardReaderBase, get_format
 
@@ -435,6 +435,7 @@ def _manifest(name: str | os.PathLike[str], version: str | None, root: str | os.
         raise DsregError(f"name must be a dataset reference or a path, got {name!r}", fix="e.g. 'cifar10'")
     if version is not None and not isinstance(version, str):
         raise DsregError(f"version must be a string like '1.0.0', got {version!r}")
+    name = local_path(name)  # a file:// URL is the directory it names
     text = os.fspath(name)
     if is_url(text):
         manifest = read_manifest(text)

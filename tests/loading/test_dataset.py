@@ -77,6 +77,9 @@ def test_open_by_reference_path_and_version(cifar: Manifest) -> None:
         open_dataset("cifar:1.0.0", version="2.0.0")
     with pytest.raises(DsregError, match="no manifest"):
         open_dataset(cifar.directory.parent)
+    # a file:// URL is the local directory (it was read as a reference: "cannot read dataset reference")
+    by_url = open_dataset(cifar.directory.as_uri(), "test")
+    assert by_url.manifest.directory == cifar.directory and by_url.take([3])["id"].tolist() == [10003]
 
 
 def test_ragged_columns_lengths_and_padding(tokens: Manifest) -> None:
