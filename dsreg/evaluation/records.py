@@ -69,7 +69,11 @@ def new_record(**fields: Any) -> dict[str, Any]:
 
 
 def write_record(record: dict[str, Any], root: str | os.PathLike[str] | None = None) -> Path:
-    """Publish `record` as `<root>/_scores/<dataset name>/<id>.json`, created atomically and never overwritten."""
+    """Publish `record` as `<root>/_scores/<dataset name>/<id>.json`, created atomically and never overwritten;
+    a record the table could not rank (a NaN value from a metric) is refused, nothing written."""
+    problem = _check(record)
+    if problem is not None:
+        raise DsregError(f"the score record cannot be submitted: {problem}", fix="check the metric's values")
     directory = writable_root(root) / SCORES_DIR / record["dataset"]["name"]
     _shared_dir(directory)
     final = directory / f"{record['id']}.json"

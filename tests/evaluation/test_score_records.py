@@ -162,3 +162,10 @@ def test_a_record_the_table_cannot_rank_is_reported_and_the_rest_still_ranked(
     entries = ranked(broken=broken)
     assert [e.record["path"] for e in entries] == [str(good)] and "<td>m</td>" in render(entries)
     assert [b.path for b in broken] == [bad] and problem in broken[0].problem
+
+
+def test_a_record_the_table_could_not_rank_is_never_written(root: Path) -> None:
+    """A metric (a lab's plug-in) that returns NaN: the record was written, then reported broken by every reader."""
+    with pytest.raises(DsregError, match="cannot be submitted: a value is not finite"):
+        write_record(_record(values={"top1": float("nan")}))
+    assert not (root / "_scores").exists()
