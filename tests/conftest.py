@@ -5,6 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests draw the same examples on every run (each test's are a function of its code: derandomized), keep
+# no example database, and have no deadline nor timing health check, so a loaded CI machine cannot turn a pass into
+# a failure and a failure reproduces. `pytest --hypothesis-profile=explore` draws fresh examples to hunt new bugs.
+settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("explore", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)

@@ -306,7 +306,7 @@ def _archive(kind: str) -> bytes:
 
 
 @pytest.mark.parametrize("kind", ["tar", "tar.gz", "tar.bz2", "zip"])
-@settings(max_examples=120, deadline=timedelta(seconds=5), suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=timedelta(seconds=60), suppress_health_check=[HealthCheck.too_slow])
 @given(edits=FUZZ_EDITS)
 def test_fuzz_mutated_archives_read_or_raise_dsreg_error(kind: str, edits: list[Edit]) -> None:
     data = mutate(_archive(kind), edits)

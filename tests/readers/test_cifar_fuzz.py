@@ -84,7 +84,7 @@ def test_the_fuzzed_inputs_are_valid_to_begin_with(flavour: str) -> None:
 
 
 @pytest.mark.parametrize("flavour", ["python", "binary"])
-@settings(max_examples=150, deadline=timedelta(seconds=5), suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=timedelta(seconds=60), suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fuzz_mutated_cifar_files_read_or_raise_dsreg_error(flavour: str, data: st.DataObject) -> None:
     _read_valid(flavour)
