@@ -19,6 +19,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +29,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 _RANGE = re.compile(r"bytes=(?:(\d+)-(\d*)|-(\d+))")
 _BLOCK = 64 << 10
+_CUT_WAIT = 60.0  # the longest a cut connection waits for `cut_until`
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class _Fault:
     trickle: tuple[int, float] | None = None
     endless: bool = False
     redirect: str | None = None
+    cut_until: Callable[[int], bool] | None = None
 
 
 class LocalHTTPServer:
@@ -58,7 +61,8 @@ class LocalHTTPServer:
     ``ranges=False`` makes the server ignore ``Range`` headers (always 200 with the whole file, no
     ``Accept-Ranges``), like the many vendor servers that cannot resume. ``cut_linger`` is how long a
     cut connection stays open after its last byte, so that the client has drained those bytes before
-    it sees the connection drop (a client may discard buffered bytes once an error is pending).
+    it sees the connection drop (a client may discard buffered bytes once an error is pending); a test that
+    must know the client kept every byte sent before a cut says when it has them with ``inject(cut_until=...)``.
     Connections are not kept alive, so after :meth:`stop` nothing is served at all.
     """
 
@@ -92,6 +96,7 @@ class LocalHTTPServer:
         trickle: tuple[int, float] | None = None,
         endless: bool = False,
         redirect: str | None = None,
+        cut_until: Callable[[int], bool] | None = None,
     ) -> None:
         """Misbehave on the next `times` requests (GET or HEAD) of `name`; ``times=None`` means forever.
 
@@ -100,10 +105,13 @@ class LocalHTTPServer:
         `trickle=(n, seconds)` sends the body `n` bytes at a time with a pause between; `endless` answers
         200 without a Content-Length and sends zeros until the client hangs up; `redirect` answers 302 to
         that name (`name` itself: a loop).
+        `cut_until(offset)`, called with the file offset a cut body stopped at, says whether the client has
+        taken in the bytes before it: the cut connection stays open until it does (polled, at most
+        `_CUT_WAIT` seconds) instead of `cut_linger` seconds, however late a loaded machine runs the client.
         A new injection for the same name replaces the previous one.
         """
         with self._lock:
-            self._faults[name] = _Fault(status, cut_after, stall, times, trickle, endless, redirect)
+            self._faults[name] = _Fault(status, cut_after, stall, times, trickle, endless, redirect, cut_until)
 
     def gets(self, name: str) -> list[Request]:
         """The GET requests received so far for `name`, in order."""
@@ -258,7 +266,14 @@ class _Handler(BaseHTTPRequestHandler):
                 if trickle:
                     self.wfile.flush()
                     time.sleep(trickle[1])
+            stopped_at = f.tell()
         if cut_after is not None:
-            time.sleep(owner.cut_linger)
+            until = None if fault is None else fault.cut_until
+            if until is None:
+                time.sleep(owner.cut_linger)
+            else:
+                deadline = time.monotonic() + _CUT_WAIT
+                while not until(stopped_at) and time.monotonic() < deadline:
+                    time.sleep(0.005)
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
