@@ -12,14 +12,15 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 import dsreg
-from dsreg import lifecycle
+from dsreg import lifecycle, preparation
 from dsreg.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
 from dsreg.lock import FileLock
 from dsreg.manifest import Manifest
@@ -127,16 +128,29 @@ def test_rm_racing_a_preparer_leaves_one_complete_version(root, unpacked, monkey
     real = lifecycle._rename_aside
     report = Progress()
     results: list[Manifest] = []
+    waiting = threading.Event()
+    real_wait_message = preparation.wait_message
+
+    def wait_message(what: str) -> Callable[[dict[str, Any] | None], None]:
+        tell = real_wait_message(what)
+
+        def told(holder: dict[str, Any] | None) -> None:
+            tell(holder)
+            waiting.set()
+
+        return told
+
+    monkeypatch.setattr(preparation, "wait_message", wait_message)
 
     def prepare_meanwhile(directory: Path) -> Path:
         # rm holds the version lock here: the preparer started now must wait, then prepare afresh
         worker = threading.Thread(
             target=lambda: results.append(
-                prepare("cifar10", source=unpacked, check_counts=False, report=report, lock_timeout=60)
+                prepare("cifar10", source=unpacked, check_counts=False, report=report, lock_timeout=240)
             )
         )
         worker.start()
-        time.sleep(1.0)
+        assert waiting.wait(240), "the preparer never waited for the lock rm holds"  # however late it runs
         assert not results, "the preparer must wait for the lock rm holds"
         aside = real(directory)
         prepare_meanwhile.worker = worker  # type: ignore[attr-defined]
@@ -144,7 +158,7 @@ def test_rm_racing_a_preparer_leaves_one_complete_version(root, unpacked, monkey
 
     monkeypatch.setattr(lifecycle, "_rename_aside", prepare_meanwhile)
     lifecycle.remove("cifar10/python:1.0.0")
-    prepare_meanwhile.worker.join(60)  # type: ignore[attr-defined]
+    prepare_meanwhile.worker.join(240)  # type: ignore[attr-defined]
     (again,) = results
     assert report.reused is False and again.directory == first.directory
     assert dsreg.verify("cifar10", deep=True)[1] == []
