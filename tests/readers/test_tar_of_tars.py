@@ -166,9 +166,9 @@ def test_signed_checksums_of_old_tars_are_accepted(tmp_path: Path) -> None:
     ids=["octal", "base-256"],
 )
 def test_a_size_bomb_is_refused_before_anything_is_read(tmp_path: Path, size: bytes) -> None:
-    start = time.perf_counter()
+    start = time.thread_time()  # CPU seconds of this thread: a loaded machine stretches wall time, not these
     _refused(tmp_path, _tar_of(_header(b"bomb.JPEG", size), b"x" * 512), "'bomb.JPEG' at byte 0 declares .* only 1536")
-    assert time.perf_counter() - start < 1
+    assert time.thread_time() - start < 1
 
 
 @pytest.mark.parametrize(
