@@ -3,7 +3,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -141,12 +140,6 @@ def test_cuda_prefetch_delivers_the_same_batches_on_the_gpu(cifar_dir: Path) -> 
     assert gpu.state_dict()["batches"] == len(cpu)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def run_probes(specs: list[dict[str, Any]], envs: list[dict[str, str]]) -> list[dict[str, Any]]:
     """Run the probe once per spec, concurrently (ranks must meet in init_process_group); output goes to files,
     so a rank that writes a lot cannot block on a full pipe while its peer waits for it."""
@@ -186,28 +179,17 @@ def test_resume_with_two_workers_in_a_fresh_process(cifar_dir: Path, tmp_path: P
 def test_two_ranks_split_the_epoch_evenly_and_resume(cifar_dir: Path, tmp_path: Path) -> None:
     options = {"batch_size": 96, "shuffle": True, "seed": 2, "columns": ["id"]}  # 2500 rows: 13 full steps + a tail
     spec = {"dataset": str(cifar_dir), "split": "train", "framework": "torch", "options": options, "distributed": True}
-    port = str(free_port())
     # SLURM variables that disagree prove the initialised process group is asked first
-    envs = [
-        {
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": port,
-            "RANK": str(r),
-            "WORLD_SIZE": "2",
-            "SLURM_PROCID": "0",
-            "SLURM_NTASKS": "3",
-        }
-        for r in range(2)
-    ]
+    envs = [{"RANK": str(r), "WORLD_SIZE": "2", "SLURM_PROCID": "0", "SLURM_NTASKS": "3"} for r in range(2)]
     states = [tmp_path / f"rank{r}.json" for r in range(2)]
+    spec["store"] = str(tmp_path / "store-first")
     first = run_probes([{**spec, "save_after": 5, "state_out": str(s)} for s in states], envs)
     assert [(r["rank"], r["world"]) for r in first] == [(0, 2), (1, 2)]
     assert len(first[0]["batches"]) == len(first[1]["batches"]) == first[0]["len"] == 14
     rows = [[i for b in r["batches"] for i in b] for r in first]
     assert not set(rows[0]) & set(rows[1])
     assert sorted(rows[0] + rows[1]) == list(range(2500))
-    port = str(free_port())
-    envs = [{**env, "MASTER_PORT": port} for env in envs]
+    spec["store"] = str(tmp_path / "store-resumed")
     resumed = run_probes([{**spec, "state_in": str(s)} for s in states], envs)
     for before, after in zip(first, resumed, strict=True):
         assert after["batches"] == before["batches"][5:]
