@@ -547,7 +547,9 @@ def test_a_source_replaced_while_workers_read_it_is_refused_not_published_as_ver
         def __init__(self, path: Any, *args: Any, **kwargs: Any) -> None:
             super().__init__(path, *args, **kwargs)
             if Path(path).name == ALL[0]:
+                deadline = time.monotonic() + 120
                 while not _fd_open(Path(path).resolve()):  # the hasher holds the vendor's file...
+                    assert time.monotonic() < deadline, "the hasher never opened the source"
                     time.sleep(0.01)
                 os.replace(spare, path)  # ...and another file takes its name before the workers open it
 
