@@ -76,13 +76,16 @@ def test_concurrent_gathers_in_threads_do_not_mix_rows(many: Manifest) -> None:
 
     def work(seed: int) -> None:
         rng = np.random.default_rng(seed)
-        for _ in range(20):
-            idx = rng.permutation(2400)[:128]
-            batch = ds.take(idx)
-            if batch["id"].tolist() != idx.tolist() or batch["image"][:, 0, 0, 0].tolist() != [
-                int(cifar_image(i)[0, 0, 0]) for i in idx
-            ]:
-                wrong.append(f"thread {seed}")
+        try:
+            for _ in range(20):
+                idx = rng.permutation(2400)[:128]
+                batch = ds.take(idx)
+                if batch["id"].tolist() != idx.tolist() or batch["image"][:, 0, 0, 0].tolist() != [
+                    int(cifar_image(i)[0, 0, 0]) for i in idx
+                ]:
+                    wrong.append(f"thread {seed}")
+        except Exception as err:  # a failure in a thread would otherwise only be printed
+            wrong.append(f"thread {seed}: {err!r}")
 
     threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
     for t in threads:
