@@ -17,15 +17,33 @@ settings.register_profile("explore", deadline=None, suppress_health_check=[Healt
 settings.load_profile("ci")
 
 
+# What a developer's shell or a SLURM job may have set that changes what dsreg does: the tests set what they need
+_AMBIENT = (
+    "DSREG_RECIPES",
+    "DSREG_CACHE",
+    "DSREG_CACHE_BUDGET",
+    "DSREG_DOWNLOAD_MAX_BYTES",
+    "DSREG_DOWNLOAD_DEADLINE",
+    "DSREG_DOWNLOAD_MIN_RATE",
+    "DSREG_DOWNLOAD_RATE_WINDOW",
+    "DSREG_DOWNLOAD_TIMEOUT",
+    "RANK",
+    "WORLD_SIZE",
+    "SLURM_PROCID",
+    "SLURM_NTASKS",
+    "SLURM_TMPDIR",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_TASK_MIN",
+    "SLURM_ARRAY_TASK_COUNT",
+)
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test may read or write the user's real roots or recipes."""
+    """No test may read or write the user's real roots, recipes or cache, nor run as a rank or array element."""
     monkeypatch.setenv("DSREG_ROOT", str(tmp_path / "root"))
-    monkeypatch.delenv("DSREG_RECIPES", raising=False)
-    monkeypatch.delenv("RANK", raising=False)
-    monkeypatch.delenv("WORLD_SIZE", raising=False)
-    monkeypatch.delenv("SLURM_PROCID", raising=False)
-    monkeypatch.delenv("SLURM_NTASKS", raising=False)
+    for name in _AMBIENT:
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
