@@ -1,7 +1,8 @@
 """A preparation lock that works on NFS: create-exclusive file, heartbeat, stale-lock takeover.
 
 `O_CREAT | O_EXCL` is atomic on NFSv3+ and every local filesystem. The holder touches the file's
-mtime every `heartbeat` seconds; a lock whose holder is a dead process on this host, or whose
+mtime every `heartbeat` seconds; a lock whose holder is a dead process on this host (in this pid
+namespace: containers may share a host name, not their pids), or whose
 heartbeat has stopped for `stale_after` seconds, is taken over by renaming it aside (only one
 contender's rename wins).
 
@@ -27,6 +28,15 @@ from types import TracebackType
 from typing import Any
 
 from dsreg.errors import DsregError
+
+
+def _pid_namespace() -> str | None:
+    """This process's pid namespace (Linux: `pid:[4026531836]`), None where it cannot be read. Containers on one
+    node may share its host name (docker --uts=host, pods with hostNetwork) but not its pids."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -139,6 +149,7 @@ class FileLock:
             "user": os.environ.get("USER") or os.environ.get("LOGNAME") or str(os.getuid()),
             "started": time.time(),
             "token": self.token,
+            "pidns": _pid_namespace(),
         }
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(info, f)
@@ -165,8 +176,13 @@ class FileLock:
         holder = self.holder()
         token = (holder or {}).get("token")
         stale_token = token if isinstance(token, str) else None
-        same_host = holder and holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int)
-        if same_host and not _pid_alive(holder["pid"]):  # type: ignore[index]
+        same_pids = (  # the holder's pid means a process here: same host, same pid namespace (if it recorded one)
+            holder
+            and holder.get("host") == socket.gethostname()
+            and isinstance(holder.get("pid"), int)
+            and holder.get("pidns", _pid_namespace()) == _pid_namespace()
+        )
+        if same_pids and not _pid_alive(holder["pid"]):  # type: ignore[index]
             # Same host: a dead holder is stale at once, no need to wait out the heartbeat window.
             return stale_token
         now = time.monotonic()

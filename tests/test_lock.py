@@ -66,6 +66,22 @@ def test_a_dead_process_on_this_host_is_taken_over_at_once(tmp_path: Path) -> No
     lock.release()
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/ns/pid"), reason="needs Linux's /proc/self/ns/pid")
+def test_a_dead_pid_of_another_pid_namespace_on_this_host_is_not_taken_over_at_once(tmp_path: Path) -> None:
+    """Containers on one node (docker --uts=host, pods with hostNetwork) share its host name, not its pids:
+    a pid that is gone here may be a live holder in its own namespace."""
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    holder = {"host": socket.gethostname(), "pid": int(proc.stdout), "token": "t", "started": 0}
+    path = tmp_path / "v.lock"
+    path.write_text(json.dumps({**holder, "pidns": "pid:[1]"}))
+    lock = FileLock(path)
+    assert not lock.try_acquire() and lock.looks_held()
+    path.write_text(json.dumps({**holder, "pidns": os.readlink("/proc/self/ns/pid")}))  # this namespace: gone
+    assert lock.try_acquire()
+    assert lock.holder()["pidns"] == os.readlink("/proc/self/ns/pid")
+    lock.release()
+
+
 def test_the_heartbeat_keeps_a_held_lock_fresh(tmp_path: Path) -> None:
     path = tmp_path / "v.lock"
     lock = FileLock(path, stale_after=30, heartbeat=0.05)
