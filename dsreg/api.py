@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dsreg.errors import DsregError
-from dsreg.manifest import DamagedManifest, Manifest, Problem, read_manifest, verify_manifest
+from dsreg.manifest import MANIFEST_NAME, DamagedManifest, Manifest, Problem, read_manifest, verify_manifest
 from dsreg.preparation import prepare
 from dsreg.provenance import of_manifest
 from dsreg.registry import (
@@ -181,8 +181,11 @@ def verify(
     `deep` and `progress`, a bar of the bytes re-hashed on stderr.
 
     A damaged manifest (bytes, JSON, schema, its own digest, structure) is a problem found, not an error."""
+    missing = os.path.join(name, MANIFEST_NAME)
+    if os.path.isdir(name) and not os.path.lexists(missing) and not _is_ref(str(name)):
+        return str(name), [Problem(missing, "no manifest: not a prepared version, or its manifest was deleted")]
     try:
-        if os.path.isdir(name) and os.path.exists(os.path.join(name, "manifest.json")):
+        if os.path.isdir(name) and os.path.exists(os.path.join(name, MANIFEST_NAME)):
             manifest = read_manifest(name)
         else:
             manifest = find_prepared(str(name), root)
@@ -190,6 +193,15 @@ def verify(
         path = Path(err.path or os.fspath(name))
         return str(path.parent), [Problem(str(path), err.problem)]
     return str(manifest.directory), verify_manifest(manifest, deep=deep, progress=progress)
+
+
+def _is_ref(text: str) -> bool:
+    """Whether `text` reads as a dataset reference (a directory called like one is looked up as one)."""
+    try:
+        parse_ref(text)
+    except DsregError:
+        return False
+    return True
 
 
 def export(

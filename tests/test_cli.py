@@ -239,6 +239,15 @@ def test_a_damaged_manifest_is_reported_not_hidden(capsys, prepared) -> None:
     assert code == EXIT_OK and f"BROKEN {prepared.directory}" in out
 
 
+def test_a_version_directory_whose_manifest_was_deleted_fails_verification(capsys, prepared) -> None:
+    make_writable(prepared.directory)
+    (prepared.directory / "manifest.json").unlink()  # a file cleaner's work, or a half-done `rm -rf`
+    code, out, _ = run(capsys, "verify", str(prepared.directory), "--json")
+    assert code == EXIT_VERIFY_FAILED  # it said "cannot read dataset reference" with a fix about lowercase names
+    (problem,) = json.loads(out)["problems"]
+    assert problem["path"] == str(prepared.directory / "manifest.json") and "no manifest" in problem["problem"]
+
+
 def test_an_unknown_version_is_an_error_naming_those_that_exist(capsys, prepared) -> None:
     code, _, err = run(capsys, "info", "cifar10:2.0.0")
     assert code == EXIT_ERROR and "has no version 2.0.0: the recipe is at 1.0.0; prepared: 1.0.0" in err
