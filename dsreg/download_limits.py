@@ -9,6 +9,7 @@ an environment variable (documented in docs/preparing.md) or by argument.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ _ENV = {
     "rate_window": "DSREG_DOWNLOAD_RATE_WINDOW",
     "timeout": "DSREG_DOWNLOAD_TIMEOUT",
 }
+
+
+_FINITE = {"max_bytes": "1099511627776 (1 TiB)", "timeout": "3600 (an hour of silence)"}  # no "no limit" for these
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,11 @@ class DownloadLimits:
                 raise DsregError(
                     f"the download limit {field} must be positive, got {value}",
                     fix=f"set {_ENV[field]} (or the argument) to a positive number",
+                )
+            if field in _FINITE and not math.isfinite(value):
+                raise DsregError(
+                    f"the download limit {field} ({_ENV[field]}) must be finite, got {value}",
+                    fix=f"set {_ENV[field]} (or the argument) to a large number instead, e.g. {_FINITE[field]}",
                 )
         default = cls()
         return cls(

@@ -531,6 +531,22 @@ def test_download_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPat
         DownloadLimits.from_env()
 
 
+@pytest.mark.parametrize("variable", ["DSREG_DOWNLOAD_MAX_BYTES", "DSREG_DOWNLOAD_TIMEOUT"])
+@pytest.mark.parametrize("value", ["inf", "1e400"])
+def test_an_infinite_size_or_silence_limit_is_refused_by_name(monkeypatch, variable: str, value: str) -> None:
+    """inf, meant as 'no limit', was a bare OverflowError (the size) or failed every download with an
+    OverflowError blamed on the network (the timeout)."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(DsregError, match=f"{variable}.*finite") as err:
+        DownloadLimits.from_env()
+    assert err.value.fix is not None and variable in err.value.fix
+    monkeypatch.delenv(variable)
+    field = "max_bytes" if variable.endswith("MAX_BYTES") else "timeout"
+    with pytest.raises(DsregError, match="finite"):
+        DownloadLimits.from_env(**{field: float(value)})
+    assert DownloadLimits.from_env(deadline=float(value)).deadline == float("inf")  # no deadline: that works
+
+
 def test_a_redirect_loop_is_named_and_not_retried(tmp_path: Path, data: bytes, server: LocalHTTPServer) -> None:
     server.inject(NAME, redirect=NAME, times=None)
     with pytest.raises(SourceMissingError) as info:
