@@ -240,8 +240,10 @@ def collect(
 
     Returns what was removed and notes on what was left alone on purpose (locked work, downloads kept because
     some manifest could not be read)."""
-    if older_than_days < 0:
-        raise DsregError(f"--older-than must be 0 or more days, got {older_than_days}")
+    if not older_than_days >= 0:  # NaN too: every age would pass `age < nan` untested, so all would go
+        raise DsregError(
+            f"--older-than must be 0 or more days, got {older_than_days}", fix="give a number of days, e.g. 7"
+        )
     roots = [r for r in _shared_roots(root) if r.is_dir()]
     referenced, broken = _referenced(roots)
     notes = [

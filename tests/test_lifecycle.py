@@ -350,3 +350,10 @@ def test_gc_even_older_than_0_keeps_what_a_running_process_holds_a_lock_in(capsy
         held.release()
     code, out, _ = run(capsys, "gc", "--older-than", "0", "--json")
     assert code == EXIT_OK and [r["path"] for r in json.loads(out)["removed"]] == [str(busy)]
+
+
+def test_gc_older_than_nan_is_refused_not_taken_as_zero(capsys, root) -> None:
+    fresh = root / "nums" / "default" / "2.0.0.incomplete-abc"
+    fresh.mkdir(parents=True)
+    code, _, err = run(capsys, "gc", "--older-than", "nan")
+    assert code == EXIT_ERROR and "--older-than" in err and fresh.is_dir()
