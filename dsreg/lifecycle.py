@@ -240,7 +240,7 @@ def collect(
 
     Returns what was removed and notes on what was left alone on purpose (locked work, downloads kept because
     some manifest could not be read)."""
-    if not older_than_days >= 0:  # NaN too: every age would pass `age < nan` untested, so all would go
+    if not older_than_days >= 0:  # NaN too: no age is below NaN, so nothing would be kept
         raise DsregError(
             f"--older-than must be 0 or more days, got {older_than_days}", fix="give a number of days, e.g. 7"
         )
