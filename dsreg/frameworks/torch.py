@@ -285,7 +285,8 @@ class TorchLoader(DataLoader):
         decode_on: str | None = None,
         **dataloader_kwargs: Any,
     ):
-        _check_pad_value(loader.features, pad_value, {**DECODERS, **(decoders or {})})
+        if loader.transform is None:  # a loader transform may change a column's dtype before it is padded
+            _check_pad_value(loader.features, pad_value, {**DECODERS, **(decoders or {})})
         self.loader = loader
         self.device = torch.device(device) if device is not None else None
         on_cuda = self.device is not None and self.device.type == "cuda"
@@ -399,7 +400,7 @@ def _check_pad_value(features: Features, pad_value: Any, decoders: Mapping[str, 
                 column = ".".join((name, *path))
                 raise DsregError(
                     f"pad_value={pad_value!r} does not fit column {column!r}, whose values are {leaf.values.dtype}",
-                    fix="pass a pad_value that dtype holds (0 is the default), or cast the column in a transform",
+                    fix="pass a pad_value that dtype holds (0 by default), or cast the column in Loader(transform=)",
                 )
 
 

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 import dsreg  # noqa: E402
 from dsreg import ClassLabel, EncodedImage, Features, Image, Scalar, Sequence, Text  # noqa: E402
 from dsreg.frameworks.torch import TorchLoader  # noqa: E402
-from dsreg.loading import load, open_dataset, pad_sequences  # noqa: E402
+from dsreg.loading import Loader, load, open_dataset, pad_sequences  # noqa: E402
 
 PROBE = Path(__file__).parents[1] / "loading" / "resume_probe.py"
 FEATURES = Features({"image": Image(shape=(32, 32, 3)), "label": ClassLabel(names=tuple("abcdefghij")), "id": Scalar()})
@@ -94,6 +94,16 @@ def test_a_pad_value_a_column_cannot_hold_is_refused_naming_the_column(
         load(manifest.directory, framework="torch", batch_size=4, columns=[column, "x"], pad_value=pad_value)
     floats = load(manifest.directory, framework="torch", batch_size=4, columns=["x"], pad_value=float("nan"))
     assert torch.isnan(next(iter(floats))["x"]).any()  # NaN pads a float column
+
+    # a loader transform may cast the column first (the check then leaves it to the batches)
+    def wider(batch: dict[str, Any]) -> dict[str, Any]:
+        tokens = np.empty(len(batch["tokens"]), dtype=object)
+        tokens[:] = [t.astype(np.int64) for t in batch["tokens"]]
+        return {"tokens": tokens}
+
+    cast = Loader(open_dataset(manifest.directory, columns=["tokens"]), 4, transform=wider)
+    tokens = next(iter(TorchLoader(cast, pad_value=-100)))["tokens"]
+    assert tokens.dtype == torch.int64 and tokens.tolist() == [[-100, -100], [0, -100], [0, 1], [-100, -100]]
 
 
 def test_encoded_images_decode_in_the_workers(tmp_path: Path) -> None:
