@@ -9,7 +9,9 @@ metadata. The output appears under its final name only when complete.
 
 from __future__ import annotations
 
+import errno
 import os
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
@@ -162,16 +164,44 @@ def export_tables(tables: Iterable[pa.Table], features: Features, fmt: str, out:
         raise DsregError("the export target already exists", path=path, fix="remove it, or choose another --out")
     if not path.parent.is_dir():
         raise DsregError("the export target's directory does not exist", path=path.parent, fix="create it first")
-    tmp = path.with_name(f".{path.name}.exporting")
-    remove_shard(tmp)
+    tmp = path.with_name(f".{path.name}.exporting-{uuid.uuid4().hex[:12]}")  # its own: exports may run at once
     try:
         sink = sink_type(tmp, features)
         for table in tables:
             sink.append(table)
         sink.close()
         fsync_tree(tmp)
-        os.replace(tmp, path)
+        _place(tmp, path)
     except BaseException:
         remove_shard(tmp)
         raise
     return sink.rows
+
+
+def _place(tmp: Path, path: Path) -> None:
+    """Give the finished export its name, never over a path that appeared meanwhile (another export's)."""
+    taken = DsregError(
+        "the export target already exists: it appeared while this export ran",
+        path=path,
+        fix="remove it, or choose another --out",
+    )
+    if tmp.is_dir():
+        if path.exists():
+            raise taken
+        try:
+            os.rename(tmp, path)  # refused onto a non-empty directory
+        except OSError as err:
+            if err.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                raise taken from None
+            raise
+        return
+    try:
+        os.link(tmp, path)  # refused when `path` exists, atomically
+    except FileExistsError:
+        raise taken from None
+    except OSError:  # a filesystem without hard links
+        if path.exists():
+            raise taken from None
+        os.replace(tmp, path)
+        return
+    tmp.unlink()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +131,53 @@ def test_export_chunks_hold_about_a_mebibyte_of_rows(prepared, tmp_path: Path, f
         assert int(np.prod(chunk)) * itemsize <= (1 << 20), (key, chunk)
     assert chunks["image"][0] == ((1 << 20) // 12, 2, 2, 3)  # a mebibyte of 2x2x3-byte rows
     assert base.shard_bytes(out) < (len(LEAVES) + 1) << 20  # at most about a chunk per array
+
+
+def test_two_exports_to_one_path_never_publish_a_partial_file(prepared, tmp_path: Path) -> None:
+    # both wrote `.<name>.exporting`: the second removed the first's work in progress and started its own there,
+    # and the first, finishing, renamed the second's half-written file into place
+    import threading
+
+    from dsreg.storage.export import export_tables
+
+    ds = dsreg.open(prepared.directory, "train")
+    tables = ds.arrow_tables()
+    assert len(tables) > 2
+    out = tmp_path / "race.parquet"
+    first_started, second_started, first_done = threading.Event(), threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def first() -> Iterator[pa.Table]:
+        yield tables[0]
+        first_started.set()
+        assert second_started.wait(60)
+        yield from tables[1:]
+
+    def second() -> Iterator[pa.Table]:
+        yield tables[0]
+        second_started.set()
+        assert first_done.wait(60)
+        yield from tables[1:]
+
+    def run(name: str, source) -> None:
+        try:
+            outcome[name] = export_tables(source(), ds.features, "parquet", out)
+        except (DsregError, OSError) as err:
+            outcome[name] = err
+        finally:
+            if name == "first":
+                first_done.set()
+
+    one = threading.Thread(target=run, args=("first", first))
+    one.start()
+    assert first_started.wait(60)
+    two = threading.Thread(target=run, args=("second", second))
+    two.start()
+    one.join(60)
+    two.join(60)
+    import pyarrow.parquet as pq
+
+    assert outcome["first"] == 450, outcome
+    assert isinstance(outcome["second"], DsregError) and "already exists" in str(outcome["second"]), outcome
+    assert pq.read_table(out).num_rows == 450  # complete: the first export, not the second's half
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["race.parquet"]
