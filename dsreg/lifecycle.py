@@ -137,6 +137,7 @@ def remove(ref_text: str, root: str | os.PathLike[str] | None = None) -> Manifes
             fix="wait for that preparation to finish, then run `dsreg rm` again",
         )
     try:
+        lock.ensure_held("nothing was removed")
         aside = _rename_aside(directory)
     finally:
         lock.release()

@@ -11,6 +11,10 @@ minutes ahead would take every live lock. The age of a heartbeat is measured on 
 (the mtime of a file this contender just touched, minus the lock's mtime), and a lock whose mtime
 moved since this contender last looked is live whatever the clocks say; a lock seen unchanged for
 `stale_after` seconds of this host's monotonic clock is stale too (where no probe can be written).
+
+A holder paused longer than `stale_after` (SIGSTOP, a long GC pause, a frozen NFS client) loses its lock to
+a successor. Its heartbeat touches the lock only while the file still holds its token, and records the loss
+otherwise; the holder calls `ensure_held` before each step that commits anything, which then refuses.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ class FileLock:
         self.heartbeat = heartbeat
         self.token = uuid.uuid4().hex
         self._stop = threading.Event()
+        self._lost = threading.Event()  # set by the heartbeat when the lock file no longer holds our token
         self._thread: threading.Thread | None = None
         self._seen: tuple[tuple[float, str | None], float] | None = None  # (mtime, token), first seen (monotonic)
 
@@ -71,6 +76,26 @@ class FileLock:
         """Whether someone holds the lock, judged at one look: its file exists, and its holder is not a
         dead process on this host nor a heartbeat older than `stale_after` on the file server's clock."""
         return self._stale_token() is False
+
+    def ensure_held(self, outcome: str = "nothing was published by this process") -> None:
+        """Raise a DsregError (ending with `outcome`) unless the lock file still holds this lock's token: call it
+        before each step that commits or publishes, so a holder paused while a successor took over never commits."""
+        holder = self.holder()
+        if self._lost.is_set() or not isinstance(holder, dict) or holder.get("token") != self.token:
+            self._lost.set()
+            raise DsregError(
+                "this process lost its lock: another process took it over, as this one's heartbeat had stopped for "
+                f"longer than stale_after={self.stale_after:g}s (the process was paused: stopped, swapped out, its "
+                f"host or file server frozen); {outcome}",
+                path=self.path,
+                fix="let the process that holds the lock now finish, then run again if it did not; where pauses this "
+                "long are expected, pass a longer stale_after (e.g. `prepare(..., stale_after=600)`)",
+            )
+
+    @property
+    def lost(self) -> bool:
+        """Whether the heartbeat found the lock file holding another process's token (or gone)."""
+        return self._lost.is_set()
 
     def try_acquire(self) -> bool:
         """Take the lock if it is free or stale; never blocks."""
@@ -86,7 +111,9 @@ class FileLock:
             return self._create()  # released or taken aside by another contender meanwhile
         moved = _read_json(aside)
         if stale is not None and (moved or {}).get("token") != stale:
-            # Between our look and our rename someone else took over: put their live lock back.
+            # Between our look and our rename someone else took over: put their live lock back. If a third
+            # contender created the lock meanwhile, that one holds it, and the one we moved learns it lost the
+            # lock from its heartbeat and `ensure_held` before it commits anything.
             with contextlib.suppress(FileExistsError):
                 os.link(aside, self.path)
             aside.unlink(missing_ok=True)
@@ -156,16 +183,38 @@ class FileLock:
             f.flush()
             os.fsync(f.fileno())
         self._stop.clear()
+        self._lost.clear()
         self._thread = threading.Thread(target=self._beat, name=f"dsreg-lock-{self.path.name}", daemon=True)
         self._thread.start()
         return True
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat):
-            try:
-                os.utime(self.path)
-            except FileNotFoundError:
+            if not self._touch():
+                self._lost.set()
                 return
+
+    def _touch(self) -> bool:
+        """Refresh the lock's mtime if the file still holds our token; False (touching nothing) if it holds another.
+        The token is read from the open file and that same file touched, so a successor's lock put in its place
+        between the two is never refreshed by us."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return True  # gone for a moment (a contender checking it puts it back), or a passing NFS error
+        try:
+            with os.fdopen(os.dup(fd), "r", encoding="utf-8") as f:
+                data = json.load(f)
+            if not isinstance(data, dict) or data.get("token") != self.token:
+                return False
+            os.utime(fd)
+            return True
+        except ValueError:
+            return False  # not our JSON: a successor's file still being written
+        except OSError:
+            return True  # a passing I/O error (NFS): the next beat tries again
+        finally:
+            os.close(fd)
 
     def _stale_token(self) -> str | bool | None:
         """False when the lock is live; otherwise the stale holder's token (None if unreadable)."""

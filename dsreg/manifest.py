@@ -450,6 +450,12 @@ def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise DsregError("no manifest here", path=path, fix="prepare the dataset with `dsreg prepare`") from None
+    except IsADirectoryError:
+        raise DsregError(
+            "the manifest is damaged: it is a directory, not a file",
+            path=path,
+            fix="move this version's directory away and prepare it again, or restore it from a good copy",
+        ) from None
     except OSError as err:
         raise DsregError(
             f"cannot read the manifest ({err.strerror or err})",

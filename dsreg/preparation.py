@@ -48,6 +48,7 @@ from dsreg.workers import die_with_parent, pool_context
 TASKS_DIR = "_tasks"
 Budget = tuple[int, str] | None  # the most bytes one source member may hold, and why
 ASSETS_DIR = "assets"
+STEP_LOCKS = "_steps"  # under TASKS_DIR: the fitted steps' locks, scratch like the tasks' own
 STATE_NAME = "_state.json"
 
 
@@ -107,6 +108,7 @@ def run_task(spec: TaskSpec, trees: Mapping[str, SourceTree] | None = None, comm
 
     def commit() -> None:
         try:
+            lock.ensure_held("this task's shards were not committed by it")
             finish()
         finally:
             lock.release()
@@ -642,7 +644,10 @@ def _fit_steps(
         directory = work / relative
 
         rows = functools.partial(_rows_after, config, reader, trees, split_args, tuple(fitted))
-        with FileLock(directory.with_name(directory.name + ".lock")):
+        # the lock lives in the scratch `_tasks/`, never in `assets/`: what it leaves behind (a killed contender's
+        # `.now-` probe or `.stale-` file) must never be published with the version
+        lock = work / TASKS_DIR / STEP_LOCKS / f"{name}-{index}.lock"
+        with FileLock(lock) as held:
             done = directory / "done.json"
             if not done.exists():
                 partial = directory.with_name(directory.name + ".partial")
@@ -651,6 +656,7 @@ def _fit_steps(
                 extra, files = fitter(args, FitInput(rows, partial))
                 extra = {**extra, "directory": str(directory)}
                 (partial / "done.json").write_text(json.dumps({"args": extra, "files": files}), encoding="utf-8")
+                held.ensure_held("what this step learnt was not committed by it")
                 os.replace(partial, directory)
             record = json.loads(done.read_text(encoding="utf-8"))
         fitted.append((name, {**args, **record["args"]}))

@@ -134,13 +134,22 @@ class VersionBuild:
         self.lock = FileLock(self.dataset_dir / f"{version}.lock", stale_after=stale_after, heartbeat=stale_after / 12)
         self.lock_timeout = lock_timeout
         self.on_wait = on_wait
+        self.locked = False  # inside `with`: every step that commits checks the lock is still ours
 
     def __enter__(self) -> VersionBuild:
         self.lock.acquire(timeout=self.lock_timeout, on_wait=self.on_wait)
+        self.locked = True
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.locked = False
         self.lock.release()
+
+    def _still_ours(self) -> None:
+        """Refuse to go on if this build holds the version lock no more (see `FileLock.ensure_held`); array
+        elements, which hold none, are not checked."""
+        if self.locked:
+            self.lock.ensure_held()
 
     def published(self) -> Manifest | None:
         """The manifest of this version if it is already published, else None.
@@ -178,6 +187,8 @@ class VersionBuild:
         """Create (or, with `resume`, reuse) the work directory named by the inputs' `build_id`;
         with `clean` (only under the version lock), drop abandoned work made from other inputs."""
         self.work = self.dataset_dir / f"{self.version}.incomplete-{build_id}"
+        if clean:
+            self._still_ours()
         for other in self.dataset_dir.glob(f"{self.version}.incomplete-*"):
             if clean and (other != self.work or not resume):
                 discard(other)
@@ -198,6 +209,7 @@ class VersionBuild:
 
         The move plan is written first; a rerun after a crash completes the plan instead of redoing it.
         """
+        self._still_ours()
         plan_path = self.work / PLAN_NAME
         suffix = get_format(storage).suffix
         if plan_path.exists():
@@ -238,6 +250,7 @@ class VersionBuild:
 
     def publish(self, manifest: Manifest, scratch: Sequence[str] = ()) -> Manifest:
         """Seal the work directory by writing its manifest, then `finish` it."""
+        self._still_ours()
         manifest.write(self.work)
         return self.finish(self.work, scratch)
 
@@ -246,6 +259,7 @@ class VersionBuild:
 
         Each step can be redone, so a run killed between any two is finished by the next one.
         """
+        self._still_ours()
         leftovers = [work / name for name in (*scratch, PLAN_NAME) if os.path.lexists(work / name)]
         try:
             for path in leftovers:
@@ -261,6 +275,7 @@ class VersionBuild:
                 path=work,
                 fix=f"run the same `dsreg prepare` as {owner}, or ask {owner} (or an administrator) to do so",
             ) from None
+        self._still_ours()
         if self.final.exists():
             raise DsregError(
                 f"version {self.version} appeared while this preparation ran",

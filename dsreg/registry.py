@@ -160,15 +160,24 @@ def prepared_configs(name: str, root: str | os.PathLike[str] | None = None) -> d
 def list_prepared(root: str | os.PathLike[str] | None = None, broken: list[DsregError] | None = None) -> list[Manifest]:
     """Every readable prepared dataset under the search roots (for browsing: reads every manifest).
 
-    A manifest that does not read or validate is left out; pass a list as `broken` to collect its error.
+    A version whose manifest is missing or does not read or validate is left out; pass a list as `broken` to
+    collect its error.
     """
     manifests = []
     for base in search_roots(root):
-        for path in sorted(base.glob(f"*/*/*/{MANIFEST_NAME}")):
-            if not _published_here(path.parent) or path.parts[-4] == "downloads":
+        for version in sorted(base.glob("*/*/*")):
+            if any(mark in version.name for mark in HIDDEN_MARKS) or version.parts[-3] == downloads_dir(base).name:
+                continue
+            if not version.is_dir():
                 continue
             try:
-                manifests.append(read_manifest(path.parent))
+                if not os.path.lexists(version / MANIFEST_NAME):
+                    raise DsregError(
+                        "a version directory without a manifest: an incomplete or damaged version, not dsreg's making",
+                        path=version,
+                        fix="move it away (or restore it from a good copy), then prepare the version again",
+                    )
+                manifests.append(read_manifest(version))
             except DsregError as err:
                 if broken is not None:
                     broken.append(err)

@@ -149,3 +149,77 @@ def test_an_old_heartbeat_is_stale_at_first_look_by_the_servers_clock(
     assert lock.holder()["token"] == lock.token
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.lock"]  # the server-time probe is gone
     lock.release()
+
+
+def _taken_over(path: Path) -> FileLock:
+    """What a successor does to a holder it found stale: move its lock aside and create its own."""
+    os.rename(path, path.with_name("aside"))
+    successor = FileLock(path, stale_after=30, heartbeat=5)
+    assert successor.try_acquire()
+    return successor
+
+
+def test_a_paused_holder_never_refreshes_its_successors_lock_and_learns_it_lost(tmp_path: Path) -> None:
+    """A holder paused past stale_after (SIGSTOP, a GC pause, a frozen NFS client) is taken over; when it resumes,
+    its heartbeat must not keep the successor's lock fresh (which would hide a dead successor), and it must be
+    refused before it commits anything: two preparers would otherwise work in one directory."""
+    path = tmp_path / "v.lock"
+    paused = FileLock(path, stale_after=30, heartbeat=0.02)
+    assert paused.try_acquire()
+    paused.ensure_held()  # while the lock is its own, nothing to say
+    successor = _taken_over(path)
+    old = time.time() - 100
+    os.utime(path, (old, old))  # the successor's last beat, long ago: only the resumed holder could refresh it
+    deadline = time.monotonic() + 60  # the bound only tells a hung heartbeat from a slow one
+    while not paused.lost and path.stat().st_mtime == old and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert path.stat().st_mtime == old and paused.lost
+    with pytest.raises(DsregError, match="lost its lock.*stale_after=30s.*nothing was published") as caught:
+        paused.ensure_held()
+    assert caught.value.path == str(path)
+    paused.release()
+    assert successor.holder()["token"] == successor.token  # released nothing of the successor's
+    successor.ensure_held()
+    successor.release()
+
+
+def test_a_lock_removed_under_its_holder_is_reported_lost(tmp_path: Path) -> None:
+    path = tmp_path / "v.lock"
+    lock = FileLock(path)
+    assert lock.try_acquire()
+    path.unlink()
+    with pytest.raises(DsregError, match="lost its lock"):
+        lock.ensure_held()
+    lock.release()
+
+
+def test_three_contenders_never_leave_a_holder_unaware_it_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finds a dead holder's lock stale; before A moves it aside, B takes it over; after A moved B's live lock
+    aside, C creates the lock, so A cannot put B's back. C holds the lock, A does not, and B is told it lost it."""
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    path = tmp_path / "v.lock"
+    path.write_text(json.dumps({"host": socket.gethostname(), "pid": int(proc.stdout), "token": "dead", "started": 0}))
+    a, b, c = (FileLock(path, stale_after=30, heartbeat=5) for _ in range(3))
+    real_rename = os.rename
+    moves = []
+
+    def interleaved(src: os.PathLike[str], dst: os.PathLike[str]) -> None:
+        moves.append(Path(dst).name)
+        if len(moves) == 1:  # A's move: B takes the dead lock over first (its own move is the second)
+            assert b.try_acquire()
+            real_rename(src, dst)  # A moves B's live lock aside
+            assert c.try_acquire()  # and C creates the lock before A can put B's back
+        else:
+            real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", interleaved)
+    assert not a.try_acquire()
+    monkeypatch.undo()
+    assert len(moves) == 2 and not list(tmp_path.glob("*.stale-*"))
+    assert c.holder()["token"] == c.token
+    c.ensure_held()
+    with pytest.raises(DsregError, match="lost its lock"):
+        b.ensure_held()
+    for lock in (a, b, c):
+        lock.release()
+    assert not path.exists()

@@ -527,3 +527,29 @@ def test_a_task_whose_shards_cannot_be_synced_fails_the_prepare_and_the_rerun_re
     clean = prepare("cifar10", source=source, root=tmp_path / "clean", check_counts=False)
     assert resumed.to_json()["splits"] == clean.to_json()["splits"]
     assert verify_manifest(resumed, deep=True) == []
+
+
+def test_a_preparer_paused_until_its_lock_was_taken_over_publishes_nothing(tmp_path: Path, monkeypatch) -> None:
+    """A preparer paused past stale_after while its tasks ran (SIGSTOP, a frozen NFS client) has its version lock
+    taken over; when it resumes it must not publish alongside its successor, and says why."""
+    from dsreg import preparation
+    from dsreg.lock import FileLock
+
+    source = _unpacked(tmp_path, cifar.make_cifar10_python, train_rows=TRAIN, test_rows=TEST)
+    root = tmp_path / "root"
+    lock_path = root / "cifar10" / "python" / "1.0.0.lock"
+    real_check = preparation._check_unchanged
+    successors: list[FileLock] = []
+
+    def taken_over_meanwhile(*args, **kwargs) -> None:  # after the tasks ran, before anything is published
+        lock_path.rename(lock_path.with_name("aside"))
+        successors.append(FileLock(lock_path))
+        assert successors[0].try_acquire()
+        real_check(*args, **kwargs)
+
+    monkeypatch.setattr(preparation, "_check_unchanged", taken_over_meanwhile)
+    with pytest.raises(DsregError, match="lost its lock.*nothing was published by this process"):
+        prepare("cifar10", source=source, root=root, check_counts=False)
+    assert not (root / "cifar10" / "python" / "1.0.0").exists()
+    assert successors[0].holder()["token"] == successors[0].token  # the successor's lock left alone
+    successors[0].release()

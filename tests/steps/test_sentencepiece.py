@@ -218,3 +218,26 @@ def test_encoding_uses_every_core(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("DSREG_RECIPES", str(tmp_path / "recipes"))
     prepare("spm4", source=tmp_path / "corpus")
     assert calls and set(calls) == {os.cpu_count()}
+
+
+def test_a_killed_contenders_lock_probe_is_never_published(tmp_path: Path, monkeypatch) -> None:
+    """A contender killed while it probes the file server's clock beside a lock leaves its `.now-` file there; a
+    fitted step's lock must live where that is never published with the version."""
+    from dsreg.lock import FileLock
+
+    real_acquire = FileLock.acquire
+
+    def after_a_killed_contender(self: FileLock, *args: object, **kwargs: object) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.with_name(f"{self.path.name}.now-killed").touch()  # what the killed one left behind
+        real_acquire(self, *args, **kwargs)
+
+    monkeypatch.setattr(FileLock, "acquire", after_a_killed_contender)
+    _corpus(tmp_path / "corpus", rows=60)
+    _recipe(tmp_path / "recipes", "spm5", vocab=40, byte_fallback=False)
+    monkeypatch.setenv("DSREG_RECIPES", str(tmp_path / "recipes"))
+    manifest = prepare("spm5", source=tmp_path / "corpus", root=tmp_path / "root")
+    published = [p.relative_to(manifest.directory) for p in manifest.directory.rglob("*")]
+    assert any(p.parts[0] == "assets" for p in published)
+    assert [p for p in published if ".lock" in p.name] == []
+    assert verify_manifest(manifest, deep=True) == []
