@@ -451,7 +451,7 @@ def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
     except FileNotFoundError:
         raise DsregError("no manifest here", path=path, fix="prepare the dataset with `dsreg prepare`") from None
     except IsADirectoryError:
-        raise DsregError(
+        raise DamagedManifest(
             "the manifest is damaged: it is a directory, not a file",
             path=path,
             fix="move this version's directory away and prepare it again, or restore it from a good copy",

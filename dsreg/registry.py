@@ -172,6 +172,8 @@ def list_prepared(root: str | os.PathLike[str] | None = None, broken: list[Dsreg
                 continue
             try:
                 if not os.path.lexists(version / MANIFEST_NAME):
+                    if any(part.startswith(".") for part in version.parts[-3:]):
+                        continue  # a tool's own state (a staging cache's `.staging/<name>/<config>`), no version
                     raise DsregError(
                         "a version directory without a manifest: an incomplete or damaged version, not dsreg's making",
                         path=version,

@@ -287,3 +287,26 @@ def test_array_slurm_refuses_an_array_with_gaps(capsys, monkeypatch) -> None:
         monkeypatch.setenv(f"SLURM_ARRAY_TASK_{name}", str(value))
     code, _, err = run(capsys, "prepare", "cifar10", "--array", "slurm")
     assert code == EXIT_ERROR and "gaps" in err and "--array=0-2" in err
+
+
+def test_ls_lists_a_version_directory_without_a_manifest_as_broken(capsys, prepared) -> None:
+    make_writable(prepared.directory)
+    (prepared.directory / "manifest.json").unlink()
+    code, out, _ = run(capsys, "ls")
+    assert code == EXIT_OK and f"BROKEN {prepared.directory}: a version directory without a manifest" in out
+    code, out, _ = run(capsys, "ls", "--json")
+    (entry,) = json.loads(out)
+    assert entry["path"] == str(prepared.directory) and "without a manifest" in entry["error"]
+
+
+def test_a_manifest_that_is_a_directory_is_a_damaged_manifest(capsys, prepared) -> None:
+    make_writable(prepared.directory)
+    manifest = prepared.directory / "manifest.json"
+    manifest.unlink()
+    manifest.mkdir()
+    code, out, _ = run(capsys, "ls")
+    assert code == EXIT_OK and f"BROKEN {manifest}: the manifest is damaged: it is a directory" in out
+    code, out, err = run(capsys, "verify", str(prepared.directory))
+    assert code == EXIT_VERIFY_FAILED  # a damaged version, like a manifest that is not JSON: it said exit 3
+    assert "make it readable" not in out + err and "the manifest is damaged: it is a directory" in out + err
+    assert str(manifest) in out + err

@@ -174,7 +174,7 @@ def test_a_paused_holder_never_refreshes_its_successors_lock_and_learns_it_lost(
     while not paused.lost and path.stat().st_mtime == old and time.monotonic() < deadline:
         time.sleep(0.01)
     assert path.stat().st_mtime == old and paused.lost
-    with pytest.raises(DsregError, match="lost its lock.*stale_after=30s.*nothing was published") as caught:
+    with pytest.raises(DsregError, match=r"lost its lock.*stale_after=30s.*nothing was published") as caught:
         paused.ensure_held()
     assert caught.value.path == str(path)
     paused.release()

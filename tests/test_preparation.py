@@ -548,7 +548,7 @@ def test_a_preparer_paused_until_its_lock_was_taken_over_publishes_nothing(tmp_p
         real_check(*args, **kwargs)
 
     monkeypatch.setattr(preparation, "_check_unchanged", taken_over_meanwhile)
-    with pytest.raises(DsregError, match="lost its lock.*nothing was published by this process"):
+    with pytest.raises(DsregError, match=r"lost its lock.*nothing was published by this process"):
         prepare("cifar10", source=source, root=root, check_counts=False)
     assert not (root / "cifar10" / "python" / "1.0.0").exists()
     assert successors[0].holder()["token"] == successors[0].token  # the successor's lock left alone
