@@ -686,8 +686,9 @@ def _rows_after(
 
 
 def _reader_assets(reader: Reader, trees: Mapping[str, SourceTree], work: Path) -> list[tuple[str, str]]:
-    """Write the files the reader publishes under `assets/reader/` (atomically; array elements write the same
-    bytes) and return them as (path relative to the work directory, role)."""
+    """Write the files the reader publishes under `assets/reader/` (atomically, through a temporary file in the
+    scratch `_tasks/`, so a killed run leaves none to publish; array elements write the same bytes) and return
+    them as (path relative to the work directory, role)."""
     out = []
     for asset in reader.assets(trees):
         if not asset.name or "/" in asset.name or asset.name.startswith("."):
@@ -696,7 +697,8 @@ def _reader_assets(reader: Reader, trees: Mapping[str, SourceTree], work: Path) 
         path = work / relative
         if not path.is_file() or path.read_bytes() != asset.data:
             path.parent.mkdir(parents=True, exist_ok=True)
-            temp = path.with_name(f".{asset.name}.{os.getpid()}.tmp")
+            (work / TASKS_DIR).mkdir(exist_ok=True)
+            temp = work / TASKS_DIR / f".reader-{asset.name}.{os.getpid()}.tmp"
             temp.write_bytes(asset.data)
             os.replace(temp, path)
         out.append((relative, asset.role))

@@ -53,3 +53,16 @@ def test_badly_named_assets_are_refused(tmp_path: Path, name: str) -> None:
     with pytest.raises(DsregError, match="names an asset"):
         _reader_assets(reader(ReaderAsset(name, b"", "x")), {}, tmp_path)
     assert not (tmp_path / "assets").exists()
+
+
+def test_a_run_killed_while_writing_an_asset_leaves_nothing_to_publish(tmp_path: Path, monkeypatch) -> None:
+    """Killed between writing an asset's temporary file and renaming it: `assets/` is published as it stands,
+    so the temporary must not lie there."""
+
+    def killed(src: object, dst: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("dsreg.preparation.os.replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _reader_assets(reader(ReaderAsset("x.glm", b"A => B\n", "glm")), {}, tmp_path)
+    assert [p for p in (tmp_path / "assets").rglob("*") if p.is_file()] == []
