@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from dsreg.errors import DsregError
+from dsreg.errors import DsregError, os_error
 from dsreg.manifest import MANIFEST_NAME, DamagedManifest, Manifest, Problem, read_manifest, verify_manifest
 from dsreg.preparation import prepare
 from dsreg.provenance import of_manifest
@@ -219,5 +219,8 @@ def export(
     from dsreg.storage.export import export_tables
 
     dataset = open_dataset(name, split, version=version, root=root)
-    rows = export_tables(dataset.arrow_tables(), dataset.features, format, out)
+    try:
+        rows = export_tables(dataset.arrow_tables(), dataset.features, format, out)
+    except OSError as err:  # disk full, file too large, permission denied: nothing was left at `out`
+        raise os_error(err, f"exporting {split} to {os.fspath(out)} failed") from err
     return {"dataset": dataset.manifest.full_name, "split": split, "format": format, "path": str(out), "rows": rows}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -90,11 +92,12 @@ def test_a_failed_export_leaves_nothing(prepared, tmp_path: Path, monkeypatch: p
     import dsreg.storage.export as export
 
     def broken(self, key, start, values) -> None:
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(export._ZarrSink, "_extend", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(DsregError, match=r"exporting train to .*z\.zarr failed: No space left on device") as err:
         dsreg.export(prepared.directory, "train", "zarr", tmp_path / "z.zarr")
+    assert "Fix: free space" in str(err.value)
     assert list(tmp_path.iterdir()) == []
 
 
