@@ -301,6 +301,9 @@ def _check_structure(splits: dict[str, Any], manifest_path: Path) -> None:
                 )
 
 
+_EDITED = "restore the version from a good copy or re-prepare it (manifests are written by dsreg, never by hand)"
+
+
 def _check_not_newer(data: Any, manifest_path: Path) -> None:
     """Refuse a manifest whose integer `format_version` is above this dsreg's, naming the upgrade (not "invalid")."""
     version = data.get("format_version") if isinstance(data, dict) else None
@@ -357,12 +360,12 @@ def manifest_from_json(data: Any, manifest_path: Path) -> Manifest:
         ) from None
     for key in keys or ():
         if key not in features:
-            raise DamagedManifest(f"supervised key {key!r} is not a feature", path=manifest_path)
+            raise DamagedManifest(f"supervised key {key!r} is not a feature", path=manifest_path, fix=_EDITED)
     for split in splits.values():
         for lang in split.direction or ():
             if lang not in features:
                 raise DamagedManifest(
-                    f"split {split.name!r}: direction names {lang!r}, not a feature", path=manifest_path
+                    f"split {split.name!r}: direction names {lang!r}, not a feature", path=manifest_path, fix=_EDITED
                 )
     return Manifest(
         name=data["name"],

@@ -33,7 +33,15 @@ from pathlib import Path
 from typing import Any
 
 from dsreg.errors import DsregError
-from dsreg.manifest import MANIFEST_NAME, Manifest, ShardInfo, manifest_from_json, read_manifest, verify_manifest
+from dsreg.manifest import (
+    MANIFEST_NAME,
+    DamagedManifest,
+    Manifest,
+    ShardInfo,
+    manifest_from_json,
+    read_manifest,
+    verify_manifest,
+)
 from dsreg.publish import make_read_only, make_writable
 from dsreg.registry import find_prepared
 from dsreg.roots import STAGING_MARKER, expand_path, search_roots
@@ -182,7 +190,9 @@ def _entries(cache: Path) -> list[_Entry]:
         v = _Version.at(directory)
         try:
             size = read_manifest(directory).bytes
-        except DsregError:
+        except DsregError as err:
+            if not isinstance(err, DamagedManifest) and os.path.lexists(directory / MANIFEST_NAME):
+                continue  # a newer dsreg's manifest, or one this user may not read: no damage to collect
             try:
                 mtime = directory.stat().st_mtime
             except FileNotFoundError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -271,6 +272,18 @@ def test_a_staged_copy_whose_manifest_is_damaged_is_collected_and_counted(tmp_pa
     assert not copy.exists() and staged_names(cache) == ["b"]
     staging.stage(a, cache)
     assert staging.gc(cache, None, leftover_age=0) == [] and sorted(staged_names(cache)) == ["a", "b"]
+
+
+def test_a_staged_copy_a_newer_dsreg_wrote_is_not_collected_as_damaged(tmp_path: Path) -> None:
+    """A manifest this dsreg cannot read for want of an upgrade is no damage: gc leaves the copy alone."""
+    shared, cache = tmp_path / "shared", tmp_path / "cache"
+    copy = staging.stage(make(shared, "a"), cache)
+    make_writable(copy)
+    data = json.loads((copy / MANIFEST_NAME).read_text())
+    data["format_version"] += 1
+    (copy / MANIFEST_NAME).write_text(json.dumps(data))
+    assert staging.gc(cache, 0, leftover_age=0) == []
+    assert (copy / MANIFEST_NAME).exists()
 
 
 def test_a_dataset_root_given_as_the_cache_is_refused_and_left_untouched(tmp_path: Path) -> None:

@@ -398,7 +398,9 @@ class ShardReaderBase(ABC):
         if not nested:
             labels = self.column(name, batch)
             return (int(labels.min()), int(labels.max())) if labels.size else (None, None)
-        values = nested_values(self.arrow(name, batch, 0, int(np.diff(self.batch_offsets)[batch])), fields)
+        values = nested_values(
+            self.arrow(name, batch, 0, int(self.batch_offsets[batch + 1] - self.batch_offsets[batch])), fields
+        )
         if len(values) == 0:
             return None, None
         bounds = pc.min_max(values)
