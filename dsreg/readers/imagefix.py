@@ -87,8 +87,9 @@ def check_image(data: bytes, where: str, file_name: str) -> CheckedImage:
         with image_module.open(io.BytesIO(data)) as image:
             width, height = image.size
             image.load()  # the whole image: a truncated or unsupported one fails here, not at load time
-            if image.format == "JPEG" and data.rfind(END_OF_IMAGE) < data.find(START_OF_SCAN):
-                # cut inside its scans: refused even where ImageFile.LOAD_TRUNCATED_IMAGES let Pillow fill it in
+            if image.format == "JPEG" and data.rfind(END_OF_IMAGE) < data.rfind(START_OF_SCAN):
+                # cut inside its scans: refused even where ImageFile.LOAD_TRUNCATED_IMAGES let Pillow fill it in.
+                # The last scan, not the first: an EXIF thumbnail (APP1) holds a whole JPEG before the main image's
                 raise _undecodable(where, "the JPEG ends inside its image data (no end-of-image marker after it)")
             if image.format == "JPEG" and image.mode in KEPT_MODES:
                 return CheckedImage(data, height, width)

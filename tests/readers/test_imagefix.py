@@ -102,6 +102,42 @@ def test_a_truncated_jpeg_is_refused_even_where_pillow_is_told_to_load_truncated
         check_image(whole[: len(whole) // 2], "x::cut", "cut")
 
 
+def _with_exif_thumbnail(data: bytes) -> bytes:
+    """`data` (a JPEG) with an APP1 EXIF segment holding a small JPEG thumbnail (IFD1), as cameras write it: the
+    thumbnail's own start-of-scan and end-of-image markers come before the main image's."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(out, format="JPEG")
+    thumbnail = out.getvalue()
+    ifd0 = (0).to_bytes(2, "little") + (14).to_bytes(4, "little")  # no entries; IFD1 follows at offset 14
+    entries = b"".join(
+        tag.to_bytes(2, "little") + (4).to_bytes(2, "little") + (1).to_bytes(4, "little") + value.to_bytes(4, "little")
+        for tag, value in ((0x0201, 44), (0x0202, len(thumbnail)))  # thumbnail offset and length
+    )
+    ifd1 = (2).to_bytes(2, "little") + entries + (0).to_bytes(4, "little")
+    payload = b"Exif\x00\x00" + b"II*\x00" + (8).to_bytes(4, "little") + ifd0 + ifd1 + thumbnail
+    app1 = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
+    return data[:2] + app1 + data[2:]
+
+
+def test_a_jpeg_cut_inside_its_scans_is_refused_even_after_an_exif_thumbnail_that_ends_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the thumbnail's end-of-image comes after the thumbnail's start-of-scan: only the main image's last scan counts
+    from PIL import ImageFile
+
+    whole = _with_exif_thumbnail(FAKE.images["ILSVRC2012_val_00000001.JPEG"])
+    kept = check_image(whole, "x::whole", "whole")
+    assert kept.data == whole and kept.fixed is None
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    main_scan = whole.rindex(b"\xff\xda")
+    cut = whole[: (main_scan + len(whole)) // 2]
+    assert cut.rfind(b"\xff\xd9") > cut.find(b"\xff\xda")  # the thumbnail ends whole inside the cut file
+    with pytest.raises(DsregError, match="x::cut is not a decodable image: the JPEG ends inside its image data"):
+        check_image(cut, "x::cut", "cut")
+
+
 def test_bytes_after_the_end_of_image_are_decoded_once_and_kept_as_shipped() -> None:
     padded = FAKE.images["ILSVRC2012_val_00000001.JPEG"] + b"\x00\x00trailer"
     assert plain_jpeg_size(padded) is None  # not plain: Pillow decodes it in full, and it does decode
