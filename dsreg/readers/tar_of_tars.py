@@ -29,6 +29,7 @@ _REGULAR = (b"0", b"\0", b"7")  # file, old-style file, contiguous file: what `t
 _REFUSED = (b"1", b"2", b"3", b"4", b"6")  # hard link, symlink, character and block device, fifo
 _EXTENSIONS = (b"L", b"K", b"x", b"g", b"X")  # GNU long name/link, pax extended/global, Solaris pax
 _NO_DATA = (b"5",)  # a directory: like `tarfile`, its size is not skipped
+_NOT_FILES = (b"V", b"D")  # a volume label, a GNU directory dump: hold no file by definition, their data skipped
 _LOW_BYTES = bytes(range(128))
 _EMPTY = bytes(BLOCK)
 
@@ -200,9 +201,16 @@ def _walk(blocks: _Blocks, where: str) -> Iterator[tuple[str, bytes]]:
                 raise _corrupt(where, f"the pax size of member {name!r} at byte {at} is not a number")
             size = int(pax["size"])
         _check_room(blocks, where, at, name, size)
-        if kind not in _REGULAR:
-            blocks.skip(_padded(size))  # a volume label, a multi-volume continuation...: not a file
+        if kind in _NOT_FILES:
+            blocks.skip(_padded(size))
             continue
+        if kind not in _REGULAR:  # a multi-volume continuation ('M'), a vendor or unknown type: maybe an image
+            raise DsregError(
+                f"the inner tar {where} holds member {name!r} of tar type {_text(kind)!r}, not a plain file;"
+                " image tars hold only files",
+                path=where.split("::")[0],
+                fix=_FIX,
+            )
         data = blocks.take(size)
         if len(data) < size:
             raise _corrupt(where, f"member {name!r} ends after {len(data)} of {size} bytes")

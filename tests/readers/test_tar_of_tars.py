@@ -225,10 +225,19 @@ def test_global_pax_headers_and_other_types_are_passed_over(tmp_path: Path) -> N
         glob.ljust(512, b"\0"),
         _header(b"label", _octal(600), b"V"),  # a volume label with data: skipped, not a file
         bytes(1024),
+        _header(b"dump/", _octal(4), b"D"),  # a GNU directory dump (its entries' names): not a file either
+        b"a\0b\0".ljust(512, b"\0"),
         _header(b"a.JPEG", _octal(3)),
         b"abc".ljust(512, b"\0"),
     )
     assert _walked(tmp_path, inner) == [("a.JPEG", b"abc")]
+
+
+@pytest.mark.parametrize("kind", [b"M", b"N", b"Z", b"9"], ids=["continuation", "gnu-oldnames", "vendor", "digit"])
+def test_members_of_other_types_are_refused_not_dropped(tmp_path: Path, kind: bytes) -> None:
+    # `tarfile` reads an unknown type's data as a file: it may well be an image, so passing it over would lose it
+    inner = _tar_of(_header(b"odd.JPEG", _octal(3), kind), b"abc".ljust(512, b"\0"))
+    _refused(tmp_path, inner, f"holds member 'odd.JPEG' of tar type '{kind.decode()}', not a plain file")
 
 
 def test_a_zeroed_header_in_the_middle_is_an_error_not_the_end(tmp_path: Path) -> None:
