@@ -10,6 +10,7 @@ are re-encoded to RGB JPEG (`dsreg.readers.imagefix`) and listed in the manifest
 
 from __future__ import annotations
 
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from itertools import pairwise
@@ -87,6 +88,11 @@ class _Layout(ABC):
         """Validation file name → WNID, and the file the labels come from."""
 
 
+# devkit tree → its classes and meta.mat's location: meta.mat is decompressed and parsed once per opened tree (a
+# tree is opened afresh for every preparation, and once per worker), not on every task and listing
+_DEVKIT_CLASSES: weakref.WeakKeyDictionary[SourceTree, tuple[Classes, str]] = weakref.WeakKeyDictionary()
+
+
 class _Official(_Layout):
     """The vendor's tars and devkit."""
 
@@ -106,8 +112,11 @@ class _Official(_Layout):
 
     def classes(self) -> tuple[Classes, str]:
         tree = self._tree("devkit")
-        member = tree.find("data/meta.mat")
-        return parse_meta(tree.read_bytes(member), tree.location(member)), tree.location(member)
+        if tree not in _DEVKIT_CLASSES:
+            member = tree.find("data/meta.mat")
+            where = tree.location(member)
+            _DEVKIT_CLASSES[tree] = parse_meta(tree.read_bytes(member), where), where
+        return _DEVKIT_CLASSES[tree]
 
     def train_tasks(self) -> list[str]:
         tree = self._tree("train")

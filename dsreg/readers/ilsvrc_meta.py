@@ -9,10 +9,11 @@ label goes ID → WNID → sorted index here.
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from dsreg.errors import DsregError
@@ -25,11 +26,12 @@ _REDOWNLOAD = "the file is damaged or not the vendor's: copy or download it agai
 
 @dataclass(frozen=True)
 class Classes:
-    """The 1000 classes sorted by WNID, with their words; `wnid_of_id` maps ILSVRC2012_ID (1..1000) → WNID."""
+    """The 1000 classes sorted by WNID, with their words; `wnid_of_id` maps ILSVRC2012_ID (1..1000) → WNID.
+    Read-only throughout (a reader shares one across its tasks)."""
 
     wnids: tuple[str, ...]
     words: tuple[str, ...]
-    wnid_of_id: dict[int, str]
+    wnid_of_id: Mapping[int, str]
 
     def index(self, wnid: str) -> int:
         return self.wnids.index(wnid)
@@ -53,13 +55,8 @@ def _scipy_loadmat() -> Any:
     return loadmat
 
 
-@functools.lru_cache(maxsize=4)
 def parse_meta(data: bytes, where: str) -> Classes:
-    """The leaf classes of a devkit `data/meta.mat` (struct array `synsets`, leaves have num_children == 0).
-
-    Cached by the file's bytes (a preparation asks for the classes several times; scipy's loadmat costs
-    tens of milliseconds each): the same object comes back for the same bytes, so it must not be modified.
-    """
+    """The leaf classes of a devkit `data/meta.mat` (struct array `synsets`, leaves have num_children == 0)."""
     try:
         mat = _scipy_loadmat()(io.BytesIO(data), squeeze_me=True)
         synsets = mat["synsets"]
@@ -80,7 +77,7 @@ def _classes(pairs: list[tuple[str, str]], where: str, wnid_of_id: dict[int, str
     if bad or len({w for w, _ in pairs}) != len(pairs):
         raise _bad(where, f"the class list has malformed or repeated WNIDs: {bad[:3] or 'repeats'}")
     ordered = sorted(pairs)
-    return Classes(tuple(w for w, _ in ordered), tuple(words for _, words in ordered), wnid_of_id)
+    return Classes(tuple(w for w, _ in ordered), tuple(words for _, words in ordered), MappingProxyType(wnid_of_id))
 
 
 def parse_ground_truth(text: str, where: str) -> list[int]:

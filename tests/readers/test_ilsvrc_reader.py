@@ -20,6 +20,7 @@ from dsreg.errors import DsregError
 from dsreg.loading.dataset import open_dataset
 from dsreg.manifest import Manifest
 from dsreg.preparation import Progress, prepare, prepare_tasks
+from dsreg.readers.ilsvrc import layout_of
 from dsreg.readers.ilsvrc_meta import parse_ground_truth, parse_meta, parse_synset_mapping, parse_val_solution
 from dsreg.recipe import RecipeConfig, load_recipe
 from dsreg.sourcetree import SourceTree
@@ -452,6 +453,32 @@ def test_tasks_read_from_a_file_not_yet_verified_are_not_reused_for_another_file
 
 
 # ------------------------------------------------------------------------------------- the real devkit
+
+
+def test_the_devkit_classes_are_read_once_per_opened_tree_and_cannot_be_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    devkit_file = fakes.make_official(tmp_path, FAKE) / "ILSVRC2012_devkit_t12.tar.gz"
+    with SourceTree.open(devkit_file) as devkit:
+        reads: list[str] = []
+        read_bytes = devkit.read_bytes
+
+        def counted(name: str) -> bytes:
+            reads.append(name)
+            return read_bytes(name)
+
+        monkeypatch.setattr(devkit, "read_bytes", counted)
+        first, where = layout_of({"devkit": devkit}).classes()  # a layout per call, as the reader makes one per task
+        second, again = layout_of({"devkit": devkit}).classes()
+        layout_of({"devkit": devkit}).val_labels()
+        assert [n for n in reads if n.endswith("meta.mat")] == ["ILSVRC2012_devkit_t12/data/meta.mat"]
+        assert second is first and again == where and where.endswith("/data/meta.mat")
+        with pytest.raises(TypeError):
+            first.wnid_of_id[1] = "n00000000"  # type: ignore[index]
+    with SourceTree.open(devkit_file) as reopened:  # the next preparation opens the file afresh and reads it again
+        fresh, _ = layout_of({"devkit": reopened}).classes()
+        assert fresh is not first and fresh == first
+
 
 needs_real = pytest.mark.skipif(
     not REAL.is_dir(), reason=f"the real ImageNet excerpts ({REAL}) are not on this machine (development/CI only)"
