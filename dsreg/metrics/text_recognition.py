@@ -20,6 +20,7 @@ from dsreg.errors import DsregError
 from dsreg.features import Feature, Text
 from dsreg.metrics import Metric, Score
 from dsreg.readers import Arg
+from dsreg.vendorlines import vendor_lines
 
 NORMALIZATIONS = ("NFC", "NFKC", "NFD", "NFKD", "none")
 
@@ -61,10 +62,7 @@ def read_text_lines(path: Path) -> list[str]:
         raise DsregError(
             f"not UTF-8 text ({err.reason} at byte {err.start})", path=path, fix="save it as UTF-8"
         ) from None
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the newline ending the last line
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+    return vendor_lines(text)
 
 
 class _TextMetric(Metric):
