@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+import weakref
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -104,17 +105,23 @@ def _parse(data: bytes, where: str, conversation: int, side: str) -> list[Segmen
     return out
 
 
-_SEGMENTS: dict[tuple[str, tuple[str, ...], tuple[tuple[int, ...], ...]], tuple[Segment, ...]] = {}
+_Key = tuple[str, tuple[str, ...], tuple[tuple[int, ...], ...]]  # path, names, the transcripts' file states
+_SEGMENTS: dict[_Key, tuple[Segment, ...]] = {}
+# an opened transcripts tree → its key, the files stat-ed once per tree: a preparation opens its sources afresh
+# (and each pool worker once), so an edit between two preparations is seen without a stat of every file per task
+_KEYS: weakref.WeakKeyDictionary[SourceTree, _Key] = weakref.WeakKeyDictionary()
 
 
 def _segments(tree: SourceTree) -> tuple[Segment, ...]:
     """Every kept segment of every transcript, in Kaldi id order, parsed once per process and content (every
     task needs the global order for the hold-out); a transcript edited in place is parsed again."""
-    names = tuple(tree.names())
-    key = (str(tree.path), names, _file_states(tree, names))
+    key = _KEYS.get(tree)
+    if key is None:
+        names = tuple(tree.names())
+        key = _KEYS[tree] = (str(tree.path), names, _file_states(tree, names))
     if key not in _SEGMENTS:
         _SEGMENTS.clear()
-        _SEGMENTS[key] = _parse_all(tree, str(tree.path), names)
+        _SEGMENTS[key] = _parse_all(tree, key[0], key[1])
     return _SEGMENTS[key]
 
 

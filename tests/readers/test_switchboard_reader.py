@@ -16,7 +16,9 @@ import yaml
 import dsreg
 from dsreg.audio import read_sphere
 from dsreg.errors import DsregError
+from dsreg.readers import switchboard
 from dsreg.readers.switchboard import Segment, normalize_tokens, without_duplicates
+from dsreg.sourcetree import SourceTree
 from dsreg.testing import Damaged, ReaderContract
 from dsreg.testing.switchboard import make_switchboard
 
@@ -136,6 +138,28 @@ def test_a_transcript_edited_in_place_is_read_again(tmp_path: Path, monkeypatch:
         texts[root] = [row["text"] for table in tables for row in table.to_pylist()]
     assert texts["r1"][3] == "okay" and texts["r2"][3] == "sure"
     assert texts["r2"][:3] == texts["r1"][:3]
+
+
+def test_the_transcripts_are_stat_ed_once_per_opened_tree_not_per_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every task asks for all segments; checking ~4,900 transcript files each time cost a stat pass per task."""
+    transcripts = make_switchboard(tmp_path / "src") / "transcripts"
+    passes: list[str] = []
+    file_states = switchboard._file_states
+
+    def counted(tree: SourceTree, names: tuple[str, ...]) -> tuple[tuple[int, ...], ...]:
+        passes.append(str(tree.path))
+        return file_states(tree, names)
+
+    monkeypatch.setattr(switchboard, "_file_states", counted)
+    with SourceTree.open(transcripts) as tree:
+        first = switchboard._segments(tree)
+        assert all(switchboard._segments(tree) is first for _ in range(3))
+    assert passes == [str(transcripts)]
+    with SourceTree.open(transcripts) as reopened:  # the next preparation: stat-ed again, the same parse reused
+        assert switchboard._segments(reopened) is first
+    assert passes == [str(transcripts)] * 2
 
 
 def test_ids_are_kaldis_with_ties_rounded_up() -> None:
