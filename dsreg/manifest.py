@@ -29,6 +29,7 @@ import jsonschema
 from dsreg.errors import DsregError, os_error
 from dsreg.features import Features
 from dsreg.storage import DEFAULT_FORMAT, get_format, sha256_shard, shard_bytes
+from dsreg.urls import is_url, local_path
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -385,25 +386,6 @@ def manifest_from_json(data: Any, manifest_path: Path) -> Manifest:
         digest=digest,
         assets=tuple(AssetInfo(a["path"], a["bytes"], a["sha256"], a["role"]) for a in data.get("assets", [])),
     )
-
-
-def is_url(location: str | os.PathLike[str]) -> bool:
-    """Whether a location is a remote fsspec URL (``s3://…``, ``gs://…``) rather than a local path."""
-    text = os.fspath(location)
-    return "://" in text and not text.startswith("file://")
-
-
-def local_path(location: str | os.PathLike[str]) -> str | os.PathLike[str]:
-    """`location` with a ``file://`` URL turned into the local path it names (anything else as it is)."""
-    text = os.fspath(location)
-    if not text.startswith("file://"):
-        return location
-    from urllib.parse import unquote, urlsplit
-
-    parts = urlsplit(text)
-    if parts.netloc not in ("", "localhost"):
-        raise DsregError(f"{text} names another host", fix="give the path of a local or mounted directory")
-    return unquote(parts.path)
 
 
 def _parse(raw: bytes, where: str | Path) -> Any:

@@ -45,9 +45,10 @@ from dsreg.features import Feature, Features
 from dsreg.loading import arguments
 from dsreg.loading.joined import JoinedColumn, JoinedRagged
 from dsreg.loading.splits import parse_split
-from dsreg.manifest import MANIFEST_NAME, Manifest, ShardInfo, is_url, local_path, read_manifest
+from dsreg.manifest import MANIFEST_NAME, Manifest, ShardInfo, read_manifest
 from dsreg.roots import expand_path
 from dsreg.storage import ShardReaderBase, get_format
+from dsreg.urls import is_url, local_path
 
 Batch = dict[str, np.ndarray]
 _ITER_CHUNK = 1024

@@ -27,6 +27,7 @@ from dsreg.storage.base import BatchingWriter
 from dsreg.storage.chunked import BlockCache, BlockLeaf, LeafShardReader
 from dsreg.storage.columns import Leaf
 from dsreg.storage.hdf5_shards import chunk_rows, table_leaves
+from dsreg.urls import is_url, local_path
 
 CHUNK_BYTES = 256 << 10
 _CACHE = BlockCache()  # one per process, shared by every zarr shard: the bound holds however many are open
@@ -41,17 +42,12 @@ def zarr_module() -> Any:
     return zarr
 
 
-def _is_url(text: str) -> bool:
-    return "://" in text and not text.startswith("file://")
-
-
 def open_store(location: str | os.PathLike[str], *, write: bool = False) -> Any:
     """A zarr store for a local directory or an fsspec URL."""
     zarr = zarr_module()
-    text = os.fspath(location)
-    if _is_url(text):
-        return zarr.storage.FsspecStore.from_url(text, read_only=not write)
-    return zarr.storage.LocalStore(text.removeprefix("file://"), read_only=not write)
+    if is_url(location):
+        return zarr.storage.FsspecStore.from_url(os.fspath(location), read_only=not write)
+    return zarr.storage.LocalStore(os.fspath(local_path(location)), read_only=not write)
 
 
 class ZarrShardWriter(BatchingWriter):
@@ -87,7 +83,7 @@ class ZarrShardReader(LeafShardReader):
 
     def __init__(self, location: str | os.PathLike[str], features: Features | None = None):
         zarr = zarr_module()
-        self.location = os.fspath(location)
+        self.location = os.fspath(local_path(location))  # a file:// URL is the directory it names, %xx decoded
         try:
             self._group = zarr.open_group(store=open_store(self.location), mode="r", zarr_format=3)
             meta = self._group.attrs["dsreg"]
@@ -109,7 +105,7 @@ class ZarrShardReader(LeafShardReader):
     def stored_bytes(self) -> int:
         """The sum of the shard's files, listed through fsspec at a URL: zarr reads a missing chunk file as the
         fill value (0), so a copy whose upload stopped early must be caught by its size."""
-        if not _is_url(self.location):
+        if not is_url(self.location):
             return super().stored_bytes()
         import fsspec
 

@@ -54,3 +54,19 @@ def test_a_chunk_file_missing_from_a_remote_copy_is_refused_not_read_as_zeros(ro
     with pytest.raises(DsregError, match=r"shard is \d+ bytes, the manifest says \d+") as err:
         dsreg.open(memory_url, "train").take([5])
     assert f"{memory_url}/train/00000-of-00001.zarr" in str(err.value)
+
+
+@pytest.mark.parametrize("host", ["", "localhost"])
+def test_a_zarr_shard_opened_by_a_file_url_with_an_escaped_space_reads_its_rows(tmp_path: Path, host: str) -> None:
+    # open_store stripped "file://" and kept "%20" (and "localhost"): zarr looked for another directory than the
+    # one the loader decoded, and the shard could not be opened
+    from dsreg.storage.zarr_shards import ZarrShardReader
+
+    manifest = _write(tmp_path / "a root", 1)
+    shard = next((manifest.directory / "train").glob("*.zarr"))
+    url = f"file://{host}{shard.as_posix().replace(' ', '%20')}"
+    assert "%20" in url
+    reader = ZarrShardReader(url)
+    assert reader.location == str(shard)
+    assert reader.stored_bytes() == sum(f.stat().st_size for f in shard.rglob("*") if f.is_file())
+    assert reader.take("label", 0, [0, 299]).tolist() == [1, 300]
