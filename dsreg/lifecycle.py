@@ -11,7 +11,6 @@ prepared version and no work in progress references; work whose lock is held is 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dsreg.errors import DsregError
-from dsreg.lock import FileLock
+from dsreg.lock import FileLock, server_now
 from dsreg.manifest import MANIFEST_NAME, Manifest, read_manifest
 from dsreg.publish import make_writable, owner_name, undeletable
 from dsreg.registry import NotPreparedError, parse_ref, prepared_versions
@@ -207,17 +206,9 @@ def _candidates(base: Path, referenced: set[str] | None, now: float) -> Iterator
 
 
 def _server_now(base: Path) -> float:
-    """The file server's clock: the mtime of a file just created in `base`, so that ages compare mtimes with the
-    clock that set them (a node's may be days ahead); this node's clock where nothing can be created there."""
-    probe = base / f".gc-now-{uuid.uuid4().hex}"
-    try:
-        probe.touch()
-        return probe.stat().st_mtime
-    except OSError:
-        return time.time()
-    finally:
-        with contextlib.suppress(OSError):
-            probe.unlink()
+    """The file server's clock in `base` (see `server_now`); this node's clock where nothing can be created there."""
+    now = server_now(base / f".gc-now-{uuid.uuid4().hex}")
+    return time.time() if now is None else now
 
 
 def _held_lock(path: Path) -> Path | None:

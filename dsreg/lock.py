@@ -241,18 +241,20 @@ class FileLock:
         first_look, self._seen = self._seen is None, (observation, now)
         if not first_look:
             return False  # the heartbeat moved since the last look: live, whatever any clock says
-        server_now = self._server_now()
-        return stale_token if server_now is not None and server_now - mtime > self.stale_after else False
+        now_there = server_now(self.path.with_name(f"{self.path.name}.now-{self.token}"))
+        return stale_token if now_there is not None and now_there - mtime > self.stale_after else False
 
-    def _server_now(self) -> float | None:
-        """The file server's current time: the mtime of a file created beside the lock (None if it can't be)."""
-        probe = self.path.with_name(f"{self.path.name}.now-{self.token}")
-        try:
-            probe.touch()
-            return probe.stat().st_mtime
-        except OSError:
-            return None
-        finally:
+
+def server_now(probe: Path) -> float | None:
+    """The file server's current time: the mtime of `probe`, created and removed again, so that ages compare
+    mtimes with the clock that set them (a node's may be days ahead); None where it cannot be created."""
+    try:
+        probe.touch()
+        return probe.stat().st_mtime
+    except OSError:
+        return None
+    finally:
+        with contextlib.suppress(OSError):
             probe.unlink(missing_ok=True)
 
 
