@@ -23,7 +23,7 @@ import pyarrow as pa
 from dsreg.errors import DsregError
 from dsreg.features import Features
 from dsreg.storage.base import features_json, fsync_tree, remove_shard
-from dsreg.storage.hdf5_shards import CHUNK_BYTES, create_file, h5py_module, make_groups, table_leaves
+from dsreg.storage.hdf5_shards import CHUNK_BYTES, chunk_rows, create_file, h5py_module, make_groups, table_leaves
 from dsreg.storage.zarr_shards import open_store, zarr_module
 
 EXPORT_FORMATS = ("parquet", "hdf5", "zarr")
@@ -79,7 +79,10 @@ class _LeafSink(_Sink):
                 if len(values):
                     self._extend(key, self._lengths[key], values)
             else:
-                self._create(key, values, _chunk_rows(values))
+                # the array grows, and the first table (which sizes the chunks) may be empty: a first dimension of
+                # CHUNK_BYTES rows never caps the chunk, since a row is at least one byte
+                rows = chunk_rows((CHUNK_BYTES, *values.shape[1:]), values.dtype.itemsize)
+                self._create(key, values, rows)
             self._lengths[key] = self._lengths.get(key, 0) + len(values)
         self.rows += table.num_rows
 
@@ -141,13 +144,6 @@ class _ZarrSink(_LeafSink):
 
     def close(self) -> None:
         self._group.attrs["dsreg"] = {"features": self.features.to_json(), "rows": self.rows}
-
-
-def _chunk_rows(values: np.ndarray) -> int:
-    """Rows per chunk of an appended array: about CHUNK_BYTES, from the size of one row (the first table, which
-    sizes the chunks, is empty)."""
-    row_bytes = int(np.prod(values.shape[1:])) * values.dtype.itemsize
-    return max(1, CHUNK_BYTES // max(row_bytes, 1))
 
 
 _SINKS: dict[str, type[_Sink]] = {"parquet": _ParquetSink, "hdf5": _Hdf5Sink, "zarr": _ZarrSink}
