@@ -8,8 +8,6 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from dsreg.errors import DsregError
 from dsreg.frameworks import adapt, adapter_options, resolve
 from dsreg.loading import arguments
@@ -87,11 +85,14 @@ def load(
         and balance in dataset.features
         and dataset.features[balance].fixed_shape
     ):
-        # rows, not batches: runs of one row per class, so ds.iter(batch_size=k * classes) is balanced
-        batch_size = max(1, len(np.unique(dataset.read_column(balance))))
+        # rows, not batches: runs of one row per class (batch_size None), so ds.iter(batch_size=k * classes) is
+        # balanced
+        batch_size = None
+    else:
+        batch_size = 32 if batch_size is None else batch_size
     loader = Loader(
         dataset,
-        32 if batch_size is None else batch_size,
+        batch_size,
         shuffle=shuffle,
         seed=seed,
         last_batch=last_batch,

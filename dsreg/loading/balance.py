@@ -20,12 +20,13 @@ from dsreg.loading.sampler import PlanSampler
 
 
 class BalancedSampler(PlanSampler):
-    """Equal class counts in every batch, planned per epoch from the label column."""
+    """Equal class counts in every batch, planned per epoch from the label column (`batch_size` None: one row per
+    class present)."""
 
     def __init__(
         self,
         labels: np.ndarray,
-        batch_size: int,
+        batch_size: int | None,
         *,
         shuffle: bool = True,
         seed: int = 0,
@@ -34,11 +35,13 @@ class BalancedSampler(PlanSampler):
         last_batch: str = "partial",
     ):
         super().__init__(shuffle=shuffle, seed=seed, rank=rank, world_size=world_size, last_batch=last_batch)
-        batch_size = arguments.integer("batch_size", batch_size, minimum=1)
         labels = np.asarray(labels)
         if labels.ndim != 1 or labels.dtype.kind not in "iub":
             raise DsregError("balance= needs a column of integer labels (one per row)", fix="balance on a class_label")
         self.classes, self._class_of = np.unique(labels, return_inverse=True)
+        # None: one row per class present
+        batch_size = max(1, len(self.classes)) if batch_size is None else batch_size
+        batch_size = arguments.integer("batch_size", batch_size, minimum=1)
         counts = np.bincount(self._class_of, minlength=len(self.classes))
         if len(self.classes) == 0 or batch_size % len(self.classes):
             raise DsregError(

@@ -103,18 +103,19 @@ class Loader:
     """An iterable of batches (dicts of numpy arrays) for one rank, with ``len``, ``set_epoch`` and resume state.
 
     `last_batch` is ``drop``, ``partial`` or ``pad`` (see `dsreg.loading.sampler`); `balance` names an integer
-    label column to balance classes in every batch (`dsreg.loading.balance`); `max_tokens` switches to length
-    bucketing on `length_column` (one name, or a list to budget each; `within_buckets` ``shuffle`` or ``sorted``
-    inside buckets), where `batch_size` is not used. `num_threads` > 0 prefetches that many batches ahead in
-    threads (numpy's gathers release the GIL). `decode` ("train", "eval", an `ImageDecode` or a function)
-    decodes the image column into uint8 (N, 3, H, W) (`dsreg.loading.imagedecode`); `audio_dtype` ("int16", the
-    default, or "float32") is the dtype audio columns are delivered in (`dsreg.loading.audiodecode`).
+    label column to balance classes in every batch (`dsreg.loading.balance`), with `batch_size=None` for one row
+    per class present; `max_tokens` switches to length bucketing on `length_column` (one name, or a list to budget
+    each; `within_buckets` ``shuffle`` or ``sorted`` inside buckets), where `batch_size` is not used.
+    `num_threads` > 0 prefetches that many batches ahead in threads (numpy's gathers release the GIL). `decode`
+    ("train", "eval", an `ImageDecode` or a function) decodes the image column into uint8 (N, 3, H, W)
+    (`dsreg.loading.imagedecode`); `audio_dtype` ("int16", the default, or "float32") is the dtype audio columns
+    are delivered in (`dsreg.loading.audiodecode`).
     """
 
     def __init__(
         self,
         dataset: Dataset,
-        batch_size: int = 32,
+        batch_size: int | None = 32,
         *,
         shuffle: bool = False,
         seed: int = 0,
@@ -135,7 +136,8 @@ class Loader:
         if transform is not None and not callable(transform):
             raise DsregError(f"transform must be a function of a batch, got {transform!r}")
         self.dataset = dataset
-        self.batch_size = batch_size = arguments.integer("batch_size", batch_size, minimum=1)
+        if batch_size is not None:
+            batch_size = arguments.integer("batch_size", batch_size, minimum=1)
         self.transform = transform
         self.num_threads = arguments.integer("num_threads", num_threads, minimum=0)
         balance = arguments.optional_name("balance", balance)
@@ -168,13 +170,18 @@ class Loader:
         self.sampler: Sampler
         self.batching: dict[str, str | None] = {"balance": balance, "length_column": None}
         if balance is not None:
-            self.sampler = BalancedSampler(dataset.read_column(balance), batch_size, **common)
+            self.sampler = balanced = BalancedSampler(dataset.read_column(balance), batch_size, **common)
+            self.batch_size: int = balanced.batch_size
+        elif batch_size is None:
+            raise DsregError("batch_size=None (one row per class) needs balance=", fix="pass a batch_size, e.g. 32")
         elif max_tokens is not None:
+            self.batch_size = batch_size
             columns = _length_columns(dataset, length_column)
             self.batching["length_column"] = ",".join(columns)
             lengths = np.stack([dataset.lengths(c) for c in columns], axis=1)
             self.sampler = BucketSampler(lengths, max_tokens, num_buckets=num_buckets, within=within_buckets, **common)
         else:
+            self.batch_size = batch_size
             self.sampler = RangeSampler(len(dataset), batch_size, **common)
         self.epoch = 0
         self.consumed = 0

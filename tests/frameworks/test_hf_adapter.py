@@ -157,6 +157,28 @@ def test_balance_gives_runs_of_one_row_per_class(root: Path, shuffle: bool) -> N
     assert (np.sort(labels.reshape(50, 10), axis=1) == np.arange(10)).all()
 
 
+def test_balance_reads_the_label_column_once(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # load() read the whole label column to count the classes, then the loader read it again for its sampler
+    from dsreg.loading.dataset import Dataset
+
+    read, calls = Dataset.read_column, []
+
+    def counted(self: Dataset, name: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(name)
+        return read(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(Dataset, "read_column", counted)
+    hf = load("mixed", "test", "hf", root=root, columns=["id", "label"], balance="label")
+    assert calls == ["label"] and len(hf) == 500
+
+
+def test_a_loader_without_balance_refuses_batch_size_none(root: Path) -> None:
+    with pytest.raises(dsreg.DsregError, match=r"batch_size=None \(one row per class\) needs balance="):
+        Loader(open_dataset("mixed", "test", root=root), None)
+    balanced = Loader(open_dataset("mixed", "test", root=root, columns=["label"]), None, balance="label")
+    assert balanced.batch_size == 10 and all(sorted(b["label"].tolist()) == list(range(10)) for b in balanced)
+
+
 def test_shuffle_is_applied_as_the_loaders_epoch_order(root: Path) -> None:
     hf = load("mixed", "test", "hf", root=root, columns=["id"], shuffle=True, seed=3)
     again = load("mixed", "test", "hf", root=root, columns=["id"], shuffle=True, seed=3)
