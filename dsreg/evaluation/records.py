@@ -73,7 +73,7 @@ def write_record(record: dict[str, Any], root: str | os.PathLike[str] | None = N
     a record the table could not rank (a NaN value from a metric) is refused, nothing written."""
     problem = _check(record)
     if problem is not None:
-        raise DsregError(f"the score record cannot be submitted: {problem}", fix="check the metric's values")
+        raise DsregError(f"the score record cannot be submitted: {problem[0]}", fix=problem[1])
     directory = writable_root(root) / SCORES_DIR / record["dataset"]["name"]
     _shared_dir(directory)
     final = directory / f"{record['id']}.json"
@@ -108,42 +108,51 @@ class BrokenRecord:
     problem: str
 
 
-def _check(record: Any) -> str | None:
-    """Why `record` cannot be ranked (None: it can): every field the table reads, of the type it reads."""
+_BUILD = "build the record with new_record(model=..., dataset=..., split=..., metric=..., values=...)"
+_VALUES = "check the metric's values: finite numbers by name, its primary value among them"
+_METRIC = "check the metric's definition: a name, higher_is_better (true or false), reference column names"
+_TIME = "give the time as an aware datetime's isoformat(), e.g. of datetime.now(timezone.utc), as new_record does"
+
+
+def _check(record: Any) -> tuple[str, str] | None:
+    """Why `record` cannot be ranked and what fixes it (None: it can): every field the table reads, of the type
+    it reads."""
     if not isinstance(record, dict):
-        return "not a JSON object"
+        return "not a JSON object", _BUILD
     missing = [k for k in REQUIRED if k not in record]
     if missing:
-        return f"lacks {', '.join(missing)}"
+        return f"lacks {', '.join(missing)}", _BUILD
     version = record.get("format", 0)
     if not isinstance(version, int) or isinstance(version, bool):
-        return f"record format {version!r} is not an integer"
+        return f"record format {version!r} is not an integer", _BUILD
     if version > RECORD_FORMAT:
-        return f"record format {version} is newer than this dsreg reads ({RECORD_FORMAT}); upgrade dsreg"
+        return f"record format {version} is newer than this dsreg reads ({RECORD_FORMAT}); upgrade dsreg", (
+            "pip install --upgrade dsreg"
+        )
     metric, values = record["metric"], record["values"]
     if not isinstance(values, dict) or not all(_is_number(v) for v in values.values()):
-        return "its values are not a mapping of names to numbers"
+        return "its values are not a mapping of names to numbers", _VALUES
     if not all(_finite(v) for v in values.values()):
-        return "a value is not finite (NaN or infinite), so it cannot be ranked"
+        return "a value is not finite (NaN or infinite), so it cannot be ranked", _VALUES
     if not isinstance(metric, dict) or metric.get("primary") not in values:
-        return "its metric's primary value is not among its values"
+        return "its metric's primary value is not among its values", _VALUES
     if not isinstance(metric.get("name"), str) or not isinstance(metric.get("higher_is_better"), bool):
-        return "its metric's name (a string) or higher_is_better (true or false) is missing"
+        return "its metric's name (a string) or higher_is_better (true or false) is missing", _METRIC
     reference = metric.get("reference", [])
     if not isinstance(reference, list) or not all(isinstance(c, str) for c in reference):
-        return f"its metric's reference columns {reference!r} are not a list of names"
+        return f"its metric's reference columns {reference!r} are not a list of names", _METRIC
     dataset = record["dataset"]
     if not isinstance(dataset, dict) or not all(isinstance(dataset.get(k), str) for k in ("name", "config", "version")):
-        return "its dataset lacks name, config or version (strings)"
+        return "its dataset lacks name, config or version (strings)", "take them from the dataset's manifest"
     for key in ("id", "split", "model", "user"):
         if not isinstance(record[key], str):
-            return f"its {key} {record[key]!r} is not a string"
+            return f"its {key} {record[key]!r} is not a string", f"pass the {key} as a string ({_BUILD})"
     try:
         moment = _dt.datetime.fromisoformat(str(record["time"]))
     except ValueError:
-        return f"its time {record['time']!r} is not an ISO 8601 time"
+        return f"its time {record['time']!r} is not an ISO 8601 time", _TIME
     if moment.tzinfo is None:
-        return f"its time {record['time']!r} has no time zone (records are written in UTC, +00:00)"
+        return f"its time {record['time']!r} has no time zone (records are written in UTC, +00:00)", _TIME
     return None
 
 
@@ -175,7 +184,8 @@ def iter_records(
                 except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
                     problem: str | None = f"cannot be read ({err})"
                 else:
-                    problem = _check(record)
+                    checked = _check(record)
+                    problem = None if checked is None else checked[0]
                 if problem is not None:
                     if broken is not None:
                         broken.append(BrokenRecord(path, problem))

@@ -171,3 +171,22 @@ def test_a_record_the_table_could_not_rank_is_never_written(root: Path) -> None:
     with pytest.raises(DsregError, match="cannot be submitted: a value is not finite"):
         write_record(_record(values={"top1": float("nan")}))
     assert not (root / "_scores").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "fix"),
+    [
+        ({"model": 3}, "pass the model as a string"),
+        ({"user": None}, "pass the user as a string"),
+        ({"time": "2026-01-01T00:00:00"}, "an aware datetime's isoformat()"),
+        ({"values": {"top1": float("nan")}}, "check the metric's values"),
+        ({"metric": {"version": "1", "primary": "top1", "higher_is_better": True}}, "check the metric's definition"),
+    ],
+)
+def test_a_refused_record_names_the_fix_for_its_problem(root: Path, override: dict[str, Any], fix: str) -> None:
+    # every refusal said "check the metric's values", even for a model that is not a string or a naive time
+    with pytest.raises(DsregError, match="cannot be submitted") as err:
+        write_record({**_record(), **override})
+    assert err.value.fix is not None and fix in err.value.fix
+    assert fix == "check the metric's values" or "check the metric's values" not in err.value.fix
+    assert not (root / "_scores").exists()
