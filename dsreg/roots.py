@@ -47,19 +47,15 @@ def search_roots(root: str | os.PathLike[str] | None = None) -> list[Path]:
     return entries or [DEFAULT_ROOT]
 
 
-def _writable(path: Path) -> bool:
+def may_create_in(path: Path) -> bool:
+    """Whether this user may create files in `path`: in it, or in its nearest existing ancestor if it is yet to
+    be made."""
     probe = path
     while not probe.exists():
         if probe.parent == probe:
             return False
         probe = probe.parent
     return probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
-
-
-def may_create_in(path: Path) -> bool:
-    """Whether this user may create files in `path`: in it, or in its nearest existing ancestor if it is yet to
-    be made."""
-    return _writable(path)
 
 
 STAGING_MARKER = ".staging"
@@ -75,7 +71,7 @@ def writable_root(root: str | os.PathLike[str] | None = None) -> Path:
     for candidate in roots:
         if (candidate / STAGING_MARKER).is_dir():
             continue
-        if _writable(candidate):
+        if may_create_in(candidate):
             candidate.mkdir(parents=True, exist_ok=True)
             return candidate
     raise DsregError(

@@ -423,7 +423,7 @@ def test_a_version_in_a_read_only_root_is_not_prepared_again_in_a_scratch_root(
     source = _unpacked(tmp_path, cifar.make_cifar10_python, train_rows=TRAIN, test_rows=TEST)
     shared, scratch = tmp_path / "shared", tmp_path / "scratch"
     first = prepare("cifar10", source=source, root=shared, check_counts=False)
-    monkeypatch.setattr(roots, "_writable", lambda path: not path.is_relative_to(shared))  # root ignores modes
+    monkeypatch.setattr(roots, "may_create_in", lambda path: not path.is_relative_to(shared))  # root ignores modes
     path = [shared, scratch] if order == "read-only first" else [scratch, shared]
     monkeypatch.setenv("DSREG_ROOT", os.pathsep.join(map(str, path)))
     report = Progress()
